@@ -1,0 +1,23 @@
+//! # shoal-format
+#![forbid(unsafe_code)]
+
+pub mod bitpack;
+mod blob;
+mod error;
+mod ids;
+mod read;
+mod record;
+mod schema;
+mod schema_diff;
+mod state;
+
+pub use blob::BlobKind;
+pub use error::{Error, Location, Result};
+pub use ids::{FieldId, Ordinal, TypeId, Version};
+pub use read::{Elements, FieldValue, RecordSource};
+pub use record::{Record, Value};
+pub use schema::{
+    ColumnKind, FieldDef, FieldKind, FieldPath, FixedKind, Schema, TypeDef, TypeKind, VarKind,
+};
+pub use schema_diff::{SchemaChange, SchemaDiff};
+pub use state::{DataState, StateBuilder};

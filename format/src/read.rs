@@ -1,0 +1,219 @@
+//! The read interface shared by every holder of records: a [`DataState`] in memory, a
+//! [`SnapshotView`](crate::SnapshotView) over blob bytes, and (in `shoal-consumer`) a version
+//! assembled from the pages of several blobs. The serde [`Deserializer`](crate::de) and the
+//! dynamic readers are written once against [`RecordSource`].
+//!
+//! Values borrow from the source: a string is a `&str` into the blob, never a copy.
+
+use crate::bitpack;
+use crate::error::{Error, Result};
+use crate::ids::{FieldId, Ordinal, TypeId};
+use crate::record::{Record, Value};
+use crate::schema::Schema;
+use crate::state::DataState;
+
+/// One field value, borrowed from where the record lives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    /// No value.
+    Null,
+    /// A bool.
+    Bool(bool),
+    /// An i32.
+    I32(i32),
+    /// An i64.
+    I64(i64),
+    /// An f32.
+    F32(f32),
+    /// An f64.
+    F64(f64),
+    /// A string, in place.
+    Str(&'a str),
+    /// A byte string, in place.
+    Bytes(&'a [u8]),
+    /// A reference to a record of the field's target type.
+    Ref(Ordinal),
+}
+
+impl FieldValue<'_> {
+    /// An owned copy.
+    pub fn to_value(self) -> Value {
+        match self {
+            FieldValue::Null => Value::Null,
+            FieldValue::Bool(v) => Value::Bool(v),
+            FieldValue::I32(v) => Value::I32(v),
+            FieldValue::I64(v) => Value::I64(v),
+            FieldValue::F32(v) => Value::F32(v),
+            FieldValue::F64(v) => Value::F64(v),
+            FieldValue::Str(v) => Value::String(v.to_owned()),
+            FieldValue::Bytes(v) => Value::Bytes(v.to_vec()),
+            FieldValue::Ref(v) => Value::Ref(v),
+        }
+    }
+}
+
+impl<'a> From<&'a Value> for FieldValue<'a> {
+    fn from(v: &'a Value) -> Self {
+        match v {
+            Value::Null => FieldValue::Null,
+            Value::Bool(v) => FieldValue::Bool(*v),
+            Value::I32(v) => FieldValue::I32(*v),
+            Value::I64(v) => FieldValue::I64(*v),
+            Value::F32(v) => FieldValue::F32(*v),
+            Value::F64(v) => FieldValue::F64(*v),
+            Value::String(v) => FieldValue::Str(v),
+            Value::Bytes(v) => FieldValue::Bytes(v),
+            Value::Ref(v) => FieldValue::Ref(*v),
+        }
+    }
+}
+
+/// The elements of a list or set record, or the entries of a map record, without copying
+/// them out of where they live.
+#[derive(Debug, Clone)]
+pub enum Elements<'a> {
+    /// Elements held in memory.
+    Slice(std::slice::Iter<'a, Ordinal>),
+    /// Map entries held in memory.
+    Pairs(std::slice::Iter<'a, (Ordinal, Ordinal)>),
+    /// Elements bit-packed in a page: indexes `next..end` of `packed` at `width` bits, and for
+    /// a map the values in `values` at `value_width` bits.
+    Packed {
+        /// The packed keys (or elements).
+        packed: &'a [u8],
+        /// Their width in bits.
+        width: u32,
+        /// The packed values of a map, with their width.
+        values: Option<(&'a [u8], u32)>,
+        /// The next index to read.
+        next: usize,
+        /// One past the last index.
+        end: usize,
+    },
+}
+
+impl Elements<'_> {
+    /// The number of elements left.
+    pub fn len(&self) -> usize {
+        match self {
+            Elements::Slice(it) => it.len(),
+            Elements::Pairs(it) => it.len(),
+            Elements::Packed { next, end, .. } => end - next,
+        }
+    }
+
+    /// True when no element is left.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Iterator for Elements<'_> {
+    /// An element ordinal, and for a map the value ordinal beside its key.
+    type Item = (Ordinal, Option<Ordinal>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Elements::Slice(it) => it.next().map(|o| (*o, None)),
+            Elements::Pairs(it) => it.next().map(|(k, v)| (*k, Some(*v))),
+            Elements::Packed {
+                packed,
+                width,
+                values,
+                next,
+                end,
+            } => {
+                if next >= end {
+                    return None;
+                }
+                let i = *next;
+                *next += 1;
+                let key = Ordinal(bitpack::get(packed, *width, i) as u32);
+                let value = values.map(|(v, w)| Ordinal(bitpack::get(v, w, i) as u32));
+                Some((key, value))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.len(), Some(self.len()))
+    }
+}
+
+/// Anything that holds the records of a schema and can hand out their fields in place.
+pub trait RecordSource {
+    /// The schema of the records.
+    fn schema(&self) -> &Schema;
+
+    /// True when `ordinal` holds a record of `ty`.
+    fn contains(&self, ty: TypeId, ordinal: Ordinal) -> bool;
+
+    /// The value of one field of an object record. Reading an unpopulated ordinal is an error.
+    fn field(&self, ty: TypeId, field: FieldId, ordinal: Ordinal) -> Result<FieldValue<'_>>;
+
+    /// The elements of a list or set record, or the entries of a map record.
+    fn elements(&self, ty: TypeId, ordinal: Ordinal) -> Result<Elements<'_>>;
+
+    /// The whole record, copied out: for tests, tools and diffs, not for the hot path.
+    fn record(&self, ty: TypeId, ordinal: Ordinal) -> Result<Record> {
+        let def = self
+            .schema()
+            .type_def(ty)
+            .ok_or_else(|| Error::NoSuchField(format!("no {ty} in the schema")))?;
+        Ok(match &def.kind {
+            crate::TypeKind::Object { fields, .. } => {
+                let mut values = Vec::with_capacity(fields.len());
+                for f in 0..fields.len() {
+                    values.push(self.field(ty, FieldId(f as u32), ordinal)?.to_value());
+                }
+                Record::Object(values)
+            }
+            crate::TypeKind::List { .. } => {
+                Record::List(self.elements(ty, ordinal)?.map(|(o, _)| o).collect())
+            }
+            crate::TypeKind::Set { .. } => {
+                Record::Set(self.elements(ty, ordinal)?.map(|(o, _)| o).collect())
+            }
+            crate::TypeKind::Map { .. } => Record::Map(
+                self.elements(ty, ordinal)?
+                    .map(|(k, v)| (k, v.unwrap_or_default()))
+                    .collect(),
+            ),
+        })
+    }
+}
+
+fn missing(schema: &Schema, ty: TypeId, ordinal: Ordinal) -> Error {
+    let name = schema.type_def(ty).map_or("?", |t| t.name.as_str());
+    Error::NoSuchField(format!("no record {ordinal} of type `{name}`"))
+}
+
+impl RecordSource for DataState {
+    fn schema(&self) -> &Schema {
+        DataState::schema(self)
+    }
+
+    fn contains(&self, ty: TypeId, ordinal: Ordinal) -> bool {
+        self.get(ty, ordinal).is_some()
+    }
+
+    fn field(&self, ty: TypeId, field: FieldId, ordinal: Ordinal) -> Result<FieldValue<'_>> {
+        match self.get(ty, ordinal) {
+            Some(Record::Object(values)) => values
+                .get(field.index())
+                .map(FieldValue::from)
+                .ok_or_else(|| Error::NoSuchField(format!("no {field} in {ty}"))),
+            Some(_) => Err(Error::NoSuchField(format!("{ty} is not an object type"))),
+            None => Err(missing(self.schema(), ty, ordinal)),
+        }
+    }
+
+    fn elements(&self, ty: TypeId, ordinal: Ordinal) -> Result<Elements<'_>> {
+        match self.get(ty, ordinal) {
+            Some(Record::List(e)) | Some(Record::Set(e)) => Ok(Elements::Slice(e.iter())),
+            Some(Record::Map(e)) => Ok(Elements::Pairs(e.iter())),
+            Some(Record::Object(_)) => Err(Error::NoSuchField(format!("{ty} is an object type"))),
+            None => Err(missing(self.schema(), ty, ordinal)),
+        }
+    }
+}

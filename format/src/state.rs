@@ -1,0 +1,302 @@
+//! A whole dataset in memory: the records of every type at their ordinals.
+//!
+//! [`DataState`] is the writer's input and the reference model the tests compare against;
+//! [`StateBuilder`] fills one by deduplicating records and handing out ordinals in order. The
+//! hot read path never materialises a `DataState`: it reads pages in place.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::ids::{Ordinal, TypeId};
+use crate::record::{Record, Value};
+use crate::schema::{FieldKind, Schema, TypeKind};
+
+/// The records of every type of a schema, by ordinal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataState {
+    schema: Arc<Schema>,
+    types: Vec<BTreeMap<Ordinal, Record>>,
+}
+
+impl DataState {
+    /// An empty state of `schema`.
+    pub fn new(schema: Arc<Schema>) -> Self {
+        let types = vec![BTreeMap::new(); schema.type_count()];
+        DataState { schema, types }
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// Puts `record` at `ordinal`, after checking it fits the type; returns the record that
+    /// was there. Sets and maps are brought into canonical order.
+    pub fn insert(
+        &mut self,
+        ty: TypeId,
+        ordinal: Ordinal,
+        mut record: Record,
+    ) -> Result<Option<Record>> {
+        self.check(ty, &mut record)?;
+        let slots = self
+            .types
+            .get_mut(ty.index())
+            .ok_or_else(|| Error::NoSuchField(format!("no {ty} in the schema")))?;
+        Ok(slots.insert(ordinal, record))
+    }
+
+    /// Removes the record at `ordinal`.
+    pub fn remove(&mut self, ty: TypeId, ordinal: Ordinal) -> Option<Record> {
+        self.types.get_mut(ty.index())?.remove(&ordinal)
+    }
+
+    /// The record at `ordinal`.
+    pub fn get(&self, ty: TypeId, ordinal: Ordinal) -> Option<&Record> {
+        self.types.get(ty.index())?.get(&ordinal)
+    }
+
+    /// The number of records of a type.
+    pub fn len(&self, ty: TypeId) -> usize {
+        self.types.get(ty.index()).map_or(0, BTreeMap::len)
+    }
+
+    /// True when no type holds a record.
+    pub fn is_empty(&self) -> bool {
+        self.types.iter().all(BTreeMap::is_empty)
+    }
+
+    /// The size of a type's ordinal space: its highest populated ordinal plus one.
+    pub fn slot_count(&self, ty: TypeId) -> u32 {
+        self.types
+            .get(ty.index())
+            .and_then(|m| m.keys().next_back())
+            .map_or(0, |o| o.0 + 1)
+    }
+
+    /// The records of a type in ordinal order.
+    pub fn records(&self, ty: TypeId) -> impl Iterator<Item = (Ordinal, &Record)> + '_ {
+        self.types
+            .get(ty.index())
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(o, r)| (*o, r)))
+    }
+
+    /// The populated ordinals of a type.
+    pub fn populated(&self, ty: TypeId) -> RoaringBitmap {
+        self.records(ty).map(|(o, _)| o.0).collect()
+    }
+
+    /// Checks that every reference points at a populated record of its target type.
+    pub fn check_references(&self) -> Result<()> {
+        for (t, def) in self.schema.types().iter().enumerate() {
+            for (ordinal, record) in self.records(TypeId(t as u32)) {
+                for (target, referenced) in self.references(def, record) {
+                    if self.get(target, referenced).is_none() {
+                        return Err(Error::invalid_record(
+                            &def.name,
+                            format!("record {ordinal} refers to missing {referenced} of {target}"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn references(&self, def: &crate::TypeDef, record: &Record) -> Vec<(TypeId, Ordinal)> {
+        let id = |name: &str| self.schema.type_id(name).unwrap_or_default();
+        match (&def.kind, record) {
+            (TypeKind::Object { fields, .. }, Record::Object(values)) => fields
+                .iter()
+                .zip(values)
+                .filter_map(|(f, v)| match (&f.kind, v) {
+                    (FieldKind::Reference(t), Value::Ref(o)) => Some((id(t), *o)),
+                    _ => None,
+                })
+                .collect(),
+            (TypeKind::List { element }, Record::List(e))
+            | (TypeKind::Set { element }, Record::Set(e)) => {
+                e.iter().map(|o| (id(element), *o)).collect()
+            }
+            (TypeKind::Map { key, value }, Record::Map(e)) => e
+                .iter()
+                .flat_map(|(k, v)| [(id(key), *k), (id(value), *v)])
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn check(&self, ty: TypeId, record: &mut Record) -> Result<()> {
+        let def = self
+            .schema
+            .type_def(ty)
+            .ok_or_else(|| Error::NoSuchField(format!("no {ty} in the schema")))?;
+        match (&def.kind, &*record) {
+            (TypeKind::Object { fields, .. }, Record::Object(values)) => {
+                if fields.len() != values.len() {
+                    return Err(Error::invalid_record(
+                        &def.name,
+                        format!("{} values for {} fields", values.len(), fields.len()),
+                    ));
+                }
+                for (f, v) in fields.iter().zip(values) {
+                    if !value_fits(&f.kind, v) {
+                        return Err(Error::invalid_record(
+                            &def.name,
+                            format!("field `{}` is {} but holds {v:?}", f.name, f.kind),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            (TypeKind::List { .. }, Record::List(_)) => Ok(()),
+            (TypeKind::Set { .. }, Record::Set(_)) | (TypeKind::Map { .. }, Record::Map(_)) => {
+                if record.canonicalize() {
+                    Ok(())
+                } else {
+                    Err(Error::invalid_record(
+                        &def.name,
+                        "a map holds one key twice",
+                    ))
+                }
+            }
+            (kind, _) => Err(Error::invalid_record(
+                &def.name,
+                format!(
+                    "a {} type cannot hold {record:?}",
+                    crate::schema::kind_label(kind)
+                ),
+            )),
+        }
+    }
+}
+
+fn value_fits(kind: &FieldKind, value: &Value) -> bool {
+    matches!(
+        (kind, value),
+        (_, Value::Null)
+            | (FieldKind::Bool, Value::Bool(_))
+            | (FieldKind::I32, Value::I32(_))
+            | (FieldKind::I64, Value::I64(_))
+            | (FieldKind::F32, Value::F32(_))
+            | (FieldKind::F64, Value::F64(_))
+            | (FieldKind::String, Value::String(_))
+            | (FieldKind::Bytes, Value::Bytes(_))
+            | (FieldKind::Reference(_), Value::Ref(_))
+    )
+}
+
+/// Builds a [`DataState`] by adding records: identical records of a type are stored once and
+/// share an ordinal; new records get the next ordinal of their type.
+#[derive(Debug)]
+pub struct StateBuilder {
+    state: DataState,
+    dedup: Vec<HashMap<Record, Ordinal>>,
+}
+
+impl StateBuilder {
+    /// An empty builder for `schema`.
+    pub fn new(schema: Arc<Schema>) -> Self {
+        let dedup = vec![HashMap::new(); schema.type_count()];
+        StateBuilder {
+            state: DataState::new(schema),
+            dedup,
+        }
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Arc<Schema> {
+        self.state.schema()
+    }
+
+    /// Adds a record of `ty` and returns its ordinal: the existing one if an identical record
+    /// was added before.
+    pub fn add(&mut self, ty: TypeId, mut record: Record) -> Result<Ordinal> {
+        self.state.check(ty, &mut record)?;
+        let dedup = &mut self.dedup[ty.index()];
+        if let Some(&ordinal) = dedup.get(&record) {
+            return Ok(ordinal);
+        }
+        let ordinal = Ordinal(u32::try_from(dedup.len()).map_err(|_| {
+            Error::invalid_record(
+                &self.state.schema.types()[ty.index()].name,
+                "more than 2^32 records",
+            )
+        })?);
+        dedup.insert(record.clone(), ordinal);
+        self.state.types[ty.index()].insert(ordinal, record);
+        Ok(ordinal)
+    }
+
+    /// Adds a record of the type named `type_name`.
+    pub fn add_named(&mut self, type_name: &str, record: Record) -> Result<Ordinal> {
+        let ty = self
+            .schema()
+            .type_id(type_name)
+            .ok_or_else(|| Error::NoSuchField(format!("no type `{type_name}` in the schema")))?;
+        self.add(ty, record)
+    }
+
+    /// The state built so far.
+    pub fn state(&self) -> &DataState {
+        &self.state
+    }
+
+    /// Finishes and returns the state.
+    pub fn finish(self) -> DataState {
+        self.state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::TypeDef;
+
+    fn schema() -> Arc<Schema> {
+        Arc::new(
+            Schema::new(vec![
+                TypeDef::object("Tag").field("name", FieldKind::String),
+                TypeDef::list("Tags", "Tag"),
+            ])
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn identical_records_share_an_ordinal() {
+        let mut b = StateBuilder::new(schema());
+        let a = b
+            .add_named("Tag", Record::Object(vec![Value::String("x".into())]))
+            .unwrap();
+        let c = b
+            .add_named("Tag", Record::Object(vec![Value::String("y".into())]))
+            .unwrap();
+        let a2 = b
+            .add_named("Tag", Record::Object(vec![Value::String("x".into())]))
+            .unwrap();
+        assert_eq!((a, c, a2), (Ordinal(0), Ordinal(1), Ordinal(0)));
+        assert_eq!(b.state().len(TypeId(0)), 2);
+    }
+
+    #[test]
+    fn wrong_value_kind_is_rejected() {
+        let mut b = StateBuilder::new(schema());
+        let err = b
+            .add_named("Tag", Record::Object(vec![Value::I32(3)]))
+            .unwrap_err();
+        assert!(err.to_string().contains("field `name` is string"), "{err}");
+    }
+
+    #[test]
+    fn dangling_reference_is_found() {
+        let mut b = StateBuilder::new(schema());
+        b.add_named("Tags", Record::List(vec![Ordinal(7)])).unwrap();
+        let err = b.finish().check_references().unwrap_err();
+        assert!(err.to_string().contains("missing #7"), "{err}");
+    }
+}
