@@ -5,6 +5,7 @@ pub mod bitpack;
 mod blob;
 mod error;
 mod ids;
+pub mod page;
 mod read;
 mod record;
 mod schema;

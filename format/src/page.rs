@@ -1,0 +1,829 @@
+//! Column pages: the unit a consumer shares between versions.
+//!
+//! Every column of a type is cut into pages of `2^page_shift` ordinals. A **fixed page** holds
+//! bit-packed codes at the page's own width with a frame of reference (`value = base + code`),
+//! a reserved null code, and for floats an optional decimal scaling (`value = n / 10^scale`,
+//! chosen only when it reproduces every value bit for bit). A **var page** holds bit-packed end
+//! offsets into a heap of bytes (strings, bytes) or into packed arrays of ordinals (the
+//! elements of lists and sets, the keys and values of maps). Layouts are in `docs/FORMAT.md`.
+//!
+//! Parsing a page checks its header and that its length is exactly what the header implies,
+//! so every later read stays in bounds; a read never allocates.
+
+use crate::bitpack::{self, bits_needed, packed_len};
+use crate::ids::Ordinal;
+use crate::read::Elements;
+use crate::schema::{FixedKind, VarKind};
+
+/// Bytes of every page header.
+pub const PAGE_HEADER_LEN: usize = 24;
+
+/// The largest decimal scale tried for f64 columns.
+pub const MAX_SCALE_F64: u8 = 18;
+/// The largest decimal scale tried for f32 columns.
+pub const MAX_SCALE_F32: u8 = 10;
+
+const POW10_F64: [f64; 19] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18,
+];
+const POW10_F32: [f32; 11] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+
+const ENCODING_PLAIN: u8 = 0;
+const ENCODING_DECIMAL: u8 = 1;
+const FLAG_HAS_NULLS: u8 = 1;
+
+/// Var page layouts.
+const LAYOUT_HEAP: u8 = 1;
+const LAYOUT_ORDINALS: u8 = 2;
+const LAYOUT_PAIRS: u8 = 3;
+
+/// One slot of a fixed page as the writer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixedCell {
+    /// An unpopulated ordinal: stored as code 0, never read.
+    Hole,
+    /// A null value.
+    Null,
+    /// A value as raw bits: bool 0/1, ints sign-extended to 64 bits, floats as IEEE bits,
+    /// references as the ordinal.
+    Raw(u64),
+}
+
+/// One slot of a var page as the writer sees it.
+#[derive(Debug, Clone, Copy)]
+pub enum VarCell<'a> {
+    /// An unpopulated ordinal: stored as an empty value, never read.
+    Hole,
+    /// A null string or byte string.
+    Null,
+    /// A string or byte string.
+    Bytes(&'a [u8]),
+    /// The elements of a list or set.
+    Ordinals(&'a [Ordinal]),
+    /// The entries of a map.
+    Pairs(&'a [(Ordinal, Ordinal)]),
+}
+
+/// Why a page could not be parsed; the caller adds where the page is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageError(pub String);
+
+/// Why a value could not be read from a parsed page (possible only in a hostile blob whose
+/// checksums were never verified).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// End offsets that run backwards or past the heap.
+    BadRange {
+        /// The start offset.
+        start: u64,
+        /// The end offset.
+        end: u64,
+        /// The heap length.
+        limit: u64,
+    },
+    /// A string that is not UTF-8.
+    Utf8,
+}
+
+/// Appends a fixed page of `cells` (at most `2^page_shift` of them).
+pub fn encode_fixed(kind: FixedKind, cells: &[FixedCell], out: &mut Vec<u8>) {
+    let (encoding, scale, raws) = choose_encoding(kind, cells);
+    let signed = matches!(kind, FixedKind::I32 | FixedKind::I64) || encoding == ENCODING_DECIMAL;
+    let values = raws.iter().filter_map(|c| match c {
+        FixedCell::Raw(v) => Some(*v),
+        _ => None,
+    });
+    let (base, max_code) = frame(values, signed);
+    let has_nulls = raws.contains(&FixedCell::Null);
+    let null_code = match (has_nulls, max_code) {
+        (false, _) | (true, None) => 0,
+        (true, Some(max)) if max < u64::MAX => max + 1,
+        (true, Some(_)) => free_code(&raws, base),
+    };
+    let width = bits_needed(max_code.unwrap_or(0).max(null_code));
+    out.push(encoding);
+    out.push(width as u8);
+    out.push(if has_nulls { FLAG_HAS_NULLS } else { 0 });
+    out.push(scale);
+    out.extend_from_slice(&(cells.len() as u32).to_le_bytes());
+    out.extend_from_slice(&base.to_le_bytes());
+    out.extend_from_slice(&null_code.to_le_bytes());
+    let codes = raws.iter().map(|c| match c {
+        FixedCell::Hole => 0,
+        FixedCell::Null => null_code,
+        FixedCell::Raw(v) => v.wrapping_sub(base),
+    });
+    bitpack::pack(codes, width, out);
+}
+
+/// The base (smallest value) and the largest code of a frame of reference, or no code at all.
+fn frame(values: impl Iterator<Item = u64>, signed: bool) -> (u64, Option<u64>) {
+    let mut lo: Option<u64> = None;
+    let mut hi = 0u64;
+    for v in values {
+        let key = |x: u64| if signed { x ^ (1 << 63) } else { x };
+        match lo {
+            None => {
+                lo = Some(v);
+                hi = v;
+            }
+            Some(l) => {
+                if key(v) < key(l) {
+                    lo = Some(v);
+                }
+                if key(v) > key(hi) {
+                    hi = v;
+                }
+            }
+        }
+    }
+    match lo {
+        None => (0, None),
+        Some(base) => (base, Some(hi.wrapping_sub(base))),
+    }
+}
+
+/// A code no value uses, for the one case where `max_code + 1` overflows: every 64-bit code
+/// is in range, but a page holds far fewer values than that, so a gap exists.
+fn free_code(cells: &[FixedCell], base: u64) -> u64 {
+    let mut codes: Vec<u64> = cells
+        .iter()
+        .filter_map(|c| match c {
+            FixedCell::Raw(v) => Some(v.wrapping_sub(base)),
+            _ => None,
+        })
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let mut candidate = 0u64;
+    for c in codes {
+        if c != candidate {
+            break;
+        }
+        candidate += 1;
+    }
+    candidate
+}
+
+/// Picks plain or decimal encoding; for decimal, returns the cells rewritten as integers.
+fn choose_encoding(kind: FixedKind, cells: &[FixedCell]) -> (u8, u8, Vec<FixedCell>) {
+    let plain = (ENCODING_PLAIN, 0, cells.to_vec());
+    let max_scale = match kind {
+        FixedKind::F64 => MAX_SCALE_F64,
+        FixedKind::F32 => MAX_SCALE_F32,
+        _ => return plain,
+    };
+    let is_f32 = kind == FixedKind::F32;
+    let mut scale = 0u8;
+    for cell in cells {
+        let FixedCell::Raw(bits) = *cell else {
+            continue;
+        };
+        while decimal_mantissa(bits, scale, is_f32).is_none() {
+            scale += 1;
+            if scale > max_scale {
+                return plain;
+            }
+        }
+    }
+    let mut ints = Vec::with_capacity(cells.len());
+    for cell in cells {
+        ints.push(match *cell {
+            FixedCell::Raw(bits) => match decimal_mantissa(bits, scale, is_f32) {
+                Some(n) => FixedCell::Raw(n as u64),
+                None => return plain,
+            },
+            other => other,
+        });
+    }
+    (ENCODING_DECIMAL, scale, ints)
+}
+
+/// The integer `n` with `n / 10^scale == value` bit for bit, if there is one.
+fn decimal_mantissa(bits: u64, scale: u8, is_f32: bool) -> Option<i64> {
+    let (x, limit) = if is_f32 {
+        (f32::from_bits(bits as u32) as f64, (1u64 << 24) as f64)
+    } else {
+        (f64::from_bits(bits), (1u64 << 53) as f64)
+    };
+    let n = (x * POW10_F64[scale as usize]).round();
+    if !n.is_finite() || n.abs() > limit {
+        return None;
+    }
+    let n = n as i64;
+    (decode_decimal(n as u64, scale, is_f32) == bits).then_some(n)
+}
+
+/// The float bits of a decimal-encoded value: `n / 10^scale`, in the column's own precision.
+#[inline]
+fn decode_decimal(raw: u64, scale: u8, is_f32: bool) -> u64 {
+    let n = raw as i64;
+    if is_f32 {
+        let p = POW10_F32.get(scale as usize).copied().unwrap_or(1.0);
+        ((n as f32) / p).to_bits() as u64
+    } else {
+        let p = POW10_F64.get(scale as usize).copied().unwrap_or(1.0);
+        ((n as f64) / p).to_bits()
+    }
+}
+
+/// A parsed fixed page, borrowing its packed codes.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedPage<'a> {
+    packed: &'a [u8],
+    base: u64,
+    null_code: u64,
+    count: u32,
+    width: u8,
+    has_nulls: bool,
+    decimal: bool,
+    scale: u8,
+    is_f32: bool,
+}
+
+impl<'a> FixedPage<'a> {
+    /// Parses a page of `expected_count` values of `kind`; `bytes` is exactly the page.
+    pub fn parse(bytes: &'a [u8], kind: FixedKind, expected_count: u32) -> Result<Self, PageError> {
+        let header = header(bytes)?;
+        let [encoding, width, flags, scale] = [header[0], header[1], header[2], header[3]];
+        let count = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let base = le_u64(&header[8..16]);
+        let null_code = le_u64(&header[16..24]);
+        if count != expected_count {
+            return Err(PageError(format!(
+                "page holds {count} values, expected {expected_count}"
+            )));
+        }
+        if width > 64 {
+            return Err(PageError(format!("width {width} exceeds 64 bits")));
+        }
+        if flags & !FLAG_HAS_NULLS != 0 {
+            return Err(PageError(format!("unknown flags {flags:#04x}")));
+        }
+        let has_nulls = flags & FLAG_HAS_NULLS != 0;
+        if !has_nulls && null_code != 0 {
+            return Err(PageError("null code set on a page without nulls".into()));
+        }
+        let is_f32 = kind == FixedKind::F32;
+        let decimal = match (encoding, kind) {
+            (ENCODING_PLAIN, _) if scale == 0 => false,
+            (ENCODING_DECIMAL, FixedKind::F64) if scale <= MAX_SCALE_F64 => true,
+            (ENCODING_DECIMAL, FixedKind::F32) if scale <= MAX_SCALE_F32 => true,
+            _ => {
+                return Err(PageError(format!(
+                    "encoding {encoding} with scale {scale} is not valid for {kind:?}"
+                )))
+            }
+        };
+        let packed = &bytes[PAGE_HEADER_LEN..];
+        let needed = packed_len(count as usize, width as u32);
+        if packed.len() != needed {
+            return Err(PageError(format!(
+                "packed area is {} bytes, header implies {needed}",
+                packed.len()
+            )));
+        }
+        Ok(FixedPage {
+            packed,
+            base,
+            null_code,
+            count,
+            width,
+            has_nulls,
+            decimal,
+            scale,
+            is_f32,
+        })
+    }
+
+    /// The number of values in the page.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// True when the page holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The page's bit width.
+    pub fn width(&self) -> u32 {
+        self.width as u32
+    }
+
+    /// The raw bits of value `i` (see [`FixedCell::Raw`]), or `None` for null.
+    #[inline]
+    pub fn raw(&self, i: usize) -> Option<u64> {
+        let code = bitpack::get(self.packed, self.width as u32, i);
+        if self.has_nulls && code == self.null_code {
+            return None;
+        }
+        let raw = self.base.wrapping_add(code);
+        if self.decimal {
+            return Some(decode_decimal(raw, self.scale, self.is_f32));
+        }
+        Some(raw)
+    }
+
+    /// Value `i` as an i64 (for i64 columns).
+    #[inline]
+    pub fn i64(&self, i: usize) -> Option<i64> {
+        self.raw(i).map(|r| r as i64)
+    }
+
+    /// Value `i` as an i32 (for i32 columns).
+    #[inline]
+    pub fn i32(&self, i: usize) -> Option<i32> {
+        self.raw(i).map(|r| r as i32)
+    }
+
+    /// Value `i` as an f64 (for f64 columns).
+    #[inline]
+    pub fn f64(&self, i: usize) -> Option<f64> {
+        self.raw(i).map(f64::from_bits)
+    }
+
+    /// Value `i` as an f32 (for f32 columns).
+    #[inline]
+    pub fn f32(&self, i: usize) -> Option<f32> {
+        self.raw(i).map(|r| f32::from_bits(r as u32))
+    }
+
+    /// Value `i` as a bool (for bool columns).
+    #[inline]
+    pub fn bool(&self, i: usize) -> Option<bool> {
+        self.raw(i).map(|r| r != 0)
+    }
+
+    /// Value `i` as an ordinal (for reference columns). A value beyond the ordinal range reads
+    /// as `u32::MAX`, which is never a populated ordinal.
+    #[inline]
+    pub fn ordinal(&self, i: usize) -> Option<Ordinal> {
+        self.raw(i)
+            .map(|r| Ordinal(u32::try_from(r).unwrap_or(u32::MAX)))
+    }
+}
+
+/// Appends a var page of `cells`, all of the layout that `kind` implies.
+pub fn encode_var(kind: VarKind, cells: &[VarCell<'_>], out: &mut Vec<u8>) {
+    let mut ends = Vec::with_capacity(cells.len());
+    let mut total = 0u64;
+    let mut max_key = 0u64;
+    let mut max_value = 0u64;
+    for cell in cells {
+        total += match cell {
+            VarCell::Hole | VarCell::Null => 0,
+            VarCell::Bytes(b) => b.len() as u64,
+            VarCell::Ordinals(e) => {
+                max_key = e.iter().fold(max_key, |m, o| m.max(o.0 as u64));
+                e.len() as u64
+            }
+            VarCell::Pairs(e) => {
+                for (k, v) in e.iter() {
+                    max_key = max_key.max(k.0 as u64);
+                    max_value = max_value.max(v.0 as u64);
+                }
+                e.len() as u64
+            }
+        };
+        ends.push(total);
+    }
+    let has_nulls = cells.iter().any(|c| matches!(c, VarCell::Null));
+    let layout = match kind {
+        VarKind::String | VarKind::Bytes => LAYOUT_HEAP,
+        VarKind::Ordinals(_) => LAYOUT_ORDINALS,
+        VarKind::Pairs(..) => LAYOUT_PAIRS,
+    };
+    let ends_width = bits_needed(total);
+    let (key_width, value_width) = match layout {
+        LAYOUT_HEAP => (0, 0),
+        LAYOUT_ORDINALS => (bits_needed(max_key), 0),
+        _ => (bits_needed(max_key), bits_needed(max_value)),
+    };
+    out.push(layout);
+    out.push(ends_width as u8);
+    out.push(if has_nulls { FLAG_HAS_NULLS } else { 0 });
+    out.push(key_width as u8);
+    out.extend_from_slice(&(cells.len() as u32).to_le_bytes());
+    out.extend_from_slice(&total.to_le_bytes());
+    out.extend_from_slice(&[value_width as u8, 0, 0, 0, 0, 0, 0, 0]);
+    bitpack::pack(ends, ends_width, out);
+    if has_nulls {
+        let nulls = cells.iter().map(|c| matches!(c, VarCell::Null) as u64);
+        bitpack::pack(nulls, 1, out);
+    }
+    match layout {
+        LAYOUT_HEAP => {
+            let start = out.len();
+            for cell in cells {
+                if let VarCell::Bytes(b) = cell {
+                    out.extend_from_slice(b);
+                }
+            }
+            let len = out.len() - start;
+            out.resize(start + len.div_ceil(8) * 8, 0);
+        }
+        LAYOUT_ORDINALS => {
+            let keys = cells.iter().flat_map(ordinals_of).map(|o| o.0 as u64);
+            bitpack::pack(keys, key_width, out);
+        }
+        _ => {
+            let keys = cells.iter().flat_map(pairs_of).map(|(k, _)| k.0 as u64);
+            bitpack::pack(keys, key_width, out);
+            let values = cells.iter().flat_map(pairs_of).map(|(_, v)| v.0 as u64);
+            bitpack::pack(values, value_width, out);
+        }
+    }
+}
+
+fn ordinals_of<'a>(cell: &VarCell<'a>) -> &'a [Ordinal] {
+    match cell {
+        VarCell::Ordinals(e) => e,
+        _ => &[],
+    }
+}
+
+fn pairs_of<'a>(cell: &VarCell<'a>) -> &'a [(Ordinal, Ordinal)] {
+    match cell {
+        VarCell::Pairs(e) => e,
+        _ => &[],
+    }
+}
+
+/// A parsed var page, borrowing its offsets and payload.
+#[derive(Debug, Clone, Copy)]
+pub struct VarPage<'a> {
+    ends: &'a [u8],
+    nulls: Option<&'a [u8]>,
+    payload: &'a [u8],
+    values: &'a [u8],
+    payload_count: u64,
+    count: u32,
+    ends_width: u8,
+    key_width: u8,
+    value_width: u8,
+    pairs: bool,
+}
+
+impl<'a> VarPage<'a> {
+    /// Parses a page of `expected_count` values of `kind`; `bytes` is exactly the page.
+    pub fn parse(bytes: &'a [u8], kind: VarKind, expected_count: u32) -> Result<Self, PageError> {
+        let header = header(bytes)?;
+        let [layout, ends_width, flags, key_width] = [header[0], header[1], header[2], header[3]];
+        let count = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let payload_count = le_u64(&header[8..16]);
+        let value_width = header[16];
+        if header[17..24].iter().any(|&b| b != 0) {
+            return Err(PageError("reserved header bytes are not zero".into()));
+        }
+        if count != expected_count {
+            return Err(PageError(format!(
+                "page holds {count} values, expected {expected_count}"
+            )));
+        }
+        let expected_layout = match kind {
+            VarKind::String | VarKind::Bytes => LAYOUT_HEAP,
+            VarKind::Ordinals(_) => LAYOUT_ORDINALS,
+            VarKind::Pairs(..) => LAYOUT_PAIRS,
+        };
+        if layout != expected_layout {
+            return Err(PageError(format!(
+                "layout {layout}, expected {expected_layout}"
+            )));
+        }
+        if flags & !FLAG_HAS_NULLS != 0 {
+            return Err(PageError(format!("unknown flags {flags:#04x}")));
+        }
+        let has_nulls = flags & FLAG_HAS_NULLS != 0;
+        let widths_ok = match layout {
+            LAYOUT_HEAP => key_width == 0 && value_width == 0,
+            LAYOUT_ORDINALS => key_width <= 32 && value_width == 0 && !has_nulls,
+            _ => key_width <= 32 && value_width <= 32 && !has_nulls,
+        };
+        if !widths_ok || ends_width > 64 {
+            return Err(PageError(format!(
+                "widths {ends_width}/{key_width}/{value_width} or null flag invalid for layout {layout}"
+            )));
+        }
+        let mut rest = &bytes[PAGE_HEADER_LEN..];
+        let ends = split(
+            &mut rest,
+            packed_len(count as usize, ends_width as u32),
+            "end offsets",
+        )?;
+        let nulls = match has_nulls {
+            true => Some(split(
+                &mut rest,
+                packed_len(count as usize, 1),
+                "null bits",
+            )?),
+            false => None,
+        };
+        let limit = rest.len() as u64;
+        if payload_count > limit.saturating_mul(8) {
+            return Err(PageError(format!(
+                "payload of {payload_count} exceeds the page"
+            )));
+        }
+        let n = payload_count as usize;
+        let (payload, values) = match layout {
+            LAYOUT_HEAP => (split(&mut rest, n.div_ceil(8) * 8, "heap")?, &[][..]),
+            LAYOUT_ORDINALS => (
+                split(&mut rest, packed_len(n, key_width as u32), "elements")?,
+                &[][..],
+            ),
+            _ => (
+                split(&mut rest, packed_len(n, key_width as u32), "keys")?,
+                split(&mut rest, packed_len(n, value_width as u32), "values")?,
+            ),
+        };
+        if !rest.is_empty() {
+            return Err(PageError(format!("{} bytes after the payload", rest.len())));
+        }
+        Ok(VarPage {
+            ends,
+            nulls,
+            payload,
+            values,
+            payload_count,
+            count,
+            ends_width,
+            key_width,
+            value_width,
+            pairs: layout == LAYOUT_PAIRS,
+        })
+    }
+
+    /// The number of values in the page.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// True when the page holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The bit width of the end offsets.
+    pub fn ends_width(&self) -> u32 {
+        self.ends_width as u32
+    }
+
+    /// Heap bytes or element count of the page.
+    pub fn payload_count(&self) -> u64 {
+        self.payload_count
+    }
+
+    /// True when value `i` is null.
+    #[inline]
+    pub fn is_null(&self, i: usize) -> bool {
+        self.nulls.is_some_and(|n| bitpack::get(n, 1, i) == 1)
+    }
+
+    /// The payload range of value `i`.
+    #[inline]
+    pub fn range(&self, i: usize) -> Result<(usize, usize), ReadError> {
+        let w = self.ends_width as u32;
+        let start = if i == 0 {
+            0
+        } else {
+            bitpack::get(self.ends, w, i - 1)
+        };
+        let end = bitpack::get(self.ends, w, i);
+        if start > end || end > self.payload_count {
+            return Err(ReadError::BadRange {
+                start,
+                end,
+                limit: self.payload_count,
+            });
+        }
+        Ok((start as usize, end as usize))
+    }
+
+    /// Value `i` as bytes, in place; `None` for null.
+    #[inline]
+    pub fn bytes(&self, i: usize) -> Result<Option<&'a [u8]>, ReadError> {
+        if self.is_null(i) {
+            return Ok(None);
+        }
+        let (start, end) = self.range(i)?;
+        Ok(self.payload.get(start..end))
+    }
+
+    /// Value `i` as a string, in place; `None` for null.
+    #[inline]
+    pub fn str(&self, i: usize) -> Result<Option<&'a str>, ReadError> {
+        match self.bytes(i)? {
+            None => Ok(None),
+            Some(b) => std::str::from_utf8(b)
+                .map(Some)
+                .map_err(|_| ReadError::Utf8),
+        }
+    }
+
+    /// The elements (or map entries) of value `i`, in place.
+    #[inline]
+    pub fn elements(&self, i: usize) -> Result<Elements<'a>, ReadError> {
+        let (start, end) = self.range(i)?;
+        let values = self.pairs.then_some((self.values, self.value_width as u32));
+        Ok(Elements::Packed {
+            packed: self.payload,
+            width: self.key_width as u32,
+            values,
+            next: start,
+            end,
+        })
+    }
+}
+
+fn header(bytes: &[u8]) -> Result<&[u8; PAGE_HEADER_LEN], PageError> {
+    bytes.first_chunk::<PAGE_HEADER_LEN>().ok_or_else(|| {
+        PageError(format!(
+            "page of {} bytes is shorter than its header",
+            bytes.len()
+        ))
+    })
+}
+
+fn split<'a>(rest: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8], PageError> {
+    if rest.len() < n {
+        return Err(PageError(format!(
+            "{what} need {n} bytes, {} remain",
+            rest.len()
+        )));
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Ok(head)
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TypeId;
+
+    fn fixed(kind: FixedKind, cells: &[FixedCell]) -> (Vec<u8>, u32) {
+        let mut out = Vec::new();
+        encode_fixed(kind, cells, &mut out);
+        let width = FixedPage::parse(&out, kind, cells.len() as u32)
+            .unwrap()
+            .width();
+        (out, width)
+    }
+
+    #[test]
+    fn ints_use_a_frame_of_reference() {
+        let cells: Vec<FixedCell> = (1990..2020).map(|y| FixedCell::Raw(y as u64)).collect();
+        let (bytes, width) = fixed(FixedKind::I32, &cells);
+        assert_eq!(width, 5);
+        let page = FixedPage::parse(&bytes, FixedKind::I32, 30).unwrap();
+        assert_eq!(page.i32(0), Some(1990));
+        assert_eq!(page.i32(29), Some(2019));
+    }
+
+    #[test]
+    fn negative_ints_and_nulls_round_trip() {
+        let cells = [
+            FixedCell::Raw(-5i64 as u64),
+            FixedCell::Null,
+            FixedCell::Raw(7),
+            FixedCell::Hole,
+        ];
+        let (bytes, width) = fixed(FixedKind::I64, &cells);
+        assert_eq!(width, 4);
+        let page = FixedPage::parse(&bytes, FixedKind::I64, 4).unwrap();
+        assert_eq!(page.i64(0), Some(-5));
+        assert_eq!(page.i64(1), None);
+        assert_eq!(page.i64(2), Some(7));
+    }
+
+    #[test]
+    fn full_range_with_nulls_finds_a_free_null_code() {
+        let cells = [
+            FixedCell::Raw(i64::MIN as u64),
+            FixedCell::Raw(i64::MAX as u64),
+            FixedCell::Null,
+            FixedCell::Raw(0),
+        ];
+        let (bytes, width) = fixed(FixedKind::I64, &cells);
+        assert_eq!(width, 64);
+        let page = FixedPage::parse(&bytes, FixedKind::I64, 4).unwrap();
+        assert_eq!(page.i64(0), Some(i64::MIN));
+        assert_eq!(page.i64(1), Some(i64::MAX));
+        assert_eq!(page.i64(2), None);
+        assert_eq!(page.i64(3), Some(0));
+    }
+
+    #[test]
+    fn decimal_floats_pack_small_and_exact() {
+        let ratings = [7.3f64, 1.0, 10.0, 5.5, 9.9];
+        let cells: Vec<FixedCell> = ratings
+            .iter()
+            .map(|r| FixedCell::Raw(r.to_bits()))
+            .collect();
+        let (bytes, width) = fixed(FixedKind::F64, &cells);
+        assert_eq!(width, 7, "ratings of one decimal fit in 7 bits");
+        let page = FixedPage::parse(&bytes, FixedKind::F64, 5).unwrap();
+        for (i, r) in ratings.iter().enumerate() {
+            assert_eq!(page.f64(i).unwrap().to_bits(), r.to_bits());
+        }
+    }
+
+    #[test]
+    fn floats_that_are_not_decimal_stay_plain_and_exact() {
+        let values = [f64::NAN, -0.0, f64::INFINITY, 0.1 + 0.2, 1e300];
+        let cells: Vec<FixedCell> = values.iter().map(|r| FixedCell::Raw(r.to_bits())).collect();
+        let (bytes, _) = fixed(FixedKind::F64, &cells);
+        let page = FixedPage::parse(&bytes, FixedKind::F64, 5).unwrap();
+        for (i, r) in values.iter().enumerate() {
+            assert_eq!(page.f64(i).unwrap().to_bits(), r.to_bits());
+        }
+    }
+
+    #[test]
+    fn f32_decimals_are_exact() {
+        let values = [3.25f32, -1.5, 0.1, 100.0];
+        let cells: Vec<FixedCell> = values
+            .iter()
+            .map(|r| FixedCell::Raw(r.to_bits() as u64))
+            .collect();
+        let (bytes, _) = fixed(FixedKind::F32, &cells);
+        let page = FixedPage::parse(&bytes, FixedKind::F32, 4).unwrap();
+        for (i, r) in values.iter().enumerate() {
+            assert_eq!(page.f32(i).unwrap().to_bits(), r.to_bits());
+        }
+    }
+
+    #[test]
+    fn all_null_page_has_width_zero() {
+        let (bytes, width) = fixed(FixedKind::I32, &[FixedCell::Null, FixedCell::Null]);
+        assert_eq!(width, 0);
+        let page = FixedPage::parse(&bytes, FixedKind::I32, 2).unwrap();
+        assert_eq!(page.i32(1), None);
+    }
+
+    #[test]
+    fn strings_nulls_and_empties_are_distinct() {
+        let cells = [
+            VarCell::Bytes(b"Drama"),
+            VarCell::Null,
+            VarCell::Bytes(b""),
+            VarCell::Hole,
+            VarCell::Bytes("Café".as_bytes()),
+        ];
+        let mut out = Vec::new();
+        encode_var(VarKind::String, &cells, &mut out);
+        let page = VarPage::parse(&out, VarKind::String, 5).unwrap();
+        assert_eq!(page.str(0), Ok(Some("Drama")));
+        assert_eq!(page.str(1), Ok(None));
+        assert_eq!(page.str(2), Ok(Some("")));
+        assert_eq!(page.str(4), Ok(Some("Café")));
+    }
+
+    #[test]
+    fn lists_and_maps_round_trip() {
+        let a = [Ordinal(3), Ordinal(1), Ordinal(400)];
+        let cells = [VarCell::Ordinals(&a), VarCell::Ordinals(&[])];
+        let mut out = Vec::new();
+        encode_var(VarKind::Ordinals(TypeId(0)), &cells, &mut out);
+        let page = VarPage::parse(&out, VarKind::Ordinals(TypeId(0)), 2).unwrap();
+        let got: Vec<_> = page.elements(0).unwrap().map(|(o, _)| o).collect();
+        assert_eq!(got, a);
+        assert_eq!(page.elements(1).unwrap().count(), 0);
+
+        let m = [(Ordinal(1), Ordinal(9)), (Ordinal(2), Ordinal(0))];
+        let mut out = Vec::new();
+        let kind = VarKind::Pairs(TypeId(0), TypeId(1));
+        encode_var(kind, &[VarCell::Pairs(&m)], &mut out);
+        let page = VarPage::parse(&out, kind, 1).unwrap();
+        let got: Vec<_> = page.elements(0).unwrap().collect();
+        assert_eq!(
+            got,
+            vec![
+                (Ordinal(1), Some(Ordinal(9))),
+                (Ordinal(2), Some(Ordinal(0)))
+            ]
+        );
+    }
+
+    #[test]
+    fn truncated_page_is_an_error() {
+        let mut out = Vec::new();
+        encode_var(VarKind::String, &[VarCell::Bytes(b"hello")], &mut out);
+        for cut in 0..out.len() {
+            assert!(VarPage::parse(&out[..cut], VarKind::String, 1).is_err());
+        }
+        let mut out = Vec::new();
+        encode_fixed(FixedKind::I32, &[FixedCell::Raw(5)], &mut out);
+        for cut in 0..out.len() {
+            assert!(FixedPage::parse(&out[..cut], FixedKind::I32, 1).is_err());
+        }
+    }
+}
