@@ -228,10 +228,9 @@ fn decode_decimal(raw: u64, scale: u8, is_f32: bool) -> u64 {
     }
 }
 
-/// A parsed fixed page, borrowing its packed codes.
-#[derive(Debug, Clone, Copy)]
-pub struct FixedPage<'a> {
-    packed: &'a [u8],
+/// The parsed header of a fixed page: everything needed to read a value but the packed codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedHeader {
     base: u64,
     null_code: u64,
     count: u32,
@@ -242,9 +241,10 @@ pub struct FixedPage<'a> {
     is_f32: bool,
 }
 
-impl<'a> FixedPage<'a> {
-    /// Parses a page of `expected_count` values of `kind`; `bytes` is exactly the page.
-    pub fn parse(bytes: &'a [u8], kind: FixedKind, expected_count: u32) -> Result<Self, PageError> {
+impl FixedHeader {
+    /// Parses and checks a page of `expected_count` values of `kind`; `bytes` is exactly the
+    /// page. The packed codes start at [`PAGE_HEADER_LEN`].
+    pub fn parse(bytes: &[u8], kind: FixedKind, expected_count: u32) -> Result<Self, PageError> {
         let header = header(bytes)?;
         let [encoding, width, flags, scale] = [header[0], header[1], header[2], header[3]];
         let count = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
@@ -265,7 +265,6 @@ impl<'a> FixedPage<'a> {
         if !has_nulls && null_code != 0 {
             return Err(PageError("null code set on a page without nulls".into()));
         }
-        let is_f32 = kind == FixedKind::F32;
         let decimal = match (encoding, kind) {
             (ENCODING_PLAIN, _) if scale == 0 => false,
             (ENCODING_DECIMAL, FixedKind::F64) if scale <= MAX_SCALE_F64 => true,
@@ -276,16 +275,14 @@ impl<'a> FixedPage<'a> {
                 )))
             }
         };
-        let packed = &bytes[PAGE_HEADER_LEN..];
         let needed = packed_len(count as usize, width as u32);
-        if packed.len() != needed {
+        let packed = bytes.len() - PAGE_HEADER_LEN;
+        if packed != needed {
             return Err(PageError(format!(
-                "packed area is {} bytes, header implies {needed}",
-                packed.len()
+                "packed area is {packed} bytes, header implies {needed}"
             )));
         }
-        Ok(FixedPage {
-            packed,
+        Ok(FixedHeader {
             base,
             null_code,
             count,
@@ -293,35 +290,66 @@ impl<'a> FixedPage<'a> {
             has_nulls,
             decimal,
             scale,
-            is_f32,
+            is_f32: kind == FixedKind::F32,
         })
+    }
+}
+
+/// A parsed fixed page, borrowing its packed codes.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedPage<'a> {
+    h: FixedHeader,
+    packed: &'a [u8],
+}
+
+impl<'a> FixedPage<'a> {
+    /// Parses a page of `expected_count` values of `kind`; `bytes` is exactly the page.
+    pub fn parse(bytes: &'a [u8], kind: FixedKind, expected_count: u32) -> Result<Self, PageError> {
+        let h = FixedHeader::parse(bytes, kind, expected_count)?;
+        Ok(FixedPage {
+            h,
+            packed: &bytes[PAGE_HEADER_LEN..],
+        })
+    }
+
+    /// A page from a header parsed earlier and the bytes from its packed codes on (they may
+    /// run past the page: reads never look beyond what the header allows).
+    #[inline]
+    pub fn from_parts(h: FixedHeader, packed: &'a [u8]) -> Self {
+        FixedPage { h, packed }
+    }
+
+    /// The page's header.
+    pub fn header(&self) -> FixedHeader {
+        self.h
     }
 
     /// The number of values in the page.
     pub fn len(&self) -> usize {
-        self.count as usize
+        self.h.count as usize
     }
 
     /// True when the page holds no values.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.h.count == 0
     }
 
     /// The page's bit width.
     pub fn width(&self) -> u32 {
-        self.width as u32
+        self.h.width as u32
     }
 
     /// The raw bits of value `i` (see [`FixedCell::Raw`]), or `None` for null.
     #[inline]
     pub fn raw(&self, i: usize) -> Option<u64> {
-        let code = bitpack::get(self.packed, self.width as u32, i);
-        if self.has_nulls && code == self.null_code {
+        let h = &self.h;
+        let code = bitpack::get(self.packed, h.width as u32, i);
+        if h.has_nulls && code == h.null_code {
             return None;
         }
-        let raw = self.base.wrapping_add(code);
-        if self.decimal {
-            return Some(decode_decimal(raw, self.scale, self.is_f32));
+        let raw = h.base.wrapping_add(code);
+        if h.decimal {
+            return Some(decode_decimal(raw, h.scale, h.is_f32));
         }
         Some(raw)
     }
@@ -451,24 +479,25 @@ fn pairs_of<'a>(cell: &VarCell<'a>) -> &'a [(Ordinal, Ordinal)] {
     }
 }
 
-/// A parsed var page, borrowing its offsets and payload.
-#[derive(Debug, Clone, Copy)]
-pub struct VarPage<'a> {
-    ends: &'a [u8],
-    nulls: Option<&'a [u8]>,
-    payload: &'a [u8],
-    values: &'a [u8],
+/// The parsed header of a var page, with the offsets of its parts within the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VarHeader {
     payload_count: u64,
     count: u32,
     ends_width: u8,
     key_width: u8,
     value_width: u8,
     pairs: bool,
+    has_nulls: bool,
+    nulls_at: usize,
+    payload_at: usize,
+    values_at: usize,
 }
 
-impl<'a> VarPage<'a> {
-    /// Parses a page of `expected_count` values of `kind`; `bytes` is exactly the page.
-    pub fn parse(bytes: &'a [u8], kind: VarKind, expected_count: u32) -> Result<Self, PageError> {
+impl VarHeader {
+    /// Parses and checks a page of `expected_count` values of `kind`; `bytes` is exactly the
+    /// page.
+    pub fn parse(bytes: &[u8], kind: VarKind, expected_count: u32) -> Result<Self, PageError> {
         let header = header(bytes)?;
         let [layout, ends_width, flags, key_width] = [header[0], header[1], header[2], header[3]];
         let count = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
@@ -506,96 +535,122 @@ impl<'a> VarPage<'a> {
                 "widths {ends_width}/{key_width}/{value_width} or null flag invalid for layout {layout}"
             )));
         }
-        let mut rest = &bytes[PAGE_HEADER_LEN..];
-        let ends = split(
-            &mut rest,
-            packed_len(count as usize, ends_width as u32),
-            "end offsets",
-        )?;
-        let nulls = match has_nulls {
-            true => Some(split(
-                &mut rest,
-                packed_len(count as usize, 1),
-                "null bits",
-            )?),
-            false => None,
+        let mut cursor = Cursor {
+            at: PAGE_HEADER_LEN,
+            len: bytes.len(),
         };
-        let limit = rest.len() as u64;
-        if payload_count > limit.saturating_mul(8) {
+        cursor.take(packed_len(count as usize, ends_width as u32), "end offsets")?;
+        let nulls_at = match has_nulls {
+            true => cursor.take(packed_len(count as usize, 1), "null bits")?,
+            false => 0,
+        };
+        let remaining = (cursor.len - cursor.at) as u64;
+        if payload_count > remaining.saturating_mul(8) {
             return Err(PageError(format!(
                 "payload of {payload_count} exceeds the page"
             )));
         }
         let n = payload_count as usize;
-        let (payload, values) = match layout {
-            LAYOUT_HEAP => (split(&mut rest, n.div_ceil(8) * 8, "heap")?, &[][..]),
-            LAYOUT_ORDINALS => (
-                split(&mut rest, packed_len(n, key_width as u32), "elements")?,
-                &[][..],
-            ),
+        let (payload_at, values_at) = match layout {
+            LAYOUT_HEAP => (cursor.take(n.div_ceil(8) * 8, "heap")?, 0),
+            LAYOUT_ORDINALS => (cursor.take(packed_len(n, key_width as u32), "elements")?, 0),
             _ => (
-                split(&mut rest, packed_len(n, key_width as u32), "keys")?,
-                split(&mut rest, packed_len(n, value_width as u32), "values")?,
+                cursor.take(packed_len(n, key_width as u32), "keys")?,
+                cursor.take(packed_len(n, value_width as u32), "values")?,
             ),
         };
-        if !rest.is_empty() {
-            return Err(PageError(format!("{} bytes after the payload", rest.len())));
+        if cursor.at != cursor.len {
+            return Err(PageError(format!(
+                "{} bytes after the payload",
+                cursor.len - cursor.at
+            )));
         }
-        Ok(VarPage {
-            ends,
-            nulls,
-            payload,
-            values,
+        Ok(VarHeader {
             payload_count,
             count,
             ends_width,
             key_width,
             value_width,
             pairs: layout == LAYOUT_PAIRS,
+            has_nulls,
+            nulls_at,
+            payload_at,
+            values_at,
         })
+    }
+}
+
+/// A parsed var page, borrowing its offsets and payload.
+#[derive(Debug, Clone, Copy)]
+pub struct VarPage<'a> {
+    h: VarHeader,
+    bytes: &'a [u8],
+}
+
+impl<'a> VarPage<'a> {
+    /// Parses a page of `expected_count` values of `kind`; `bytes` is exactly the page.
+    pub fn parse(bytes: &'a [u8], kind: VarKind, expected_count: u32) -> Result<Self, PageError> {
+        let h = VarHeader::parse(bytes, kind, expected_count)?;
+        Ok(VarPage { h, bytes })
+    }
+
+    /// A page from a header parsed earlier and the bytes from the page's start on.
+    #[inline]
+    pub fn from_parts(h: VarHeader, bytes: &'a [u8]) -> Self {
+        VarPage { h, bytes }
+    }
+
+    /// The page's header.
+    pub fn header(&self) -> VarHeader {
+        self.h
+    }
+
+    fn part(&self, at: usize) -> &'a [u8] {
+        self.bytes.get(at..).unwrap_or(&[])
     }
 
     /// The number of values in the page.
     pub fn len(&self) -> usize {
-        self.count as usize
+        self.h.count as usize
     }
 
     /// True when the page holds no values.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.h.count == 0
     }
 
     /// The bit width of the end offsets.
     pub fn ends_width(&self) -> u32 {
-        self.ends_width as u32
+        self.h.ends_width as u32
     }
 
     /// Heap bytes or element count of the page.
     pub fn payload_count(&self) -> u64 {
-        self.payload_count
+        self.h.payload_count
     }
 
     /// True when value `i` is null.
     #[inline]
     pub fn is_null(&self, i: usize) -> bool {
-        self.nulls.is_some_and(|n| bitpack::get(n, 1, i) == 1)
+        self.h.has_nulls && bitpack::get(self.part(self.h.nulls_at), 1, i) == 1
     }
 
     /// The payload range of value `i`.
     #[inline]
     pub fn range(&self, i: usize) -> Result<(usize, usize), ReadError> {
-        let w = self.ends_width as u32;
+        let w = self.h.ends_width as u32;
+        let ends = self.part(PAGE_HEADER_LEN);
         let start = if i == 0 {
             0
         } else {
-            bitpack::get(self.ends, w, i - 1)
+            bitpack::get(ends, w, i - 1)
         };
-        let end = bitpack::get(self.ends, w, i);
-        if start > end || end > self.payload_count {
+        let end = bitpack::get(ends, w, i);
+        if start > end || end > self.h.payload_count {
             return Err(ReadError::BadRange {
                 start,
                 end,
-                limit: self.payload_count,
+                limit: self.h.payload_count,
             });
         }
         Ok((start as usize, end as usize))
@@ -608,7 +663,8 @@ impl<'a> VarPage<'a> {
             return Ok(None);
         }
         let (start, end) = self.range(i)?;
-        Ok(self.payload.get(start..end))
+        let at = self.h.payload_at;
+        Ok(self.bytes.get(at + start..at + end))
     }
 
     /// Value `i` as a string, in place; `None` for null.
@@ -626,10 +682,13 @@ impl<'a> VarPage<'a> {
     #[inline]
     pub fn elements(&self, i: usize) -> Result<Elements<'a>, ReadError> {
         let (start, end) = self.range(i)?;
-        let values = self.pairs.then_some((self.values, self.value_width as u32));
+        let values = self
+            .h
+            .pairs
+            .then(|| (self.part(self.h.values_at), self.h.value_width as u32));
         Ok(Elements::Packed {
-            packed: self.payload,
-            width: self.key_width as u32,
+            packed: self.part(self.h.payload_at),
+            width: self.h.key_width as u32,
             values,
             next: start,
             end,
@@ -646,16 +705,26 @@ fn header(bytes: &[u8]) -> Result<&[u8; PAGE_HEADER_LEN], PageError> {
     })
 }
 
-fn split<'a>(rest: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8], PageError> {
-    if rest.len() < n {
-        return Err(PageError(format!(
-            "{what} need {n} bytes, {} remain",
-            rest.len()
-        )));
+/// Walks the parts of a page, checking each fits.
+struct Cursor {
+    at: usize,
+    len: usize,
+}
+
+impl Cursor {
+    fn take(&mut self, n: usize, what: &str) -> Result<usize, PageError> {
+        let start = self.at;
+        self.at = start
+            .checked_add(n)
+            .filter(|&end| end <= self.len)
+            .ok_or_else(|| {
+                PageError(format!(
+                    "{what} need {n} bytes, {} remain",
+                    self.len - start
+                ))
+            })?;
+        Ok(start)
     }
-    let (head, tail) = rest.split_at(n);
-    *rest = tail;
-    Ok(head)
 }
 
 fn le_u64(b: &[u8]) -> u64 {

@@ -85,6 +85,18 @@ impl DataState {
             .flat_map(|m| m.iter().map(|(o, r)| (*o, r)))
     }
 
+    /// The records of a type whose ordinals lie in `range`, in ordinal order.
+    pub fn records_in(
+        &self,
+        ty: TypeId,
+        range: std::ops::Range<Ordinal>,
+    ) -> impl Iterator<Item = (Ordinal, &Record)> + '_ {
+        self.types
+            .get(ty.index())
+            .into_iter()
+            .flat_map(move |m| m.range(range.clone()).map(|(o, r)| (*o, r)))
+    }
+
     /// The populated ordinals of a type.
     pub fn populated(&self, ty: TypeId) -> RoaringBitmap {
         self.records(ty).map(|(o, _)| o.0).collect()

@@ -1,0 +1,592 @@
+//! Deltas and reverse deltas: what changed from one version to another, per type.
+//!
+//! A delta holds, per type, the **removed** ordinals of the old version, the **added** ordinals
+//! of the new one (roaring bitmaps), and the added records in the snapshot's columnar page
+//! encoding. A record that replaces another (same primary key, or the same ordinal) names
+//! that record as its **base**, and each column stores a value only for the added records
+//! whose value differs from their base's: an edit of one field costs one value, not a whole
+//! record. Applying `delta(A -> B)` to `A` gives `B` exactly; a reverse delta is the same
+//! structure from `B` back to `A`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+
+use crate::blob::{
+    BlobKind, BlobLayout, BlobWriter, Header, SectionEntry, SECTION_BASES, SECTION_COLUMN,
+    SECTION_TYPE,
+};
+use crate::error::{Error, Result};
+use crate::ids::{FieldId, Ordinal, TypeId, Version};
+use crate::read::RecordSource;
+use crate::record::{Record, Value};
+use crate::schema::{ColumnKind, FixedKind, Schema, TypeKind};
+use crate::section::{
+    cell_of, read_bitmap, read_error, read_pages, read_type_section, write_bitmap, write_pages,
+    write_type_section, Cell, ColumnReader, PageTable,
+};
+use crate::snapshot::{check_value, WriteOptions};
+use crate::state::DataState;
+
+/// The changes of one type between two states.
+struct TypeChanges<'a> {
+    removed: RoaringBitmap,
+    added: Vec<(Ordinal, &'a Record)>,
+    bases: Vec<Option<(Ordinal, &'a Record)>>,
+}
+
+impl<'a> TypeChanges<'a> {
+    fn compute(from: &'a DataState, to: &'a DataState, ty: TypeId) -> Self {
+        let mut removed = RoaringBitmap::new();
+        let mut added = Vec::new();
+        let mut old = from.records(ty).peekable();
+        let mut new = to.records(ty).peekable();
+        loop {
+            match (old.peek().copied(), new.peek().copied()) {
+                (None, None) => break,
+                (Some((o, _)), None) => {
+                    removed.insert(o.0);
+                    old.next();
+                }
+                (None, Some(n)) => {
+                    added.push(n);
+                    new.next();
+                }
+                (Some((o, a)), Some((n, b))) if o == n => {
+                    if a != b {
+                        removed.insert(o.0);
+                        added.push((n, b));
+                    }
+                    old.next();
+                    new.next();
+                }
+                (Some((o, _)), Some((n, _))) if o < n => {
+                    removed.insert(o.0);
+                    old.next();
+                }
+                (Some(_), Some(n)) => {
+                    added.push(n);
+                    new.next();
+                }
+            }
+        }
+        let bases = find_bases(from, to, ty, &removed, &added);
+        TypeChanges {
+            removed,
+            added,
+            bases,
+        }
+    }
+
+    /// The indexes of added records that store a value for `column`: those without a base,
+    /// and those whose value differs from their base's.
+    fn present(&self, column: usize) -> RoaringBitmap {
+        let mut present = RoaringBitmap::new();
+        for (i, ((_, record), base)) in self.added.iter().zip(&self.bases).enumerate() {
+            let differs = match base {
+                None => true,
+                Some((_, b)) => !same_cell(cell_of(Some(record), column), cell_of(Some(b), column)),
+            };
+            if differs {
+                present.insert(i as u32);
+            }
+        }
+        present
+    }
+}
+
+fn same_cell(a: Cell<'_>, b: Cell<'_>) -> bool {
+    match (a, b) {
+        (Cell::Value(x), Cell::Value(y)) => x == y,
+        (Cell::Record(x), Cell::Record(y)) => x == y,
+        (Cell::Hole, Cell::Hole) => true,
+        _ => false,
+    }
+}
+
+/// Pairs each added record with the record it replaces: the one at the same ordinal, or the
+/// removed record with the same primary key.
+fn find_bases<'a>(
+    from: &'a DataState,
+    to: &'a DataState,
+    ty: TypeId,
+    removed: &RoaringBitmap,
+    added: &[(Ordinal, &'a Record)],
+) -> Vec<Option<(Ordinal, &'a Record)>> {
+    let by_key = key_paths(from.schema(), ty).map(|paths| {
+        let mut map = HashMap::new();
+        for o in removed.iter().map(Ordinal) {
+            if to.get(ty, o).is_none() {
+                if let Some(k) = key_of(from, o, &paths) {
+                    map.insert(k, o);
+                }
+            }
+        }
+        (paths, map)
+    });
+    added
+        .iter()
+        .map(|(o, _)| {
+            let base = if removed.contains(o.0) {
+                Some(*o)
+            } else {
+                by_key
+                    .as_ref()
+                    .and_then(|(paths, map)| map.get(&key_of(to, *o, paths)?).copied())
+            };
+            base.and_then(|b| from.get(ty, b).map(|r| (b, r)))
+        })
+        .collect()
+}
+
+type KeyPath = Vec<(TypeId, FieldId)>;
+
+fn key_paths(schema: &Schema, ty: TypeId) -> Option<Vec<KeyPath>> {
+    let key = schema.type_def(ty)?.key()?;
+    key.iter()
+        .map(|p| schema.resolve_path(ty, p).ok().map(|(steps, _)| steps))
+        .collect()
+}
+
+/// The primary key values of a record, following references; `None` when a reference on
+/// the way is missing.
+fn key_of(state: &DataState, ordinal: Ordinal, paths: &[KeyPath]) -> Option<Vec<Value>> {
+    let mut key = Vec::with_capacity(paths.len());
+    for steps in paths {
+        let mut at = ordinal;
+        let mut value = Value::Null;
+        for (i, (t, f)) in steps.iter().enumerate() {
+            let v = state.field(*t, *f, at).ok()?;
+            if i + 1 == steps.len() {
+                value = v.to_value();
+            } else if let crate::FieldValue::Ref(next) = v {
+                at = next;
+            } else {
+                return None;
+            }
+        }
+        key.push(value);
+    }
+    Some(key)
+}
+
+/// Writes the delta from `from` (at `from_version`) to `to` (at `to_version`), streaming to
+/// `w`; returns the bytes written. It is a forward delta when `from_version < to_version` and
+/// a reverse delta when `from_version > to_version`. Both states must share one schema.
+pub fn write_delta<W: Write>(
+    from: &DataState,
+    to: &DataState,
+    from_version: Version,
+    to_version: Version,
+    options: &WriteOptions,
+    w: W,
+) -> Result<u64> {
+    options.check()?;
+    if from.schema() != to.schema() {
+        return Err(Error::DeltaMismatch(
+            "the two states have different schemas; publish a snapshot instead".into(),
+        ));
+    }
+    let kind = match from_version.cmp(&to_version) {
+        std::cmp::Ordering::Less => BlobKind::Delta,
+        std::cmp::Ordering::Greater => BlobKind::Reverse,
+        std::cmp::Ordering::Equal => {
+            return Err(Error::DeltaMismatch(format!(
+                "a delta needs two different versions, got {from_version} twice"
+            )))
+        }
+    };
+    let header = Header {
+        kind,
+        page_shift: options.page_shift,
+        from: from_version,
+        to: to_version,
+    };
+    let schema = to.schema();
+    let mut writer = BlobWriter::new(w, &header, schema)?;
+    for t in 0..schema.type_count() {
+        let ty = TypeId(t as u32);
+        let changes = TypeChanges::compute(from, to, ty);
+        write_type_changes(
+            &mut writer,
+            schema,
+            ty,
+            to.slot_count(ty),
+            &changes,
+            options,
+        )?;
+    }
+    let (_, len) = writer.finish()?;
+    Ok(len)
+}
+
+fn write_type_changes<W: Write>(
+    writer: &mut BlobWriter<W>,
+    schema: &Schema,
+    ty: TypeId,
+    slot_count: u32,
+    changes: &TypeChanges<'_>,
+    options: &WriteOptions,
+) -> Result<()> {
+    let added: RoaringBitmap = changes.added.iter().map(|(o, _)| o.0).collect();
+    writer.begin(SECTION_TYPE, ty, 0);
+    write_type_section(writer, slot_count, &[&changes.removed, &added])?;
+    writer.end()?;
+
+    let base_values: Vec<Value> = changes
+        .bases
+        .iter()
+        .map(|b| b.map_or(Value::Null, |(o, _)| Value::Ref(o)))
+        .collect();
+    writer.begin(SECTION_BASES, ty, 0);
+    let kind = ColumnKind::Fixed(FixedKind::Ref(ty));
+    write_pages(
+        writer,
+        kind,
+        base_values.len(),
+        options.page_shift,
+        |s, e, out| {
+            out.extend(base_values[s..e].iter().map(Cell::Value));
+        },
+    )?;
+    writer.end()?;
+
+    for (c, kind) in schema.columns(ty).iter().enumerate() {
+        let present = changes.present(c);
+        let indexes: Vec<usize> = present.iter().map(|i| i as usize).collect();
+        writer.begin(SECTION_COLUMN, ty, c as u32);
+        let mut prefix = Vec::new();
+        write_bitmap(&present, &mut prefix)?;
+        writer.write(&prefix)?;
+        write_pages(
+            writer,
+            *kind,
+            indexes.len(),
+            options.page_shift,
+            |s, e, out| {
+                out.extend(
+                    indexes[s..e]
+                        .iter()
+                        .map(|&i| cell_of(Some(changes.added[i].1), c)),
+                );
+            },
+        )?;
+        writer.end()?;
+    }
+    Ok(())
+}
+
+/// One type of a delta.
+#[derive(Debug, Clone)]
+struct DeltaType {
+    slot_count: u32,
+    removed: RoaringBitmap,
+    added: RoaringBitmap,
+    bases: (PageTable, SectionEntry),
+    columns: Vec<(RoaringBitmap, PageTable, SectionEntry)>,
+}
+
+/// A delta or reverse delta read in place from `D`.
+#[derive(Debug)]
+pub struct DeltaView<D> {
+    data: D,
+    layout: BlobLayout,
+    types: Vec<DeltaType>,
+}
+
+impl<D: AsRef<[u8]>> DeltaView<D> {
+    /// Opens a delta or reverse delta blob; checks its header, section table, bitmaps and
+    /// page headers.
+    pub fn open(data: D) -> Result<Self> {
+        let bytes = data.as_ref();
+        let layout = BlobLayout::parse(bytes)?;
+        if layout.header.kind == BlobKind::Snapshot {
+            return Err(Error::WrongBlobKind {
+                expected: BlobKind::Delta,
+                found: BlobKind::Snapshot,
+            });
+        }
+        let forward = layout.header.kind == BlobKind::Delta;
+        if (layout.header.from < layout.header.to) != forward
+            || layout.header.from == layout.header.to
+        {
+            return Err(Error::malformed(
+                crate::Location {
+                    blob: Some(layout.header.kind),
+                    section: "header".into(),
+                    offset: 16,
+                },
+                format!(
+                    "versions {} -> {} do not fit a {}",
+                    layout.header.from, layout.header.to, layout.header.kind
+                ),
+            ));
+        }
+        let mut types = Vec::with_capacity(layout.schema.type_count());
+        for t in 0..layout.schema.type_count() {
+            types.push(open_type(&layout, bytes, TypeId(t as u32))?);
+        }
+        Ok(DeltaView {
+            data,
+            layout,
+            types,
+        })
+    }
+
+    /// The header and section table.
+    pub fn layout(&self) -> &BlobLayout {
+        &self.layout
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.layout.schema
+    }
+
+    /// Delta or reverse delta.
+    pub fn kind(&self) -> BlobKind {
+        self.layout.header.kind
+    }
+
+    /// The version this delta applies to.
+    pub fn from_version(&self) -> Version {
+        self.layout.header.from
+    }
+
+    /// The version this delta leads to.
+    pub fn to_version(&self) -> Version {
+        self.layout.header.to
+    }
+
+    /// The ordinals of a type removed from the old version.
+    pub fn removed(&self, ty: TypeId) -> Option<&RoaringBitmap> {
+        self.types.get(ty.index()).map(|t| &t.removed)
+    }
+
+    /// The ordinals of a type added in the new version.
+    pub fn added(&self, ty: TypeId) -> Option<&RoaringBitmap> {
+        self.types.get(ty.index()).map(|t| &t.added)
+    }
+
+    /// The slot count of a type in the new version.
+    pub fn slot_count(&self, ty: TypeId) -> u32 {
+        self.types.get(ty.index()).map_or(0, |t| t.slot_count)
+    }
+
+    /// The base (replaced record, in the old version) of the `index`-th added record.
+    pub fn base(&self, ty: TypeId, index: usize) -> Option<Ordinal> {
+        let t = self.types.get(ty.index())?;
+        self.reader(&t.bases.0, ColumnKind::Fixed(FixedKind::Ref(ty)))
+            .fixed_page(index)
+            .and_then(|(p, i)| p.ordinal(i))
+    }
+
+    /// For one column: which added records (by index among the added) store a value, and a
+    /// reader of those values by their rank in that bitmap.
+    pub fn column(
+        &self,
+        ty: TypeId,
+        column: FieldId,
+    ) -> Result<(&RoaringBitmap, ColumnReader<'_>)> {
+        let kind = *self
+            .layout
+            .schema
+            .columns(ty)
+            .get(column.index())
+            .ok_or_else(|| Error::NoSuchField(format!("no {column} in {ty}")))?;
+        let (present, table, _) = &self.types[ty.index()].columns[column.index()];
+        Ok((present, self.reader(table, kind)))
+    }
+
+    fn reader<'a>(&'a self, table: &'a PageTable, kind: ColumnKind) -> ColumnReader<'a> {
+        ColumnReader::new(
+            table,
+            self.data.as_ref(),
+            kind,
+            self.layout.header.page_shift,
+        )
+    }
+
+    /// Checks every section's checksum, then every stored value.
+    pub fn verify(&self) -> Result<()> {
+        self.layout.verify(self.data.as_ref())?;
+        for t in 0..self.types.len() {
+            let ty = TypeId(t as u32);
+            for (c, (present, _, entry)) in self.types[t].columns.iter().enumerate() {
+                let (_, reader) = self.column(ty, FieldId(c as u32))?;
+                for i in 0..present.len() as usize {
+                    check_value(&reader, i).map_err(|e| read_error(&self.layout, entry, i, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the delta to `state` (which must be its from-version) and returns the new
+    /// state. Checks that every removed record exists, every added slot is free, every base
+    /// exists, and that the result has the slot counts the delta declares.
+    pub fn apply(&self, state: &DataState) -> Result<DataState> {
+        if **state.schema() != *self.layout.schema {
+            return Err(Error::DeltaMismatch(
+                "the state's schema differs from the delta's".into(),
+            ));
+        }
+        let mut next = state.clone();
+        for t in 0..self.types.len() {
+            let ty = TypeId(t as u32);
+            let added = self.added_records(state, ty)?;
+            let delta = &self.types[t];
+            for o in delta.removed.iter().map(Ordinal) {
+                if next.remove(ty, o).is_none() {
+                    return Err(self.mismatch(ty, format!("removes {o}, which is not there")));
+                }
+            }
+            for (o, record) in added {
+                if next.insert(ty, o, record)?.is_some() {
+                    return Err(self.mismatch(ty, format!("adds {o}, which is taken")));
+                }
+            }
+            if next.slot_count(ty) != delta.slot_count {
+                return Err(self.mismatch(
+                    ty,
+                    format!(
+                        "leaves {} slots, the delta says {}",
+                        next.slot_count(ty),
+                        delta.slot_count
+                    ),
+                ));
+            }
+        }
+        Ok(next)
+    }
+
+    fn mismatch(&self, ty: TypeId, what: String) -> Error {
+        let name = self
+            .layout
+            .schema
+            .type_def(ty)
+            .map_or("?", |t| t.name.as_str());
+        Error::DeltaMismatch(format!(
+            "{} {} -> {} of `{name}` {what}",
+            self.kind(),
+            self.from_version(),
+            self.to_version()
+        ))
+    }
+
+    /// The added records of a type, built from their bases in `state` and the stored values.
+    fn added_records(&self, state: &DataState, ty: TypeId) -> Result<Vec<(Ordinal, Record)>> {
+        let delta = &self.types[ty.index()];
+        let kinds = self.layout.schema.columns(ty).to_vec();
+        let is_object = matches!(
+            self.layout.schema.type_def(ty).map(|d| &d.kind),
+            Some(TypeKind::Object { .. })
+        );
+        let mut out = Vec::with_capacity(delta.added.len() as usize);
+        for (i, o) in delta.added.iter().enumerate() {
+            let base = match self.base(ty, i) {
+                None => None,
+                Some(b) => Some(state.get(ty, b).ok_or_else(|| {
+                    self.mismatch(
+                        ty,
+                        format!("builds {} on {b}, which is not there", Ordinal(o)),
+                    )
+                })?),
+            };
+            let mut record = match (base, is_object) {
+                (Some(r), _) => r.clone(),
+                (None, true) => Record::Object(vec![Value::Null; kinds.len()]),
+                (None, false) => Record::List(Vec::new()),
+            };
+            let mut complete = base.is_some() || kinds.is_empty();
+            for (c, kind) in kinds.iter().enumerate() {
+                let (present, table, entry) = &delta.columns[c];
+                if !present.contains(i as u32) {
+                    continue;
+                }
+                complete = true;
+                let index = present.rank(i as u32) as usize - 1;
+                let reader = self.reader(table, *kind);
+                let fail = |e| read_error(&self.layout, entry, index, e);
+                match &mut record {
+                    Record::Object(values) => {
+                        values[c] = reader.value(index).map_err(fail)?.to_value();
+                    }
+                    _ => {
+                        record =
+                            collection(&self.layout.schema, ty, &reader, index).map_err(fail)?
+                    }
+                }
+            }
+            if !complete {
+                return Err(self.mismatch(
+                    ty,
+                    format!("adds {} with neither base nor values", Ordinal(o)),
+                ));
+            }
+            out.push((Ordinal(o), record));
+        }
+        Ok(out)
+    }
+}
+
+fn collection(
+    schema: &Schema,
+    ty: TypeId,
+    reader: &ColumnReader<'_>,
+    index: usize,
+) -> std::result::Result<Record, crate::page::ReadError> {
+    let elements = reader.elements(index)?;
+    Ok(match schema.type_def(ty).map(|d| &d.kind) {
+        Some(TypeKind::Set { .. }) => Record::Set(elements.map(|(o, _)| o).collect()),
+        Some(TypeKind::Map { .. }) => {
+            Record::Map(elements.map(|(k, v)| (k, v.unwrap_or_default())).collect())
+        }
+        _ => Record::List(elements.map(|(o, _)| o).collect()),
+    })
+}
+
+fn open_type(layout: &BlobLayout, bytes: &[u8], ty: TypeId) -> Result<DeltaType> {
+    let entry = layout.require(SECTION_TYPE, ty, 0)?;
+    let section = read_type_section(layout, bytes, entry, 2)?;
+    let mut bitmaps = section.bitmaps.into_iter();
+    let removed = bitmaps.next().unwrap_or_default();
+    let added = bitmaps.next().unwrap_or_default();
+    if added.max().is_some_and(|m| m >= section.slot_count) {
+        return Err(Error::malformed(
+            layout.location(entry, 0),
+            format!(
+                "added ordinals reach beyond the slot count {}",
+                section.slot_count
+            ),
+        ));
+    }
+    let n_added = added.len();
+    let bases_entry = *layout.require(SECTION_BASES, ty, 0)?;
+    let kind = ColumnKind::Fixed(FixedKind::Ref(ty));
+    let bases = read_pages(layout, bytes, &bases_entry, 0, kind, n_added)?;
+    let kinds = layout.schema.columns(ty);
+    let mut columns = Vec::with_capacity(kinds.len());
+    for (c, kind) in kinds.iter().enumerate() {
+        let entry = *layout.require(SECTION_COLUMN, ty, c as u32)?;
+        let section = crate::section::section_bytes(bytes, &entry);
+        let (present, prefix) = read_bitmap(layout, &entry, section, 0)?;
+        if present.max().is_some_and(|m| m as u64 >= n_added) {
+            return Err(Error::malformed(
+                layout.location(&entry, 0),
+                format!("values for added record beyond the {n_added} added"),
+            ));
+        }
+        let table = read_pages(layout, bytes, &entry, prefix, *kind, present.len())?;
+        columns.push((present, table, entry));
+    }
+    Ok(DeltaType {
+        slot_count: section.slot_count,
+        removed,
+        added,
+        bases: (bases, bases_entry),
+        columns,
+    })
+}

@@ -1,0 +1,359 @@
+//! Snapshots: a whole version of a dataset, written column by column and page by page, and
+//! read in place by [`SnapshotView`] over any bytes (`Vec<u8>`, `bytes::Bytes`, a memory map).
+
+use std::io::Write;
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+
+use crate::blob::{BlobKind, BlobLayout, BlobWriter, Header, SECTION_COLUMN, SECTION_TYPE};
+use crate::error::{Error, Result};
+use crate::ids::{FieldId, Ordinal, TypeId, Version};
+use crate::read::{Elements, FieldValue, RecordSource};
+use crate::record::Record;
+use crate::schema::{ColumnKind, Schema};
+use crate::section::{
+    cell_of, read_error, read_pages, read_type_section, write_pages, write_type_section,
+    ColumnReader, PageTable,
+};
+use crate::state::DataState;
+
+/// The default page size: 2^10 = 1024 ordinals (see `docs/FORMAT.md` for the measurement).
+pub const DEFAULT_PAGE_SHIFT: u8 = 10;
+
+/// Choices a writer makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Ordinals per page as a power of two, 4 to 16.
+    pub page_shift: u8,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            page_shift: DEFAULT_PAGE_SHIFT,
+        }
+    }
+}
+
+impl WriteOptions {
+    pub(crate) fn check(&self) -> Result<()> {
+        if (crate::blob::MIN_PAGE_SHIFT..=crate::blob::MAX_PAGE_SHIFT).contains(&self.page_shift) {
+            return Ok(());
+        }
+        Err(Error::Schema(format!(
+            "page shift {} outside {}..={}",
+            self.page_shift,
+            crate::blob::MIN_PAGE_SHIFT,
+            crate::blob::MAX_PAGE_SHIFT
+        )))
+    }
+}
+
+/// Writes `state` as the snapshot of `version`, streaming to `w`; returns the bytes written.
+///
+/// Memory beyond the state itself is one page and one page directory at a time.
+pub fn write_snapshot<W: Write>(
+    state: &DataState,
+    version: Version,
+    options: &WriteOptions,
+    w: W,
+) -> Result<u64> {
+    options.check()?;
+    let header = Header {
+        kind: BlobKind::Snapshot,
+        page_shift: options.page_shift,
+        from: Version(0),
+        to: version,
+    };
+    let schema = state.schema();
+    let mut writer = BlobWriter::new(w, &header, schema)?;
+    for t in 0..schema.type_count() {
+        let ty = TypeId(t as u32);
+        let slot_count = state.slot_count(ty);
+        writer.begin(SECTION_TYPE, ty, 0);
+        write_type_section(&mut writer, slot_count, &[&state.populated(ty)])?;
+        writer.end()?;
+        for (c, kind) in schema.columns(ty).iter().enumerate() {
+            writer.begin(SECTION_COLUMN, ty, c as u32);
+            let mut slots = Vec::new();
+            write_pages(
+                &mut writer,
+                *kind,
+                slot_count as usize,
+                options.page_shift,
+                |start, end, out| {
+                    slots_in(state, ty, start, end, &mut slots);
+                    out.extend(slots.iter().map(|r| cell_of(*r, c)));
+                },
+            )?;
+            writer.end()?;
+        }
+    }
+    let (_, len) = writer.finish()?;
+    Ok(len)
+}
+
+/// The records of ordinals `start..end`, `None` for holes.
+pub(crate) fn slots_in<'a>(
+    state: &'a DataState,
+    ty: TypeId,
+    start: usize,
+    end: usize,
+    out: &mut Vec<Option<&'a Record>>,
+) {
+    out.clear();
+    out.resize(end - start, None);
+    for (o, r) in state.records_in(ty, Ordinal(start as u32)..Ordinal(end as u32)) {
+        out[o.index() - start] = Some(r);
+    }
+}
+
+/// One type of a snapshot: its ordinal space and its columns' page tables.
+#[derive(Debug, Clone)]
+pub(crate) struct TypeTable {
+    pub slot_count: u32,
+    pub populated: RoaringBitmap,
+    pub columns: Vec<(PageTable, crate::blob::SectionEntry)>,
+}
+
+/// A snapshot read in place from `D`.
+///
+/// Opening checks the header, the section table and every page header (cheap: proportional
+/// to the number of pages, not records); [`SnapshotView::verify`] checks every checksum and
+/// every value. Reads never allocate and never copy a string.
+#[derive(Debug)]
+pub struct SnapshotView<D> {
+    data: D,
+    layout: BlobLayout,
+    types: Vec<TypeTable>,
+}
+
+impl<D: AsRef<[u8]>> SnapshotView<D> {
+    /// Opens a snapshot blob.
+    pub fn open(data: D) -> Result<Self> {
+        let bytes = data.as_ref();
+        let layout = BlobLayout::parse(bytes)?;
+        if layout.header.kind != BlobKind::Snapshot {
+            return Err(Error::WrongBlobKind {
+                expected: BlobKind::Snapshot,
+                found: layout.header.kind,
+            });
+        }
+        let mut types = Vec::with_capacity(layout.schema.type_count());
+        for t in 0..layout.schema.type_count() {
+            types.push(open_type(&layout, bytes, TypeId(t as u32))?);
+        }
+        Ok(SnapshotView {
+            data,
+            layout,
+            types,
+        })
+    }
+
+    /// The bytes the view reads from.
+    pub fn data(&self) -> &D {
+        &self.data
+    }
+
+    /// The header and section table.
+    pub fn layout(&self) -> &BlobLayout {
+        &self.layout
+    }
+
+    /// The version this snapshot holds.
+    pub fn version(&self) -> Version {
+        self.layout.header.to
+    }
+
+    /// The schema.
+    pub fn schema_arc(&self) -> &Arc<Schema> {
+        &self.layout.schema
+    }
+
+    /// The number of records of a type.
+    pub fn len(&self, ty: TypeId) -> u64 {
+        self.types.get(ty.index()).map_or(0, |t| t.populated.len())
+    }
+
+    /// True when the snapshot holds no record at all.
+    pub fn is_empty(&self) -> bool {
+        self.types.iter().all(|t| t.populated.is_empty())
+    }
+
+    /// The size of a type's ordinal space (highest ordinal plus one).
+    pub fn slot_count(&self, ty: TypeId) -> u32 {
+        self.types.get(ty.index()).map_or(0, |t| t.slot_count)
+    }
+
+    /// The populated ordinals of a type.
+    pub fn populated(&self, ty: TypeId) -> Option<&RoaringBitmap> {
+        self.types.get(ty.index()).map(|t| &t.populated)
+    }
+
+    /// The populated ordinals of a type, in order.
+    pub fn ordinals(&self, ty: TypeId) -> impl Iterator<Item = Ordinal> + '_ {
+        self.populated(ty)
+            .into_iter()
+            .flat_map(|b| b.iter().map(Ordinal))
+    }
+
+    /// A reader of one column (an object field, or the elements of a collection type).
+    ///
+    /// It reads by ordinal without checking that the ordinal is populated: an unpopulated
+    /// ordinal below the slot count reads as an unspecified value. Use
+    /// [`RecordSource::contains`] where that matters.
+    pub fn column(&self, ty: TypeId, column: FieldId) -> Result<ColumnReader<'_>> {
+        let kind = *self
+            .layout
+            .schema
+            .columns(ty)
+            .get(column.index())
+            .ok_or_else(|| Error::NoSuchField(format!("no {column} in {ty}")))?;
+        let (table, _) = &self.types[ty.index()].columns[column.index()];
+        Ok(ColumnReader::new(
+            table,
+            self.data.as_ref(),
+            kind,
+            self.layout.header.page_shift,
+        ))
+    }
+
+    /// A reader of a column by type and field name.
+    pub fn column_named(&self, type_name: &str, field: &str) -> Result<ColumnReader<'_>> {
+        let schema = &self.layout.schema;
+        let ty = schema
+            .type_id(type_name)
+            .ok_or_else(|| Error::NoSuchField(format!("no type `{type_name}`")))?;
+        let f = schema
+            .field_id(ty, field)
+            .ok_or_else(|| Error::NoSuchField(format!("no field `{field}` in `{type_name}`")))?;
+        self.column(ty, f)
+    }
+
+    /// Checks every section's checksum, then every value (string offsets, UTF-8, elements).
+    pub fn verify(&self) -> Result<()> {
+        let bytes = self.data.as_ref();
+        self.layout.verify(bytes)?;
+        for (t, table) in self.types.iter().enumerate() {
+            for (c, (_, entry)) in table.columns.iter().enumerate() {
+                let reader = self.column(TypeId(t as u32), FieldId(c as u32))?;
+                for i in 0..table.slot_count as usize {
+                    check_value(&reader, i).map_err(|e| read_error(&self.layout, entry, i, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies every record out into a [`DataState`].
+    pub fn to_state(&self) -> Result<DataState> {
+        let mut state = DataState::new(self.layout.schema.clone());
+        for t in 0..self.types.len() {
+            let ty = TypeId(t as u32);
+            for o in self.ordinals(ty) {
+                let record = self.record(ty, o)?;
+                state.insert(ty, o, record)?;
+            }
+        }
+        Ok(state)
+    }
+
+    fn read_err(
+        &self,
+        ty: TypeId,
+        column: usize,
+        index: usize,
+        e: crate::page::ReadError,
+    ) -> Error {
+        let (_, entry) = &self.types[ty.index()].columns[column];
+        read_error(&self.layout, entry, index, e)
+    }
+}
+
+pub(crate) fn check_value(
+    reader: &ColumnReader<'_>,
+    i: usize,
+) -> Result<(), crate::page::ReadError> {
+    match reader.kind() {
+        ColumnKind::Fixed(_) => Ok(()),
+        ColumnKind::Var(crate::VarKind::Ordinals(_))
+        | ColumnKind::Var(crate::VarKind::Pairs(..)) => reader.elements(i).map(|_| ()),
+        ColumnKind::Var(_) => reader.value(i).map(|_| ()),
+    }
+}
+
+fn open_type(layout: &BlobLayout, bytes: &[u8], ty: TypeId) -> Result<TypeTable> {
+    let entry = layout.require(SECTION_TYPE, ty, 0)?;
+    let section = read_type_section(layout, bytes, entry, 1)?;
+    let populated = section.bitmaps.into_iter().next().unwrap_or_default();
+    let canonical = match populated.max() {
+        None => section.slot_count == 0,
+        Some(max) => max.checked_add(1) == Some(section.slot_count),
+    };
+    if !canonical {
+        return Err(Error::malformed(
+            layout.location(entry, 0),
+            format!(
+                "slot count {} does not match the highest populated ordinal {:?}",
+                section.slot_count,
+                populated.max()
+            ),
+        ));
+    }
+    let kinds = layout.schema.columns(ty);
+    let mut columns = Vec::with_capacity(kinds.len());
+    for (c, kind) in kinds.iter().enumerate() {
+        let entry = layout.require(SECTION_COLUMN, ty, c as u32)?;
+        let table = read_pages(layout, bytes, entry, 0, *kind, section.slot_count as u64)?;
+        columns.push((table, *entry));
+    }
+    Ok(TypeTable {
+        slot_count: section.slot_count,
+        populated,
+        columns,
+    })
+}
+
+impl<D: AsRef<[u8]>> RecordSource for SnapshotView<D> {
+    fn schema(&self) -> &Schema {
+        &self.layout.schema
+    }
+
+    fn contains(&self, ty: TypeId, ordinal: Ordinal) -> bool {
+        self.types
+            .get(ty.index())
+            .is_some_and(|t| t.populated.contains(ordinal.0))
+    }
+
+    fn field(&self, ty: TypeId, field: FieldId, ordinal: Ordinal) -> Result<FieldValue<'_>> {
+        if !self.contains(ty, ordinal) {
+            return Err(missing(self.schema(), ty, ordinal));
+        }
+        let reader = self.column(ty, field)?;
+        reader
+            .value(ordinal.index())
+            .map_err(|e| self.read_err(ty, field.index(), ordinal.index(), e))
+    }
+
+    fn elements(&self, ty: TypeId, ordinal: Ordinal) -> Result<Elements<'_>> {
+        if !self.contains(ty, ordinal) {
+            return Err(missing(self.schema(), ty, ordinal));
+        }
+        let reader = self.column(ty, FieldId(0))?;
+        if !matches!(
+            reader.kind(),
+            ColumnKind::Var(crate::VarKind::Ordinals(_) | crate::VarKind::Pairs(..))
+        ) {
+            return Err(Error::NoSuchField(format!("{ty} is an object type")));
+        }
+        reader
+            .elements(ordinal.index())
+            .map_err(|e| self.read_err(ty, 0, ordinal.index(), e))
+    }
+}
+
+pub(crate) fn missing(schema: &Schema, ty: TypeId, ordinal: Ordinal) -> Error {
+    let name = schema.type_def(ty).map_or("?", |t| t.name.as_str());
+    Error::NoSuchField(format!("no record {ordinal} of type `{name}`"))
+}

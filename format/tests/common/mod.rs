@@ -1,0 +1,4 @@
+//! Shared helpers of the format's integration tests.
+#![allow(dead_code)]
+
+pub mod random;

@@ -1,0 +1,127 @@
+//! The laws of the format, on random schemas, random datasets and random changes:
+//! decode(encode(a)) == a; a + delta(a, b) == b, byte for byte against snapshot(b);
+//! b + reverse(a, b) == a.
+
+mod common;
+
+use common::random::{self, Rng};
+use proptest::prelude::*;
+use shoal_format::{
+    write_delta, write_snapshot, DataState, DeltaView, SnapshotView, Version, WriteOptions,
+};
+
+fn snapshot(state: &DataState, version: u64, options: &WriteOptions) -> Vec<u8> {
+    let mut out = Vec::new();
+    let len = write_snapshot(state, Version(version), options, &mut out).unwrap();
+    assert_eq!(len, out.len() as u64);
+    out
+}
+
+fn delta(a: &DataState, b: &DataState, va: u64, vb: u64, options: &WriteOptions) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_delta(a, b, Version(va), Version(vb), options, &mut out).unwrap();
+    out
+}
+
+fn options(shift_choice: u8) -> WriteOptions {
+    WriteOptions {
+        page_shift: [4, 5, 10][shift_choice as usize % 3],
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn decode_of_encode_is_the_state(seed in any::<u64>(), size in 0u64..120, shift in 0u8..3) {
+        let mut rng = Rng::new(seed);
+        let schema = random::schema(&mut rng);
+        let state = random::state(&mut rng, &schema, size);
+        let bytes = snapshot(&state, 7, &options(shift));
+        let view = SnapshotView::open(bytes.as_slice()).unwrap();
+        view.verify().unwrap();
+        prop_assert_eq!(view.version(), Version(7));
+        prop_assert_eq!(view.to_state().unwrap(), state);
+    }
+
+    #[test]
+    fn delta_applied_to_a_equals_snapshot_of_b(seed in any::<u64>(), size in 0u64..120, pct in 0u64..60, shift in 0u8..3) {
+        let mut rng = Rng::new(seed);
+        let schema = random::schema(&mut rng);
+        let a = random::state(&mut rng, &schema, size);
+        let b = random::change(&mut rng, &a, pct);
+        let opts = options(shift);
+        let d = delta(&a, &b, 1, 2, &opts);
+        let view = DeltaView::open(d.as_slice()).unwrap();
+        view.verify().unwrap();
+        let applied = view.apply(&a).unwrap();
+        prop_assert_eq!(snapshot(&applied, 2, &opts), snapshot(&b, 2, &opts));
+        prop_assert_eq!(applied, b);
+    }
+
+    #[test]
+    fn reverse_delta_applied_to_b_equals_a(seed in any::<u64>(), size in 0u64..120, pct in 0u64..60, shift in 0u8..3) {
+        let mut rng = Rng::new(seed);
+        let schema = random::schema(&mut rng);
+        let a = random::state(&mut rng, &schema, size);
+        let b = random::change(&mut rng, &a, pct);
+        let opts = options(shift);
+        let r = delta(&b, &a, 2, 1, &opts);
+        let view = DeltaView::open(r.as_slice()).unwrap();
+        prop_assert_eq!(view.kind(), shoal_format::BlobKind::Reverse);
+        let applied = view.apply(&b).unwrap();
+        prop_assert_eq!(snapshot(&applied, 1, &opts), snapshot(&a, 1, &opts));
+        prop_assert_eq!(applied, a);
+    }
+
+    #[test]
+    fn a_chain_of_deltas_reaches_the_last_state(seed in any::<u64>(), size in 0u64..80) {
+        let mut rng = Rng::new(seed);
+        let schema = random::schema(&mut rng);
+        let opts = options(0);
+        let mut states = vec![random::state(&mut rng, &schema, size)];
+        for _ in 0..4 {
+            let next = random::change(&mut rng, states.last().unwrap(), 20);
+            states.push(next);
+        }
+        let mut current = states[0].clone();
+        for (i, pair) in states.windows(2).enumerate() {
+            let d = delta(&pair[0], &pair[1], i as u64 + 1, i as u64 + 2, &opts);
+            current = DeltaView::open(d.as_slice()).unwrap().apply(&current).unwrap();
+        }
+        prop_assert_eq!(&current, states.last().unwrap());
+    }
+}
+
+#[test]
+fn delta_applied_to_the_wrong_state_is_refused() {
+    let mut rng = Rng::new(42);
+    let schema = random::schema(&mut rng);
+    let mut a = random::state(&mut rng, &schema, 50);
+    while a.is_empty() {
+        a = random::state(&mut rng, &schema, 50);
+    }
+    let b = random::change(&mut rng, &a, 50);
+    let d = delta(&a, &b, 1, 2, &WriteOptions::default());
+    let view = DeltaView::open(d.as_slice()).unwrap();
+    let empty = DataState::new(schema.clone());
+    if a != b {
+        let err = view.apply(&empty).unwrap_err();
+        assert!(err.to_string().contains("cannot apply delta"), "{err}");
+    }
+}
+
+#[test]
+fn a_delta_is_not_a_snapshot() {
+    let mut rng = Rng::new(3);
+    let schema = random::schema(&mut rng);
+    let a = random::state(&mut rng, &schema, 10);
+    let d = delta(&a, &a, 1, 2, &WriteOptions::default());
+    let err = SnapshotView::open(d.as_slice()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "expected a snapshot blob, found a delta blob"
+    );
+    let s = snapshot(&a, 1, &WriteOptions::default());
+    assert!(DeltaView::open(s.as_slice()).is_err());
+}
