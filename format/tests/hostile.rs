@@ -1,0 +1,245 @@
+//! The mutation suite: truncated, bit-flipped and spliced real blobs, with and without their
+//! checksums repaired, fed to every decoder. Every outcome must be a typed error or a clean
+//! read: never a panic, never a read out of bounds, never an unbounded allocation.
+
+mod common;
+
+use common::random::{self, Rng};
+use shoal_format::{
+    write_delta, write_snapshot, ColumnKind, DataState, DeltaView, FieldId, RecordSource,
+    SnapshotView, TypeId, Version, VarKind, WriteOptions,
+};
+
+fn blobs(seed: u64) -> (DataState, Vec<u8>, Vec<u8>) {
+    let mut rng = Rng::new(seed);
+    let schema = random::schema(&mut rng);
+    let a = random::state(&mut rng, &schema, 40);
+    let b = random::change(&mut rng, &a, 30);
+    let opts = WriteOptions { page_shift: 4 };
+    let mut snap = Vec::new();
+    write_snapshot(&a, Version(1), &opts, &mut snap).unwrap();
+    let mut delta = Vec::new();
+    write_delta(&a, &b, Version(1), Version(2), &opts, &mut delta).unwrap();
+    (a, snap, delta)
+}
+
+/// Opens `bytes` with every decoder and reads everything that opens; true if one opened.
+fn exercise(bytes: &[u8], base: &DataState) -> bool {
+    let mut opened = false;
+    if let Ok(view) = SnapshotView::open(bytes) {
+        opened = true;
+        let _ = view.verify();
+        let _ = view.to_state();
+        read_all_columns(&view);
+    }
+    if let Ok(view) = DeltaView::open(bytes) {
+        opened = true;
+        let _ = view.verify();
+        let _ = view.apply(base);
+        for t in 0..view.schema().type_count() {
+            let ty = TypeId(t as u32);
+            let added = view.added(ty).map_or(0, |a| a.len());
+            for i in 0..added as usize {
+                let _ = view.base(ty, i);
+            }
+            for c in 0..view.schema().columns(ty).len() {
+                if let Ok((present, reader)) = view.column(ty, FieldId(c as u32)) {
+                    for i in 0..present.len() as usize + 2 {
+                        let _ = reader.value(i);
+                        let _ = reader.elements(i).map(|e| e.count());
+                    }
+                }
+            }
+        }
+    }
+    opened
+}
+
+fn read_all_columns(view: &SnapshotView<&[u8]>) {
+    let schema = view.schema_arc().clone();
+    for t in 0..schema.type_count() {
+        let ty = TypeId(t as u32);
+        for (c, kind) in schema.columns(ty).iter().enumerate() {
+            let reader = view.column(ty, FieldId(c as u32)).unwrap();
+            for i in 0..view.slot_count(ty) as usize + 2 {
+                match kind {
+                    ColumnKind::Var(VarKind::Ordinals(_) | VarKind::Pairs(..)) => {
+                        let _ = reader.elements(i).map(|e| e.count());
+                    }
+                    _ => {
+                        let _ = reader.value(i);
+                    }
+                }
+            }
+        }
+        for o in view.ordinals(ty).take(200) {
+            let _ = view.record(ty, o);
+        }
+    }
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b[..8].try_into().unwrap())
+}
+
+/// Recomputes every checksum of a blob from the documented layout, so that a mutation gets
+/// past the checksums and reaches the structural checks. Leaves unparseable blobs alone.
+fn repair_checksums(bytes: &mut [u8]) {
+    let n = bytes.len();
+    if n < 64 {
+        return;
+    }
+    let table_offset = le_u64(&bytes[n - 24..]) as usize;
+    let count = u32::from_le_bytes(bytes[n - 16..n - 12].try_into().unwrap()) as usize;
+    if table_offset.checked_add(count * 32) != Some(n - 24) {
+        return;
+    }
+    for i in 0..count {
+        let e = table_offset + i * 32;
+        let (off, len) = (le_u64(&bytes[e + 16..]) as usize, le_u64(&bytes[e + 24..]) as usize);
+        if off.checked_add(len).is_some_and(|end| end <= table_offset) {
+            let crc = crc32c::crc32c(&bytes[off..off + len]);
+            bytes[e + 12..e + 16].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+    let table_crc = crc32c::crc32c(&bytes[table_offset..n - 24]);
+    bytes[n - 12..n - 8].copy_from_slice(&table_crc.to_le_bytes());
+    let schema_len = u32::from_le_bytes(bytes[32..36].try_into().unwrap()) as usize;
+    if 40 + schema_len <= n {
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[..36]), &bytes[40..40 + schema_len]);
+        bytes[36..40].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    for seed in 0..4 {
+        let (base, snap, delta) = blobs(seed);
+        for blob in [&snap, &delta] {
+            for cut in 0..blob.len() {
+                let bytes = &blob[..cut];
+                assert!(SnapshotView::open(bytes).is_err(), "seed {seed} cut {cut}");
+                assert!(DeltaView::open(bytes).is_err(), "seed {seed} cut {cut}");
+                let _ = exercise(bytes, &base);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_bit_flip_is_caught_by_open_or_verify() {
+    let (base, snap, delta) = blobs(11);
+    for blob in [&snap, &delta] {
+        for byte in 0..blob.len() {
+            for bit in [0u8, 3, 7] {
+                let mut bytes = blob.clone();
+                bytes[byte] ^= 1 << bit;
+                let snapshot_ok = SnapshotView::open(bytes.as_slice()).is_ok_and(|v| v.verify().is_ok());
+                let delta_ok = DeltaView::open(bytes.as_slice()).is_ok_and(|v| v.verify().is_ok());
+                let padding = is_unread_padding(blob, byte);
+                assert!(padding || !(snapshot_ok || delta_ok), "flip of bit {bit} at byte {byte} went unnoticed");
+                let _ = exercise(&bytes, &base);
+            }
+        }
+    }
+}
+
+/// Zero padding after the schema is covered by no checksum (it is never read).
+fn is_unread_padding(blob: &[u8], byte: usize) -> bool {
+    let schema_len = u32::from_le_bytes(blob[32..36].try_into().unwrap()) as usize;
+    byte >= 40 + schema_len && byte < (40 + schema_len).div_ceil(8) * 8
+}
+
+#[test]
+fn bit_flips_with_repaired_checksums_never_panic() {
+    let (mut tried, mut opened) = (0, 0);
+    for seed in 20..26 {
+        let (base, snap, delta) = blobs(seed);
+        let mut rng = Rng::new(seed);
+        for blob in [&snap, &delta] {
+            for _ in 0..1500 {
+                let mut bytes = blob.clone();
+                for _ in 0..1 + rng.below(3) {
+                    let at = rng.below(bytes.len() as u64) as usize;
+                    bytes[at] ^= 1 << rng.below(8);
+                }
+                repair_checksums(&mut bytes);
+                tried += 1;
+                opened += exercise(&bytes, &base) as u32;
+            }
+        }
+    }
+    assert!(opened * 5 > tried, "only {opened} of {tried} mutants opened: the suite does not reach the readers");
+}
+
+#[test]
+fn spliced_blobs_never_panic() {
+    let (base, snap_a, delta_a) = blobs(31);
+    let (_, snap_b, delta_b) = blobs(32);
+    let mut rng = Rng::new(5);
+    for (x, y) in [(&snap_a, &snap_b), (&delta_a, &delta_b), (&snap_a, &delta_b), (&delta_a, &snap_b)] {
+        for _ in 0..400 {
+            let cut_x = rng.below(x.len() as u64) as usize;
+            let cut_y = rng.below(y.len() as u64) as usize;
+            let mut bytes = x[..cut_x].to_vec();
+            bytes.extend_from_slice(&y[cut_y..]);
+            let _ = exercise(&bytes, &base);
+            repair_checksums(&mut bytes);
+            let _ = exercise(&bytes, &base);
+        }
+    }
+}
+
+#[test]
+fn random_bytes_with_a_valid_frame_never_panic() {
+    let (base, snap, _) = blobs(40);
+    let mut rng = Rng::new(9);
+    let schema_len = u32::from_le_bytes(snap[32..36].try_into().unwrap()) as usize;
+    let data_start = (40 + schema_len).div_ceil(8) * 8;
+    let n = snap.len();
+    let table_offset = le_u64(&snap[n - 24..]) as usize;
+    let mut opened = 0;
+    for _ in 0..2000 {
+        let mut bytes = snap.clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = data_start + rng.below((table_offset - data_start) as u64) as usize;
+            bytes[at] = rng.next() as u8;
+        }
+        repair_checksums(&mut bytes);
+        opened += exercise(&bytes, &base) as u32;
+    }
+    assert!(opened > 0, "no mutant opened: the suite does not reach the readers");
+}
+
+#[test]
+fn a_claim_of_four_billion_records_is_an_error_not_an_allocation() {
+    let (_, snap, _) = blobs(50);
+    let n = snap.len();
+    let table_offset = le_u64(&snap[n - 24..]) as usize;
+    let first_entry = table_offset;
+    let type_section = le_u64(&snap[first_entry + 16..]) as usize;
+    let mut bytes = snap.clone();
+    bytes[type_section..type_section + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    repair_checksums(&mut bytes);
+    let err = SnapshotView::open(bytes.as_slice()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("snapshot blob"), "{text}");
+}
+
+#[test]
+fn errors_name_blob_section_and_offset() {
+    let (_, snap, _) = blobs(60);
+    let n = snap.len();
+    let table_offset = le_u64(&snap[n - 24..]) as usize;
+    let column_entry = table_offset + 32;
+    let off = le_u64(&snap[column_entry + 16..]) as usize;
+    let mut bytes = snap.clone();
+    bytes[off] ^= 0xff;
+    let view = SnapshotView::open(bytes.as_slice());
+    let text = match view {
+        Err(e) => e.to_string(),
+        Ok(v) => v.verify().unwrap_err().to_string(),
+    };
+    assert!(text.contains("snapshot blob"), "{text}");
+    assert!(text.contains("at byte"), "{text}");
+}
