@@ -311,7 +311,7 @@ fn parse_table(
     let table_offset = le_u64(&trailer[0..8]);
     let count = le_u32(&trailer[8..12]) as u64;
     let table_len = count * ENTRY_LEN as u64;
-    if table_offset < data_start || table_offset % 8 != 0 || table_offset + table_len != trailer_at
+    if table_offset < data_start || !table_offset.is_multiple_of(8) || table_offset + table_len != trailer_at
     {
         return Err(Error::malformed(
             at("trailer", trailer_at),
@@ -343,8 +343,8 @@ fn parse_table(
         let end = entry.offset.checked_add(entry.len);
         let fits = end.is_some_and(|e| e <= table_offset);
         if raw[2..4] != [0, 0]
-            || entry.offset % 8 != 0
-            || entry.len % 8 != 0
+            || !entry.offset.is_multiple_of(8)
+            || !entry.len.is_multiple_of(8)
             || entry.offset < end_of_previous
             || !fits
         {

@@ -143,6 +143,10 @@ fn find_bases<'a>(
 
 type KeyPath = Vec<(TypeId, FieldId)>;
 
+/// The bases section stores, per added record, `added ordinal - base ordinal` (null for no
+/// base): 0 for a record replaced in place, so such pages pack to a bit or two per record.
+const BASES_KIND: ColumnKind = ColumnKind::Fixed(FixedKind::I64);
+
 fn key_paths(schema: &Schema, ty: TypeId) -> Option<Vec<KeyPath>> {
     let key = schema.type_def(ty)?.key()?;
     key.iter()
@@ -236,15 +240,15 @@ fn write_type_changes<W: Write>(
     writer.end()?;
 
     let base_values: Vec<Value> = changes
-        .bases
+        .added
         .iter()
-        .map(|b| b.map_or(Value::Null, |(o, _)| Value::Ref(o)))
+        .zip(&changes.bases)
+        .map(|((o, _), b)| b.map_or(Value::Null, |(base, _)| Value::I64(o.0 as i64 - base.0 as i64)))
         .collect();
     writer.begin(SECTION_BASES, ty, 0);
-    let kind = ColumnKind::Fixed(FixedKind::Ref(ty));
     write_pages(
         writer,
-        kind,
+        BASES_KIND,
         base_values.len(),
         options.page_shift,
         |s, e, out| {
@@ -376,11 +380,13 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
     }
 
     /// The base (replaced record, in the old version) of the `index`-th added record.
+    /// A distance that leads outside the ordinal range reads as `u32::MAX`, never populated.
     pub fn base(&self, ty: TypeId, index: usize) -> Option<Ordinal> {
         let t = self.types.get(ty.index())?;
-        self.reader(&t.bases.0, ColumnKind::Fixed(FixedKind::Ref(ty)))
-            .fixed_page(index)
-            .and_then(|(p, i)| p.ordinal(i))
+        let added = t.added.select(u32::try_from(index).ok()?)?;
+        let distance = self.reader(&t.bases.0, BASES_KIND).i64(index)?;
+        let base = (added as i64).checked_sub(distance)?;
+        Some(Ordinal(u32::try_from(base).unwrap_or(u32::MAX)))
     }
 
     /// For one column: which added records (by index among the added) store a value, and a
@@ -565,8 +571,7 @@ fn open_type(layout: &BlobLayout, bytes: &[u8], ty: TypeId) -> Result<DeltaType>
     }
     let n_added = added.len();
     let bases_entry = *layout.require(SECTION_BASES, ty, 0)?;
-    let kind = ColumnKind::Fixed(FixedKind::Ref(ty));
-    let bases = read_pages(layout, bytes, &bases_entry, 0, kind, n_added)?;
+    let bases = read_pages(layout, bytes, &bases_entry, 0, BASES_KIND, n_added)?;
     let kinds = layout.schema.columns(ty);
     let mut columns = Vec::with_capacity(kinds.len());
     for (c, kind) in kinds.iter().enumerate() {

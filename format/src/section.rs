@@ -83,11 +83,14 @@ pub(crate) fn write_type_section<W: Write>(
     w.write(&buf)
 }
 
-/// Appends a bitmap: its length as u64, its portable serialization, zero padding to 8 bytes.
+/// Appends a bitmap: its length as u64, its portable serialization (run containers where
+/// they are smaller), zero padding to 8 bytes.
 pub(crate) fn write_bitmap(bitmap: &RoaringBitmap, buf: &mut Vec<u8>) -> Result<()> {
     let len_at = buf.len();
     buf.extend_from_slice(&[0u8; 8]);
-    bitmap.serialize_into(&mut *buf)?;
+    let mut optimized = bitmap.clone();
+    optimized.optimize();
+    optimized.serialize_into(&mut *buf)?;
     let len = (buf.len() - len_at - 8) as u64;
     buf[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
     buf.resize(align8(buf.len() as u64) as usize, 0);
@@ -287,7 +290,7 @@ pub(crate) fn read_pages(
         } else {
             dir_start as u64
         };
-        if start != expected_start || start > end || end > dir_start as u64 || start % 8 != 0 {
+        if start != expected_start || start > end || end > dir_start as u64 || !start.is_multiple_of(8) {
             return Err(Error::malformed(
                 layout.location(entry, (dir_start + page * 8) as u64),
                 format!("page {page} at {start}..{end} does not follow the previous page ({expected_start})"),
