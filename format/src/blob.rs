@@ -311,7 +311,9 @@ fn parse_table(
     let table_offset = le_u64(&trailer[0..8]);
     let count = le_u32(&trailer[8..12]) as u64;
     let table_len = count * ENTRY_LEN as u64;
-    if table_offset < data_start || !table_offset.is_multiple_of(8) || table_offset + table_len != trailer_at
+    if table_offset < data_start
+        || !table_offset.is_multiple_of(8)
+        || table_offset + table_len != trailer_at
     {
         return Err(Error::malformed(
             at("trailer", trailer_at),

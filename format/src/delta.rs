@@ -243,7 +243,11 @@ fn write_type_changes<W: Write>(
         .added
         .iter()
         .zip(&changes.bases)
-        .map(|((o, _), b)| b.map_or(Value::Null, |(base, _)| Value::I64(o.0 as i64 - base.0 as i64)))
+        .map(|((o, _), b)| {
+            b.map_or(Value::Null, |(base, _)| {
+                Value::I64(o.0 as i64 - base.0 as i64)
+            })
+        })
         .collect();
     writer.begin(SECTION_BASES, ty, 0);
     write_pages(

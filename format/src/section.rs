@@ -290,7 +290,11 @@ pub(crate) fn read_pages(
         } else {
             dir_start as u64
         };
-        if start != expected_start || start > end || end > dir_start as u64 || !start.is_multiple_of(8) {
+        if start != expected_start
+            || start > end
+            || end > dir_start as u64
+            || !start.is_multiple_of(8)
+        {
             return Err(Error::malformed(
                 layout.location(entry, (dir_start + page * 8) as u64),
                 format!("page {page} at {start}..{end} does not follow the previous page ({expected_start})"),

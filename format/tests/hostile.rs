@@ -7,7 +7,7 @@ mod common;
 use common::random::{self, Rng};
 use shoal_format::{
     write_delta, write_snapshot, ColumnKind, DataState, DeltaView, FieldId, RecordSource,
-    SnapshotView, TypeId, Version, VarKind, WriteOptions,
+    SnapshotView, TypeId, VarKind, Version, WriteOptions,
 };
 
 fn blobs(seed: u64) -> (DataState, Vec<u8>, Vec<u8>) {
@@ -96,7 +96,10 @@ fn repair_checksums(bytes: &mut [u8]) {
     }
     for i in 0..count {
         let e = table_offset + i * 32;
-        let (off, len) = (le_u64(&bytes[e + 16..]) as usize, le_u64(&bytes[e + 24..]) as usize);
+        let (off, len) = (
+            le_u64(&bytes[e + 16..]) as usize,
+            le_u64(&bytes[e + 24..]) as usize,
+        );
         if off.checked_add(len).is_some_and(|end| end <= table_offset) {
             let crc = crc32c::crc32c(&bytes[off..off + len]);
             bytes[e + 12..e + 16].copy_from_slice(&crc.to_le_bytes());
@@ -134,10 +137,14 @@ fn every_bit_flip_is_caught_by_open_or_verify() {
             for bit in [0u8, 3, 7] {
                 let mut bytes = blob.clone();
                 bytes[byte] ^= 1 << bit;
-                let snapshot_ok = SnapshotView::open(bytes.as_slice()).is_ok_and(|v| v.verify().is_ok());
+                let snapshot_ok =
+                    SnapshotView::open(bytes.as_slice()).is_ok_and(|v| v.verify().is_ok());
                 let delta_ok = DeltaView::open(bytes.as_slice()).is_ok_and(|v| v.verify().is_ok());
                 let padding = is_unread_padding(blob, byte);
-                assert!(padding || !(snapshot_ok || delta_ok), "flip of bit {bit} at byte {byte} went unnoticed");
+                assert!(
+                    padding || !(snapshot_ok || delta_ok),
+                    "flip of bit {bit} at byte {byte} went unnoticed"
+                );
                 let _ = exercise(&bytes, &base);
             }
         }
@@ -169,7 +176,10 @@ fn bit_flips_with_repaired_checksums_never_panic() {
             }
         }
     }
-    assert!(opened * 5 > tried, "only {opened} of {tried} mutants opened: the suite does not reach the readers");
+    assert!(
+        opened * 5 > tried,
+        "only {opened} of {tried} mutants opened: the suite does not reach the readers"
+    );
 }
 
 #[test]
@@ -177,7 +187,12 @@ fn spliced_blobs_never_panic() {
     let (base, snap_a, delta_a) = blobs(31);
     let (_, snap_b, delta_b) = blobs(32);
     let mut rng = Rng::new(5);
-    for (x, y) in [(&snap_a, &snap_b), (&delta_a, &delta_b), (&snap_a, &delta_b), (&delta_a, &snap_b)] {
+    for (x, y) in [
+        (&snap_a, &snap_b),
+        (&delta_a, &delta_b),
+        (&snap_a, &delta_b),
+        (&delta_a, &snap_b),
+    ] {
         for _ in 0..400 {
             let cut_x = rng.below(x.len() as u64) as usize;
             let cut_y = rng.below(y.len() as u64) as usize;
@@ -208,7 +223,10 @@ fn random_bytes_with_a_valid_frame_never_panic() {
         repair_checksums(&mut bytes);
         opened += exercise(&bytes, &base) as u32;
     }
-    assert!(opened > 0, "no mutant opened: the suite does not reach the readers");
+    assert!(
+        opened > 0,
+        "no mutant opened: the suite does not reach the readers"
+    );
 }
 
 #[test]
