@@ -69,6 +69,22 @@ pub fn get(data: &[u8], width: u32, index: usize) -> u64 {
     (word | (high << (64 - shift))) & mask
 }
 
+/// Reads values `index` and `index + 1` of a packed area of `width`-bit values with a single
+/// load when `width <= 28`; wider values fall back to two reads.
+#[inline]
+pub fn get_pair(data: &[u8], width: u32, index: usize) -> (u64, u64) {
+    if width > 28 || width == 0 {
+        return (get(data, width, index), get(data, width, index + 1));
+    }
+    let bit = index * width as usize;
+    let Some(word) = data.get(bit >> 3..).and_then(|s| s.first_chunk::<8>()) else {
+        return (0, 0);
+    };
+    let word = u64::from_le_bytes(*word) >> (bit & 7);
+    let mask = (1u64 << width) - 1;
+    (word & mask, (word >> width) & mask)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +118,9 @@ mod tests {
             let area = &out[1..];
             for (i, v) in values.iter().enumerate() {
                 prop_assert_eq!(get(area, width, i), *v);
+                if i + 1 < values.len() {
+                    prop_assert_eq!(get_pair(area, width, i), (*v, values[i + 1]));
+                }
             }
         }
     }

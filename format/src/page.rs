@@ -640,12 +640,10 @@ impl<'a> VarPage<'a> {
     pub fn range(&self, i: usize) -> Result<(usize, usize), ReadError> {
         let w = self.h.ends_width as u32;
         let ends = self.part(PAGE_HEADER_LEN);
-        let start = if i == 0 {
-            0
-        } else {
-            bitpack::get(ends, w, i - 1)
+        let (start, end) = match i {
+            0 => (0, bitpack::get(ends, w, 0)),
+            _ => bitpack::get_pair(ends, w, i - 1),
         };
-        let end = bitpack::get(ends, w, i);
         if start > end || end > self.h.payload_count {
             return Err(ReadError::BadRange {
                 start,
