@@ -313,7 +313,7 @@ fn parse_table(
     let table_len = count * ENTRY_LEN as u64;
     if table_offset < data_start
         || !table_offset.is_multiple_of(8)
-        || table_offset + table_len != trailer_at
+        || table_offset.checked_add(table_len) != Some(trailer_at)
     {
         return Err(Error::malformed(
             at("trailer", trailer_at),

@@ -261,3 +261,17 @@ fn errors_name_blob_section_and_offset() {
     assert!(text.contains("snapshot blob"), "{text}");
     assert!(text.contains("at byte"), "{text}");
 }
+
+/// Inputs that once made a decoder panic (found by the fuzzer), kept forever.
+#[test]
+fn inputs_that_once_failed_are_errors() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
+    let (base, _, _) = blobs(1);
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let _ = exercise(&bytes, &base);
+        seen += 1;
+    }
+    assert!(seen > 0, "no regression inputs in {}", dir.display());
+}
