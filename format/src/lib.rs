@@ -53,6 +53,7 @@
 
 pub mod bitpack;
 mod blob;
+pub mod de;
 mod delta;
 mod error;
 mod ids;
@@ -62,6 +63,7 @@ mod record;
 mod schema;
 mod schema_diff;
 mod section;
+pub mod ser;
 mod snapshot;
 mod state;
 
@@ -69,6 +71,7 @@ pub use blob::{
     BlobKind, BlobLayout, Header, SectionEntry, FORMAT_VERSION, MAGIC, SECTION_BASES,
     SECTION_COLUMN, SECTION_TYPE,
 };
+pub use de::{from_source, from_source_named};
 pub use delta::{write_delta, DeltaView};
 pub use error::{Error, Location, Result};
 pub use ids::{FieldId, Ordinal, TypeId, Version};
@@ -79,5 +82,6 @@ pub use schema::{
 };
 pub use schema_diff::{SchemaChange, SchemaDiff};
 pub use section::{ColumnReader, PageTable};
+pub use ser::{add, RecordSink};
 pub use snapshot::{write_snapshot, SnapshotView, WriteOptions, DEFAULT_PAGE_SHIFT};
 pub use state::{DataState, StateBuilder};
