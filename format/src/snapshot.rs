@@ -74,17 +74,17 @@ pub fn write_snapshot<W: Write>(
         writer.begin(SECTION_TYPE, ty, 0);
         write_type_section(&mut writer, slot_count, &[&state.populated(ty)])?;
         writer.end()?;
+        let mut slots = Vec::new();
+        slots_in(state, ty, 0, slot_count as usize, &mut slots);
         for (c, kind) in schema.columns(ty).iter().enumerate() {
             writer.begin(SECTION_COLUMN, ty, c as u32);
-            let mut slots = Vec::new();
             write_pages(
                 &mut writer,
                 *kind,
-                slot_count as usize,
+                slots.len(),
                 options.page_shift,
                 |start, end, out| {
-                    slots_in(state, ty, start, end, &mut slots);
-                    out.extend(slots.iter().map(|r| cell_of(*r, c)));
+                    out.extend(slots[start..end].iter().map(|r| cell_of(*r, c)));
                 },
             )?;
             writer.end()?;
@@ -94,7 +94,8 @@ pub fn write_snapshot<W: Write>(
     Ok(len)
 }
 
-/// The records of ordinals `start..end`, `None` for holes.
+/// The records of ordinals `start..end`, `None` for holes: one pass over the type, shared by
+/// all of its columns.
 pub(crate) fn slots_in<'a>(
     state: &'a DataState,
     ty: TypeId,
