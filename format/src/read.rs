@@ -183,7 +183,8 @@ pub trait RecordSource {
     }
 }
 
-fn missing(schema: &Schema, ty: TypeId, ordinal: Ordinal) -> Error {
+/// The error for reading an ordinal that holds no record.
+pub(crate) fn missing(schema: &Schema, ty: TypeId, ordinal: Ordinal) -> Error {
     let name = schema.type_def(ty).map_or("?", |t| t.name.as_str());
     Error::NoSuchField(format!("no record {ordinal} of type `{name}`"))
 }

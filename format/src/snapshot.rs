@@ -9,7 +9,7 @@ use roaring::RoaringBitmap;
 use crate::blob::{BlobKind, BlobLayout, BlobWriter, Header, SECTION_COLUMN, SECTION_TYPE};
 use crate::error::{Error, Result};
 use crate::ids::{FieldId, Ordinal, TypeId, Version};
-use crate::read::{Elements, FieldValue, RecordSource};
+use crate::read::{missing, Elements, FieldValue, RecordSource};
 use crate::record::Record;
 use crate::schema::{ColumnKind, Schema};
 use crate::section::{
@@ -352,9 +352,4 @@ impl<D: AsRef<[u8]>> RecordSource for SnapshotView<D> {
             .elements(ordinal.index())
             .map_err(|e| self.read_err(ty, 0, ordinal.index(), e))
     }
-}
-
-pub(crate) fn missing(schema: &Schema, ty: TypeId, ordinal: Ordinal) -> Error {
-    let name = schema.type_def(ty).map_or("?", |t| t.name.as_str());
-    Error::NoSuchField(format!("no record {ordinal} of type `{name}`"))
 }
