@@ -1,0 +1,128 @@
+//! The conformance suite and the folder store's own promises (checksums on disk, no partial
+//! files, hidden files stay hidden).
+
+mod conformance;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use shoal_store::{BlobStore, Error, FsStore};
+
+/// A fresh folder per case under the build's temporary folder.
+fn base(case: &str) -> String {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fs-store-{case}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.display().to_string()
+}
+
+fn make() -> conformance::Make {
+    Box::new(|root: &str| {
+        Arc::new(
+            FsStore::new(root)
+                .unwrap()
+                .with_poll_interval(std::time::Duration::from_millis(100)),
+        ) as Arc<dyn BlobStore>
+    })
+}
+
+conformance_tests!(make(), base);
+
+fn store(case: &str) -> FsStore {
+    FsStore::new(base(case)).unwrap()
+}
+
+#[tokio::test]
+async fn a_flipped_bit_on_disk_is_caught() {
+    let store = store("flip");
+    let data = conformance::noise(50_000, 9);
+    store.put("snapshot/1", Bytes::from(data)).await.unwrap();
+    let path = store.path_of("snapshot/1").unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[31_337] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = store.get("snapshot/1").await.unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string().contains("snapshot/1") && err.to_string().contains("CRC-32C"),
+        "{err}"
+    );
+    let dest = PathBuf::from(base("flip-dest")).join("copy");
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    assert!(matches!(
+        store.get_to_file("snapshot/1", &dest).await,
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(
+        !dest.exists(),
+        "a corrupt download never appears under the real name"
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_file_is_caught() {
+    let store = store("truncated");
+    store
+        .put("delta/1-2", Bytes::from(vec![7u8; 4096]))
+        .await
+        .unwrap();
+    let path = store.path_of("delta/1-2").unwrap();
+    std::fs::write(&path, vec![7u8; 4000]).unwrap();
+    let err = store.get("delta/1-2").await.unwrap_err();
+    assert!(
+        err.to_string().contains("4000 bytes, 4096 were stored"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn files_put_by_hand_are_read_without_a_checksum() {
+    let store = store("by-hand");
+    std::fs::create_dir_all(store.root().join("snapshot")).unwrap();
+    std::fs::write(store.root().join("snapshot/3"), b"copied in").unwrap();
+    assert_eq!(&store.get("snapshot/3").await.unwrap()[..], b"copied in");
+    let listed = store.list("").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].crc32c, None);
+}
+
+#[tokio::test]
+async fn writes_leave_no_temporary_files_and_hidden_files_stay_hidden() {
+    let store = store("hidden");
+    store
+        .put("snapshot/1", Bytes::from_static(b"one"))
+        .await
+        .unwrap();
+    // What a writer killed mid-put leaves behind.
+    std::fs::write(store.root().join("snapshot/.2.tmp-1-1"), b"half").unwrap();
+    let keys: Vec<_> = store
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+    assert_eq!(keys, ["snapshot/1"]);
+    let mut files: Vec<_> = std::fs::read_dir(store.root().join("snapshot"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, [".1.crc32c", ".2.tmp-1-1", "1"]);
+    assert!(store.get("snapshot/2").await.unwrap_err().is_not_found());
+}
+
+#[tokio::test]
+async fn the_store_never_writes_outside_its_folder() {
+    let store = store("escape");
+    let err = store
+        .put("../outside", Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidKey { .. }));
+    assert!(!PathBuf::from(base("escape"))
+        .parent()
+        .unwrap()
+        .join("outside")
+        .exists());
+}
