@@ -18,7 +18,9 @@ use crate::schema::{FieldKind, Schema, TypeKind};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataState {
     schema: Arc<Schema>,
-    types: Vec<BTreeMap<Ordinal, Record>>,
+    // Records sit behind `Arc`s so a clone of a state (the producer's next version) shares
+    // every record with the original and costs only the ordinal maps.
+    types: Vec<BTreeMap<Ordinal, Arc<Record>>>,
 }
 
 impl DataState {
@@ -46,17 +48,22 @@ impl DataState {
             .types
             .get_mut(ty.index())
             .ok_or_else(|| Error::NoSuchField(format!("no {ty} in the schema")))?;
-        Ok(slots.insert(ordinal, record))
+        Ok(slots
+            .insert(ordinal, Arc::new(record))
+            .map(Arc::unwrap_or_clone))
     }
 
     /// Removes the record at `ordinal`.
     pub fn remove(&mut self, ty: TypeId, ordinal: Ordinal) -> Option<Record> {
-        self.types.get_mut(ty.index())?.remove(&ordinal)
+        self.types
+            .get_mut(ty.index())?
+            .remove(&ordinal)
+            .map(Arc::unwrap_or_clone)
     }
 
     /// The record at `ordinal`.
     pub fn get(&self, ty: TypeId, ordinal: Ordinal) -> Option<&Record> {
-        self.types.get(ty.index())?.get(&ordinal)
+        self.types.get(ty.index())?.get(&ordinal).map(|r| &**r)
     }
 
     /// The number of records of a type.
@@ -82,7 +89,7 @@ impl DataState {
         self.types
             .get(ty.index())
             .into_iter()
-            .flat_map(|m| m.iter().map(|(o, r)| (*o, r)))
+            .flat_map(|m| m.iter().map(|(o, r)| (*o, &**r)))
     }
 
     /// The records of a type whose ordinals lie in `range`, in ordinal order.
@@ -94,7 +101,7 @@ impl DataState {
         self.types
             .get(ty.index())
             .into_iter()
-            .flat_map(move |m| m.range(range.clone()).map(|(o, r)| (*o, r)))
+            .flat_map(move |m| m.range(range.clone()).map(|(o, r)| (*o, &**r)))
     }
 
     /// The populated ordinals of a type.
@@ -142,7 +149,9 @@ impl DataState {
         }
     }
 
-    fn check(&self, ty: TypeId, record: &mut Record) -> Result<()> {
+    /// Checks that `record` fits type `ty` (one value of the right kind per field; no map key
+    /// twice) and brings sets and maps into canonical order, as [`DataState::insert`] does.
+    pub fn check(&self, ty: TypeId, record: &mut Record) -> Result<()> {
         let def = self
             .schema
             .type_def(ty)
@@ -240,7 +249,7 @@ impl StateBuilder {
             )
         })?);
         dedup.insert(record.clone(), ordinal);
-        self.state.types[ty.index()].insert(ordinal, record);
+        self.state.types[ty.index()].insert(ordinal, Arc::new(record));
         Ok(ordinal)
     }
 

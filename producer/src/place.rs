@@ -1,0 +1,292 @@
+//! Where new records go, and the next version that results.
+//!
+//! When a cycle ends, every pending record gets its final ordinal, type by type:
+//!
+//! 1. **In place.** A new record of a keyed type whose primary key belonged to a record that
+//!    the cycle removed takes that record's ordinal: an edit stays where it was. The delta
+//!    then codes it against its old self (a base distance of 0 and only the changed fields),
+//!    and the consumer copies the one page it sits on.
+//! 2. **Freed slots, page by page** ([`Placement::FillFreed`], the default). Other new
+//!    records fill the free slots (holes left by earlier cycles, slots freed now), taking
+//!    first the pages with the most free slots, so k new records touch as few pages as the
+//!    free slots allow, and the ordinal space does not grow while slots are free.
+//! 3. **Append.** What is left goes after the highest ordinal, in arrival order, filling
+//!    whole new pages. [`Placement::Append`] sends every new record there: fewest pages
+//!    touched per cycle, at the price of holes that are never reused.
+//!
+//! The measurements behind the default are in `docs/PRODUCER.md`.
+
+use std::collections::HashMap;
+
+use shoal_format::{DataState, FieldKind, Ordinal, Record, Schema, TypeId, TypeKind, Value};
+
+use crate::error::{Error, Result};
+use crate::index::{key_with, KeyIndex};
+use crate::writer::{Bitset, Changes, PROVISIONAL};
+
+/// How new records are given ordinals (after edits, which always stay in place).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// Fill free slots, pages with the most free slots first, then append (default).
+    #[default]
+    FillFreed,
+    /// Always append after the highest ordinal; free slots stay empty.
+    Append,
+}
+
+/// The result of placing a cycle's changes: the next version and what changed.
+#[derive(Debug)]
+pub(crate) struct Placed {
+    pub(crate) next: DataState,
+    /// Per type: ordinals of the current version that are gone (including edited ones).
+    pub(crate) removed: Vec<Vec<Ordinal>>,
+    /// Per type: ordinals of new records in the next version (including edited ones).
+    pub(crate) added: Vec<Vec<Ordinal>>,
+    /// Per type: how many new records replaced a removed one in place (edits).
+    pub(crate) edited: Vec<u64>,
+    /// Per type: distinct column pages that new records land on.
+    pub(crate) pages_touched: Vec<u64>,
+}
+
+impl Placed {
+    pub(crate) fn is_unchanged(&self) -> bool {
+        self.removed.iter().all(Vec::is_empty) && self.added.iter().all(Vec::is_empty)
+    }
+}
+
+/// The types a record's references point at, per type of a schema.
+#[derive(Debug, Clone)]
+pub(crate) enum RefTargets {
+    Object(Vec<Option<TypeId>>),
+    Elements(TypeId),
+    Map(TypeId, TypeId),
+}
+
+impl RefTargets {
+    pub(crate) fn of(schema: &Schema) -> Vec<RefTargets> {
+        let id = |name: &str| {
+            schema
+                .type_id(name)
+                .expect("a valid schema names known types")
+        };
+        schema
+            .types()
+            .iter()
+            .map(|def| match &def.kind {
+                TypeKind::Object { fields, .. } => RefTargets::Object(
+                    fields
+                        .iter()
+                        .map(|f| match &f.kind {
+                            FieldKind::Reference(t) => Some(id(t)),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                TypeKind::List { element } | TypeKind::Set { element } => {
+                    RefTargets::Elements(id(element))
+                }
+                TypeKind::Map { key, value } => RefTargets::Map(id(key), id(value)),
+            })
+            .collect()
+    }
+
+    /// Calls `f(target type, ordinal)` for every reference of `record`.
+    pub(crate) fn for_each(&self, record: &Record, mut f: impl FnMut(TypeId, Ordinal)) {
+        match (self, record) {
+            (RefTargets::Object(targets), Record::Object(values)) => {
+                for (t, v) in targets.iter().zip(values) {
+                    if let (Some(t), Value::Ref(o)) = (t, v) {
+                        f(*t, *o);
+                    }
+                }
+            }
+            (RefTargets::Elements(t), Record::List(e) | Record::Set(e)) => {
+                e.iter().for_each(|o| f(*t, *o))
+            }
+            (RefTargets::Map(k, v), Record::Map(entries)) => {
+                for (a, b) in entries {
+                    f(*k, *a);
+                    f(*v, *b);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Rewrites every reference of `record` with `map(target type, ordinal)`.
+    fn rewrite(&self, record: &mut Record, map: impl Fn(TypeId, Ordinal) -> Ordinal) {
+        match (self, record) {
+            (RefTargets::Object(targets), Record::Object(values)) => {
+                for (t, v) in targets.iter().zip(values) {
+                    if let (Some(t), Value::Ref(o)) = (t, v) {
+                        *o = map(*t, *o);
+                    }
+                }
+            }
+            (RefTargets::Elements(t), Record::List(e) | Record::Set(e)) => {
+                e.iter_mut().for_each(|o| *o = map(*t, *o))
+            }
+            (RefTargets::Map(k, v), Record::Map(entries)) => {
+                for (a, b) in entries {
+                    *a = map(*k, *a);
+                    *b = map(*v, *b);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+// Several per-type vectors are indexed by the same type number.
+#[allow(clippy::needless_range_loop)]
+/// Places the pending records of `changes` (those set in `live`, or all) and builds the next
+/// version from `current`.
+pub(crate) fn place(
+    current: &DataState,
+    keys: &KeyIndex,
+    mut changes: Changes,
+    live: Option<&[Bitset]>,
+    policy: Placement,
+    page_shift: u8,
+) -> Result<Placed> {
+    let schema = current.schema().clone();
+    let types = schema.type_count();
+    let targets = RefTargets::of(&schema);
+    let is_live = |t: usize, i: usize| live.is_none_or(|l| l[t].contains(i as u32));
+
+    let mut finals: Vec<Vec<Option<Ordinal>>> = Vec::with_capacity(types);
+    let mut removed = Vec::with_capacity(types);
+    let mut edited = vec![0u64; types];
+    for t in 0..types {
+        let ty = TypeId(t as u32);
+        let seen = &changes.seen[t];
+        let gone: Vec<Ordinal> = current
+            .records(ty)
+            .map(|(o, _)| o)
+            .filter(|o| !seen.contains(o.0))
+            .collect();
+        let pending = &changes.pending[t];
+        let mut fin: Vec<Option<Ordinal>> = vec![None; pending.len()];
+
+        // 1. Edits stay in place.
+        let mut claimed = Bitset::default();
+        if let Some(paths) = keys.paths(ty) {
+            if !gone.is_empty() {
+                let mut gone_set = Bitset::default();
+                gone.iter().for_each(|o| gone_set.insert(o.0));
+                let get = |t: TypeId, o: Ordinal| {
+                    if o.0 >= PROVISIONAL {
+                        changes.pending[t.index()].get((o.0 - PROVISIONAL) as usize)
+                    } else {
+                        current.get(t, o)
+                    }
+                };
+                for i in 0..pending.len() {
+                    if !is_live(t, i) {
+                        continue;
+                    }
+                    let Some(key) = key_with(&get, ty, Ordinal(PROVISIONAL + i as u32), paths)
+                    else {
+                        continue;
+                    };
+                    if let Some(old) = keys.find(current, ty, &key) {
+                        if gone_set.contains(old.0) && !claimed.contains(old.0) {
+                            claimed.insert(old.0);
+                            fin[i] = Some(old);
+                            edited[t] += 1;
+                        }
+                    }
+                }
+            }
+        }
+
+        // 2. Free slots, fullest pages first.
+        let slot_count = current.slot_count(ty);
+        let mut free: Vec<u32> = Vec::new();
+        if policy == Placement::FillFreed {
+            let mut populated_or_claimed = Bitset::default();
+            for (o, _) in current.records(ty) {
+                if seen.contains(o.0) {
+                    populated_or_claimed.insert(o.0);
+                }
+            }
+            let mut by_page: HashMap<u32, Vec<u32>> = HashMap::new();
+            for o in 0..slot_count {
+                if !populated_or_claimed.contains(o) && !claimed.contains(o) {
+                    by_page.entry(o >> page_shift).or_default().push(o);
+                }
+            }
+            let mut pages: Vec<(u32, Vec<u32>)> = by_page.into_iter().collect();
+            pages.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+            free = pages.into_iter().flat_map(|(_, slots)| slots).collect();
+        }
+        // 3. Append.
+        let mut free = free.into_iter();
+        let mut next_slot = slot_count;
+        for (i, f) in fin.iter_mut().enumerate() {
+            if f.is_some() || !is_live(t, i) {
+                continue;
+            }
+            let o = match free.next() {
+                Some(o) => o,
+                None => {
+                    let o = next_slot;
+                    next_slot += 1;
+                    o
+                }
+            };
+            if o >= PROVISIONAL {
+                return Err(Error::Usage(format!(
+                    "type `{}` would need more than 2^31 ordinals",
+                    schema.types()[t].name
+                )));
+            }
+            *f = Some(Ordinal(o));
+        }
+        finals.push(fin);
+        removed.push(gone);
+    }
+
+    // Final ordinals known: rewrite provisional references, then build the next version.
+    let mut next = current.clone();
+    for (t, gone) in removed.iter().enumerate() {
+        for &o in gone {
+            next.remove(TypeId(t as u32), o);
+        }
+    }
+    let mut added = Vec::with_capacity(types);
+    let mut pages_touched = Vec::with_capacity(types);
+    for t in 0..types {
+        let ty = TypeId(t as u32);
+        let mut list = Vec::new();
+        for (i, record) in std::mem::take(&mut changes.pending[t])
+            .into_iter()
+            .enumerate()
+        {
+            let Some(o) = finals[t][i] else { continue };
+            let mut record = record;
+            targets[t].rewrite(&mut record, |target, r| {
+                if r.0 >= PROVISIONAL {
+                    finals[target.index()][(r.0 - PROVISIONAL) as usize]
+                        .expect("a live record refers only to live records")
+                } else {
+                    r
+                }
+            });
+            next.insert(ty, o, record)?;
+            list.push(o);
+        }
+        list.sort_unstable();
+        let mut pages: Vec<u32> = list.iter().map(|o| o.0 >> page_shift).collect();
+        pages.dedup();
+        pages_touched.push(pages.len() as u64);
+        added.push(list);
+    }
+    Ok(Placed {
+        next,
+        removed,
+        added,
+        edited,
+        pages_touched,
+    })
+}

@@ -1,0 +1,234 @@
+//! What a cycle's closure writes into: [`CycleWriter`] for a full cycle (the whole dataset)
+//! and [`IncrementalWriter`] for upserts and deletes by primary key.
+//!
+//! Records arrive one at a time, children before parents (serde serialises nested structs
+//! first), and each is matched at once against the current version:
+//!
+//! - a record identical to one of the current version keeps that ordinal (it is *seen*);
+//! - an identical record added twice in a cycle is stored once (dedup);
+//! - anything else is *pending*: it gets a provisional ordinal (2^31 + its index among the
+//!   type's pending records) that parents may refer to, and its final ordinal is chosen when
+//!   the cycle ends and the freed slots are known (see `place`).
+//!
+//! A provisional ordinal never equals a real one (ordinals stay below 2^31), so a record that
+//! points at a pending record is itself pending: "unchanged" means unchanged all the way down.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use serde::Serialize;
+use shoal_format::{DataState, Ordinal, Record, RecordSink, Schema, TypeId, Value};
+
+use crate::error::{Error, Result};
+use crate::index::{Hasher, KeyIndex, RecordIndex};
+use crate::producer::Op;
+
+/// Ordinals at or above this are provisional (pending records of the current cycle).
+pub(crate) const PROVISIONAL: u32 = 1 << 31;
+
+/// The records of one cycle, matched against the current version.
+#[derive(Debug)]
+pub(crate) struct Changes {
+    /// Per type: the ordinals of the current version that the cycle keeps.
+    pub(crate) seen: Vec<Bitset>,
+    /// Per type: records that are not in the current version, in arrival order.
+    pub(crate) pending: Vec<Vec<Record>>,
+    /// Per type: dedup of `pending`.
+    pending_index: Vec<HashTable<u32>>,
+    /// Records added by the caller (before dedup).
+    pub(crate) offered: u64,
+}
+
+impl Changes {
+    pub(crate) fn new(types: usize) -> Self {
+        Changes {
+            seen: (0..types).map(|_| Bitset::default()).collect(),
+            pending: vec![Vec::new(); types],
+            pending_index: (0..types).map(|_| HashTable::new()).collect(),
+            offered: 0,
+        }
+    }
+
+    /// Matches one checked record: its kept ordinal, or a provisional one.
+    pub(crate) fn add(
+        &mut self,
+        current: &DataState,
+        index: &RecordIndex,
+        hasher: &Hasher,
+        ty: TypeId,
+        record: Record,
+    ) -> Result<Ordinal> {
+        self.offered += 1;
+        let hash = index.hash(&record);
+        if let Some(o) = index.find(current, ty, &record, hash) {
+            self.seen[ty.index()].insert(o.0);
+            return Ok(o);
+        }
+        let t = ty.index();
+        let pending = &mut self.pending[t];
+        if let Some(&i) = self.pending_index[t].find(hash, |&i| pending[i as usize] == record) {
+            return Ok(Ordinal(PROVISIONAL + i));
+        }
+        let i = u32::try_from(pending.len())
+            .ok()
+            .filter(|&i| i < PROVISIONAL)
+            .ok_or_else(|| Error::Usage("more than 2^31 new records of one type".into()))?;
+        pending.push(record);
+        self.pending_index[t].insert_unique(hash, i, |&j| hasher.hash_one(&pending[j as usize]));
+        Ok(Ordinal(PROVISIONAL + i))
+    }
+}
+
+/// A plain growable bit set over ordinals.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Bitset(Vec<u64>);
+
+impl Bitset {
+    pub(crate) fn insert(&mut self, i: u32) {
+        let w = (i / 64) as usize;
+        if w >= self.0.len() {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (i % 64);
+    }
+
+    pub(crate) fn contains(&self, i: u32) -> bool {
+        self.0
+            .get((i / 64) as usize)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+/// Receives the whole dataset of a full cycle: [`CycleWriter::add`] each record (and serde
+/// adds every record it refers to). Records the cycle does not add are removed.
+pub struct CycleWriter<'a> {
+    pub(crate) schema: &'a Schema,
+    pub(crate) current: &'a DataState,
+    pub(crate) index: &'a RecordIndex,
+    pub(crate) hasher: &'a Hasher,
+    pub(crate) root: Option<&'a str>,
+    pub(crate) changes: Changes,
+}
+
+impl std::fmt::Debug for CycleWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CycleWriter")
+            .field("root", &self.root)
+            .field("offered", &self.changes.offered)
+            .finish()
+    }
+}
+
+impl CycleWriter<'_> {
+    /// Adds `value` as a record of the producer's root type (set with
+    /// `ProducerBuilder::root_type`, or the schema's only type that no other type refers to),
+    /// and every record it refers to. Returns its ordinal (provisional until the cycle ends).
+    pub fn add<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<Ordinal> {
+        let root = self.root.ok_or_else(|| {
+            Error::Usage(
+                "no root type: the schema has several types no other type refers to; \
+                 set ProducerBuilder::root_type or use add_as"
+                    .into(),
+            )
+        })?;
+        Ok(shoal_format::add(self, root, value)?)
+    }
+
+    /// Adds `value` as a record of the type named `type_name`.
+    pub fn add_as<T: Serialize + ?Sized>(&mut self, type_name: &str, value: &T) -> Result<Ordinal> {
+        Ok(shoal_format::add(self, type_name, value)?)
+    }
+
+    /// Adds a record in the dynamic model. Its references must be ordinals handed out by
+    /// this writer in this cycle.
+    pub fn add_record(&mut self, ty: TypeId, mut record: Record) -> Result<Ordinal> {
+        self.current.check(ty, &mut record)?;
+        self.changes
+            .add(self.current, self.index, self.hasher, ty, record)
+    }
+
+    /// How many records were added so far (before dedup).
+    pub fn offered(&self) -> u64 {
+        self.changes.offered
+    }
+}
+
+impl RecordSink for CycleWriter<'_> {
+    fn schema(&self) -> &Schema {
+        self.schema
+    }
+
+    fn add(&mut self, ty: TypeId, record: Record) -> shoal_format::Result<Ordinal> {
+        // Records from the serializer are already checked against the schema.
+        self.changes
+            .add(self.current, self.index, self.hasher, ty, record)
+            .map_err(|e| match e {
+                Error::Format(e) => e,
+                other => shoal_format::Error::Serde(other.to_string()),
+            })
+    }
+}
+
+/// Receives the changes of an incremental cycle: [`upsert`](Self::upsert) records of keyed
+/// types and [`delete`](Self::delete) by key. Everything else stays as it is; records that
+/// nothing refers to any more are dropped, as a full cycle would drop them.
+pub struct IncrementalWriter<'a> {
+    pub(crate) inner: CycleWriter<'a>,
+    pub(crate) keys: &'a KeyIndex,
+    /// Upserts and deletes in call order; the last one on a key wins.
+    pub(crate) ops: Vec<(TypeId, Op)>,
+}
+
+impl std::fmt::Debug for IncrementalWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncrementalWriter")
+            .field("operations", &self.ops.len())
+            .finish()
+    }
+}
+
+impl IncrementalWriter<'_> {
+    /// Inserts `value` as a record of the root type, or replaces the record with the same
+    /// primary key.
+    pub fn upsert<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<Ordinal> {
+        let root = self.inner.root.ok_or_else(|| {
+            Error::Usage("no root type: set ProducerBuilder::root_type or use upsert_as".into())
+        })?;
+        self.upsert_as(root, value)
+    }
+
+    /// Inserts or replaces `value` as a record of the keyed type `type_name`.
+    pub fn upsert_as<T: Serialize + ?Sized>(
+        &mut self,
+        type_name: &str,
+        value: &T,
+    ) -> Result<Ordinal> {
+        let ty = self.keyed_type(type_name)?;
+        let ordinal = shoal_format::add(&mut self.inner, type_name, value)?;
+        self.ops.push((ty, Op::Upsert(ordinal)));
+        Ok(ordinal)
+    }
+
+    /// Deletes the record of type `type_name` whose primary key is `key` (values in the
+    /// order of the schema's key paths). Returns whether the current version holds one.
+    pub fn delete(&mut self, type_name: &str, key: &[Value]) -> Result<bool> {
+        let ty = self.keyed_type(type_name)?;
+        let exists = self.keys.find(self.inner.current, ty, key).is_some();
+        self.ops.push((ty, Op::Delete(key.to_vec())));
+        Ok(exists)
+    }
+
+    fn keyed_type(&self, type_name: &str) -> Result<TypeId> {
+        let ty = self
+            .inner
+            .schema
+            .type_id(type_name)
+            .ok_or_else(|| Error::Usage(format!("no type `{type_name}` in the schema")))?;
+        if self.keys.paths(ty).is_none() {
+            return Err(Error::Usage(format!(
+                "type `{type_name}` has no primary key: incremental cycles upsert and delete by key"
+            )));
+        }
+        Ok(ty)
+    }
+}

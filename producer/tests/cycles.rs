@@ -1,0 +1,299 @@
+//! Producer cycles end to end on a folder store: what is published decodes to exactly what
+//! the producer holds, ordinals are kept, chains continue across restarts.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use shoal_format::{DataState, Ordinal, TypeId, Value, Version};
+use shoal_producer::{Error, Producer};
+use shoal_store::{read_announced, BlobName};
+
+const MOVIE: TypeId = TypeId(0);
+
+async fn full_cycle(
+    producer: &mut Producer,
+    movies: &BTreeMap<i64, Movie>,
+) -> shoal_producer::Result<shoal_producer::CycleReport> {
+    producer
+        .run_cycle(|w| {
+            for m in movies.values() {
+                w.add(m)?;
+            }
+            Ok::<_, Error>(())
+        })
+        .await
+}
+
+fn ordinal_of(state: &DataState, id: i64) -> Option<Ordinal> {
+    state
+        .records(MOVIE)
+        .find(|(_, r)| matches!(r, shoal_format::Record::Object(v) if v[0] == Value::I64(id)))
+        .map(|(o, _)| o)
+}
+
+#[tokio::test]
+async fn first_cycle_snapshot_then_deltas_and_no_change_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let mut producer = Producer::builder(store.clone())
+        .schema(schema())
+        .build()
+        .await
+        .unwrap();
+    let mut rng = Rng::new(1);
+    let mut movies = catalog(&mut rng, 200);
+
+    let r1 = full_cycle(&mut producer, &movies).await.unwrap();
+    assert!(r1.published);
+    assert_eq!(r1.version, Version(1));
+    let offered: usize = movies
+        .values()
+        .map(|m| 2 + m.tags.len() + usize::from(m.country.is_some()))
+        .sum();
+    assert_eq!(r1.records_offered as usize, offered);
+    let keys: Vec<_> = r1.blobs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["snapshot/1"]);
+    assert_eq!(r1.types[0].added, 200);
+    assert_eq!(
+        read_announced(&*store).await.unwrap().unwrap().version,
+        Version(1)
+    );
+    assert_eq!(snapshot_state(&*store, Version(1)).await, *producer.state());
+
+    // The same data again: nothing published, same version.
+    let again = full_cycle(&mut producer, &movies).await.unwrap();
+    assert!(!again.published);
+    assert_eq!(again.version, Version(1));
+    let keys: Vec<_> = store
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+    assert_eq!(keys, ["announced", "producer.lock", "snapshot/1"]);
+
+    // Edit one movie, remove one, add one.
+    let v1 = producer.state().clone();
+    let edited = ordinal_of(&v1, 10).unwrap();
+    let removed = ordinal_of(&v1, 20).unwrap();
+    let kept = ordinal_of(&v1, 30).unwrap();
+    movies.get_mut(&10).unwrap().rating = 9.9;
+    movies.remove(&20);
+    movies.insert(1000, movie(&mut rng, 1000));
+    let r2 = full_cycle(&mut producer, &movies).await.unwrap();
+    assert_eq!(r2.version, Version(2));
+    let keys: Vec<_> = r2.blobs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["delta/1-2", "reverse/2-1", "snapshot/2"]);
+    let m = &r2.types[0];
+    assert_eq!((m.added, m.removed, m.changed), (1, 1, 1), "{r2}");
+    let v2 = producer.state();
+    assert_eq!(ordinal_of(v2, 10), Some(edited), "an edit stays in place");
+    assert_eq!(
+        ordinal_of(v2, 30),
+        Some(kept),
+        "an unchanged record keeps its ordinal"
+    );
+    assert_eq!(
+        ordinal_of(v2, 1000),
+        Some(removed),
+        "a new record fills the freed slot"
+    );
+    assert_eq!(snapshot_state(&*store, Version(2)).await, *v2);
+    assert_eq!(
+        apply(&*store, BlobName::Delta(Version(1), Version(2)), &v1).await,
+        *v2
+    );
+    assert_eq!(
+        apply(&*store, BlobName::Reverse(Version(2), Version(1)), v2).await,
+        v1
+    );
+    // Three changed records cost far less than the dataset (mostly the schema and tables).
+    assert!(
+        r2.blob_size("delta/1-2").unwrap() * 3 < r2.blob_size("snapshot/2").unwrap(),
+        "{r2}"
+    );
+}
+
+#[tokio::test]
+async fn fifty_random_cycles_decode_exactly_and_a_restarted_producer_continues_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let mut producer = Producer::builder(store.clone())
+        .schema(schema())
+        .snapshot_every(7)
+        .keep_versions(1000)
+        .build()
+        .await
+        .unwrap();
+    let mut rng = Rng::new(50);
+    let mut movies = catalog(&mut rng, 10_000);
+    let mut next_id = 10_000;
+    let mut truth: BTreeMap<u64, DataState> = BTreeMap::new();
+    for cycle in 0..50 {
+        if cycle > 0 {
+            mutate(&mut rng, &mut movies, &mut next_id, 1 + cycle % 4);
+        }
+        let report = full_cycle(&mut producer, &movies).await.unwrap();
+        assert!(report.published, "cycle {cycle}");
+        assert_eq!(producer.state().len(MOVIE), movies.len());
+        truth.insert(report.version.0, producer.state().clone());
+    }
+    assert_eq!(producer.version(), Some(Version(50)));
+
+    // Every snapshot decodes to the state of its version.
+    let snapshots: Vec<u64> = store
+        .list("snapshot/")
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.key["snapshot/".len()..].parse().unwrap())
+        .collect();
+    assert_eq!(snapshots, [1, 15, 22, 29, 36, 43, 50, 8]); // sorted as keys
+    for v in &snapshots {
+        assert_eq!(
+            snapshot_state(&*store, Version(*v)).await,
+            truth[v],
+            "snapshot {v}"
+        );
+    }
+    // The delta chain from the first snapshot walks through every version exactly.
+    let mut state = snapshot_state(&*store, Version(1)).await;
+    for v in 2..=50u64 {
+        state = apply(&*store, BlobName::Delta(Version(v - 1), Version(v)), &state).await;
+        assert_eq!(state, truth[&v], "version {v} by deltas");
+    }
+    // And the reverse chain walks back.
+    for v in (1..50u64).rev() {
+        state = apply(
+            &*store,
+            BlobName::Reverse(Version(v + 1), Version(v)),
+            &state,
+        )
+        .await;
+        assert_eq!(state, truth[&v], "version {v} by reverse deltas");
+    }
+
+    // A restarted producer restores version 50 and continues the chain.
+    producer.close().await.unwrap();
+    let mut producer = Producer::builder(store.clone())
+        .schema(schema())
+        .snapshot_every(7)
+        .keep_versions(1000)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(producer.version(), Some(Version(50)));
+    assert_eq!(*producer.state(), truth[&50]);
+    let unchanged = full_cycle(&mut producer, &movies).await.unwrap();
+    assert!(
+        !unchanged.published,
+        "a restored producer sees no change in the same data"
+    );
+    mutate(&mut rng, &mut movies, &mut next_id, 2);
+    let report = full_cycle(&mut producer, &movies).await.unwrap();
+    assert_eq!(report.version, Version(51));
+    assert!(report.blob_size("delta/50-51").is_some());
+    let state = apply(
+        &*store,
+        BlobName::Delta(Version(50), Version(51)),
+        &truth[&50],
+    )
+    .await;
+    assert_eq!(state, *producer.state());
+    // The delta is small: unchanged records kept their ordinals across the restart.
+    let changed: u64 = report
+        .types
+        .iter()
+        .map(|t| t.added + t.removed + t.changed)
+        .sum();
+    assert!(
+        report.blob_size("delta/50-51").unwrap() < 200 + changed * 120,
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn retention_keeps_a_snapshot_and_the_deltas_of_the_last_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let mut producer = Producer::builder(store.clone())
+        .schema(schema())
+        .snapshot_every(3)
+        .keep_versions(4)
+        .build()
+        .await
+        .unwrap();
+    let mut rng = Rng::new(7);
+    let mut movies = catalog(&mut rng, 100);
+    let mut next_id = 100;
+    while producer.version() != Some(Version(12)) {
+        mutate(&mut rng, &mut movies, &mut next_id, 5);
+        full_cycle(&mut producer, &movies).await.unwrap();
+    }
+    // Versions 1..=12; snapshots at 1, 4, 7, 10; kept versions 9..=12 need snapshot 7.
+    let keys: Vec<String> = store
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+    let mut expected = vec!["announced".to_string(), "producer.lock".to_string()];
+    expected.extend(["snapshot/7", "snapshot/10"].map(String::from));
+    for v in 7..12 {
+        expected.push(format!("delta/{}-{}", v, v + 1));
+        expected.push(format!("reverse/{}-{}", v + 1, v));
+    }
+    expected.sort();
+    assert_eq!(keys, expected);
+    // What is left still restores the announced version.
+    producer.close().await.unwrap();
+    let restored = Producer::builder(store)
+        .schema(schema())
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(restored.version(), Some(Version(12)));
+}
+
+#[tokio::test]
+async fn a_failing_input_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let mut producer = Producer::builder(store.clone())
+        .schema(schema())
+        .build()
+        .await
+        .unwrap();
+    let err = producer
+        .run_cycle(|w| {
+            w.add(&Movie {
+                id: 1,
+                title: "x".into(),
+                year: 1,
+                rating: 1.0,
+                country: None,
+                tags: vec![],
+            })?;
+            Err::<(), shoal_producer::BoxError>("the upstream file is truncated".into())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Input(_)), "{err}");
+    assert!(err.to_string().contains("truncated"), "{err}");
+    assert_eq!(producer.version(), None);
+    assert_eq!(read_announced(&*store).await.unwrap(), None);
+    // A record of the wrong shape names the field.
+    #[derive(serde::Serialize)]
+    struct Wrong {
+        id: String,
+    }
+    let err = producer
+        .run_cycle(|w| w.add(&Wrong { id: "7".into() }).map(|_| ()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("id"), "{err}");
+}
