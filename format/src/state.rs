@@ -4,7 +4,7 @@
 //! [`StateBuilder`] fills one by deduplicating records and handing out ordinals in order. The
 //! hot read path never materialises a `DataState`: it reads pages in place.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
@@ -18,15 +18,39 @@ use crate::schema::{FieldKind, Schema, TypeKind};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataState {
     schema: Arc<Schema>,
-    // Records sit behind `Arc`s so a clone of a state (the producer's next version) shares
-    // every record with the original and costs only the ordinal maps.
-    types: Vec<BTreeMap<Ordinal, Arc<Record>>>,
+    types: Vec<Slots>,
 }
+
+/// One type's records, by ordinal: a dense vector (ordinals are dense by design), records
+/// behind `Arc`s so that a clone of a state (the producer's next version) shares every record
+/// with the original and costs one pointer per slot.
+#[derive(Debug, Clone, Default)]
+struct Slots {
+    records: Vec<Option<Arc<Record>>>,
+    len: usize,
+}
+
+impl Slots {
+    fn iter(&self) -> impl Iterator<Item = (Ordinal, &Record)> + '_ {
+        self.records
+            .iter()
+            .enumerate()
+            .filter_map(|(o, r)| r.as_deref().map(|r| (Ordinal(o as u32), r)))
+    }
+}
+
+impl PartialEq for Slots {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Slots {}
 
 impl DataState {
     /// An empty state of `schema`.
     pub fn new(schema: Arc<Schema>) -> Self {
-        let types = vec![BTreeMap::new(); schema.type_count()];
+        let types = vec![Slots::default(); schema.type_count()];
         DataState { schema, types }
     }
 
@@ -44,52 +68,73 @@ impl DataState {
         mut record: Record,
     ) -> Result<Option<Record>> {
         self.check(ty, &mut record)?;
+        Ok(self
+            .put(ty, ordinal, Arc::new(record))?
+            .map(Arc::unwrap_or_clone))
+    }
+
+    fn put(
+        &mut self,
+        ty: TypeId,
+        ordinal: Ordinal,
+        record: Arc<Record>,
+    ) -> Result<Option<Arc<Record>>> {
         let slots = self
             .types
             .get_mut(ty.index())
             .ok_or_else(|| Error::NoSuchField(format!("no {ty} in the schema")))?;
-        Ok(slots
-            .insert(ordinal, Arc::new(record))
-            .map(Arc::unwrap_or_clone))
+        let i = ordinal.0 as usize;
+        if i >= slots.records.len() {
+            slots.records.resize(i + 1, None);
+        }
+        let old = slots.records[i].replace(record);
+        if old.is_none() {
+            slots.len += 1;
+        }
+        Ok(old)
     }
 
     /// Removes the record at `ordinal`.
     pub fn remove(&mut self, ty: TypeId, ordinal: Ordinal) -> Option<Record> {
-        self.types
-            .get_mut(ty.index())?
-            .remove(&ordinal)
-            .map(Arc::unwrap_or_clone)
+        let slots = self.types.get_mut(ty.index())?;
+        let old = slots.records.get_mut(ordinal.0 as usize)?.take()?;
+        slots.len -= 1;
+        while slots.records.last().is_some_and(Option::is_none) {
+            slots.records.pop();
+        }
+        Some(Arc::unwrap_or_clone(old))
     }
 
     /// The record at `ordinal`.
     pub fn get(&self, ty: TypeId, ordinal: Ordinal) -> Option<&Record> {
-        self.types.get(ty.index())?.get(&ordinal).map(|r| &**r)
+        self.types
+            .get(ty.index())?
+            .records
+            .get(ordinal.0 as usize)?
+            .as_deref()
     }
 
     /// The number of records of a type.
     pub fn len(&self, ty: TypeId) -> usize {
-        self.types.get(ty.index()).map_or(0, BTreeMap::len)
+        self.types.get(ty.index()).map_or(0, |s| s.len)
     }
 
     /// True when no type holds a record.
     pub fn is_empty(&self) -> bool {
-        self.types.iter().all(BTreeMap::is_empty)
+        self.types.iter().all(|s| s.len == 0)
     }
 
     /// The size of a type's ordinal space: its highest populated ordinal plus one.
     pub fn slot_count(&self, ty: TypeId) -> u32 {
+        // `remove` trims trailing empty slots, so the last slot is populated.
         self.types
             .get(ty.index())
-            .and_then(|m| m.keys().next_back())
-            .map_or(0, |o| o.0 + 1)
+            .map_or(0, |s| s.records.len() as u32)
     }
 
     /// The records of a type in ordinal order.
     pub fn records(&self, ty: TypeId) -> impl Iterator<Item = (Ordinal, &Record)> + '_ {
-        self.types
-            .get(ty.index())
-            .into_iter()
-            .flat_map(|m| m.iter().map(|(o, r)| (*o, &**r)))
+        self.types.get(ty.index()).into_iter().flat_map(Slots::iter)
     }
 
     /// The records of a type whose ordinals lie in `range`, in ordinal order.
@@ -98,10 +143,14 @@ impl DataState {
         ty: TypeId,
         range: std::ops::Range<Ordinal>,
     ) -> impl Iterator<Item = (Ordinal, &Record)> + '_ {
-        self.types
-            .get(ty.index())
-            .into_iter()
-            .flat_map(move |m| m.range(range.clone()).map(|(o, r)| (*o, &**r)))
+        self.types.get(ty.index()).into_iter().flat_map(move |s| {
+            let end = (range.end.0 as usize).min(s.records.len());
+            let start = (range.start.0 as usize).min(end);
+            s.records[start..end]
+                .iter()
+                .enumerate()
+                .filter_map(move |(i, r)| r.as_deref().map(|r| (Ordinal((start + i) as u32), r)))
+        })
     }
 
     /// The populated ordinals of a type.
@@ -249,7 +298,7 @@ impl StateBuilder {
             )
         })?);
         dedup.insert(record.clone(), ordinal);
-        self.state.types[ty.index()].insert(ordinal, Arc::new(record));
+        self.state.put(ty, ordinal, Arc::new(record))?;
         Ok(ordinal)
     }
 

@@ -136,6 +136,7 @@ impl ProducerBuilder {
         let lease = Lease::acquire(&*store, owner_id(), self.lease_ttl, self.break_lease).await?;
         let hasher = Hasher::default();
         let empty = DataState::new(schema.clone());
+        let targets = RefTargets::of(&schema);
         let mut producer = Producer {
             index: RecordIndex::build(&empty, hasher.clone()),
             keys: KeyIndex::build(&empty, hasher.clone()),
@@ -155,6 +156,7 @@ impl ProducerBuilder {
             },
             validators: self.validators,
             lease: Some(lease),
+            targets,
             store,
         };
         let restored = producer.restore().await;
@@ -223,6 +225,7 @@ pub struct Producer {
     options: Options,
     validators: Vec<Box<dyn Validator>>,
     lease: Option<Lease>,
+    targets: Vec<RefTargets>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -463,9 +466,7 @@ impl Producer {
             }
         }
         let version = Version(previous.map_or(1, |v| v.0 + 1));
-        placed
-            .next
-            .check_references()
+        check_references(&placed.next, &self.targets)
             .map_err(|e| Error::Usage(format!("version {} would not be whole: {e}", version.0)))?;
 
         // Validators.
@@ -849,6 +850,32 @@ pub(crate) enum Op {
 enum Blob {
     Bytes(Bytes),
     File(tempfile::NamedTempFile),
+}
+
+/// Every reference of `state` points at a record (O(references), no allocation).
+fn check_references(state: &DataState, targets: &[RefTargets]) -> std::result::Result<(), String> {
+    let schema = state.schema();
+    for (t, target) in targets.iter().enumerate() {
+        let ty = TypeId(t as u32);
+        for (o, record) in state.records(ty) {
+            let mut missing = None;
+            target.for_each(record, |rt, ro| {
+                if missing.is_none() && state.get(rt, ro).is_none() {
+                    missing = Some((rt, ro));
+                }
+            });
+            if let Some((rt, ro)) = missing {
+                return Err(format!(
+                    "`{}` #{} refers to `{}` #{}, which this cycle did not add",
+                    schema.types()[t].name,
+                    o.0,
+                    schema.types()[rt.index()].name,
+                    ro.0
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn input_error(e: BoxError) -> Error {
