@@ -66,5 +66,5 @@ pub use error::{BoxError, Error, Result};
 pub use place::Placement;
 pub use producer::{Producer, ProducerBuilder};
 pub use report::{CycleReport, Timings, TypeReport};
-pub use validate::{validator_fn, CycleView, DuplicatePrimaryKeys, RecordCountChange, Validator};
+pub use validate::{validator_fn, CycleView, RecordCountChange, Validator};
 pub use writer::{CycleWriter, IncrementalWriter};

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use shoal_format::{DataState, FieldKind, Ordinal, Record, Schema, TypeId, TypeKind, Value};
 
 use crate::error::{Error, Result};
-use crate::index::{key_with, KeyIndex};
+use crate::index::{KeyIndex, RecordIndex};
 use crate::writer::{Bitset, Changes, PROVISIONAL};
 
 /// How new records are given ordinals (after edits, which always stay in place).
@@ -40,8 +40,10 @@ pub(crate) struct Placed {
     pub(crate) next: DataState,
     /// Per type: ordinals of the current version that are gone (including edited ones).
     pub(crate) removed: Vec<Vec<Ordinal>>,
-    /// Per type: ordinals of new records in the next version (including edited ones).
+    /// Per type: ordinals of new records in the next version (including edited ones), sorted.
     pub(crate) added: Vec<Vec<Ordinal>>,
+    /// Per type: the record hash of each of `added`.
+    pub(crate) added_hashes: Vec<Vec<u64>>,
     /// Per type: how many new records replaced a removed one in place (edits).
     pub(crate) edited: Vec<u64>,
     /// Per type: distinct column pages that new records land on.
@@ -143,6 +145,7 @@ impl RefTargets {
 /// version from `current`.
 pub(crate) fn place(
     current: &DataState,
+    index: &RecordIndex,
     keys: &KeyIndex,
     mut changes: Changes,
     live: Option<&[Bitset]>,
@@ -170,7 +173,7 @@ pub(crate) fn place(
 
         // 1. Edits stay in place.
         let mut claimed = Bitset::default();
-        if let Some(paths) = keys.paths(ty) {
+        if keys.paths(ty).is_some() {
             if !gone.is_empty() {
                 let mut gone_set = Bitset::default();
                 gone.iter().for_each(|o| gone_set.insert(o.0));
@@ -185,11 +188,8 @@ pub(crate) fn place(
                     if !is_live(t, i) {
                         continue;
                     }
-                    let Some(key) = key_with(&get, ty, Ordinal(PROVISIONAL + i as u32), paths)
-                    else {
-                        continue;
-                    };
-                    if let Some(old) = keys.find(current, ty, &key) {
+                    let me = Ordinal(PROVISIONAL + i as u32);
+                    if let Some(old) = keys.find_like(current, &get, ty, me) {
                         if gone_set.contains(old.0) && !claimed.contains(old.0) {
                             claimed.insert(old.0);
                             fin[i] = Some(old);
@@ -255,16 +255,17 @@ pub(crate) fn place(
         }
     }
     let mut added = Vec::with_capacity(types);
+    let mut added_hashes = Vec::with_capacity(types);
     let mut pages_touched = Vec::with_capacity(types);
     for t in 0..types {
         let ty = TypeId(t as u32);
         let mut list = Vec::new();
-        for (i, record) in std::mem::take(&mut changes.pending[t])
-            .into_iter()
-            .enumerate()
-        {
+        let hashes = std::mem::take(&mut changes.pending_hashes[t]);
+        let pending = std::mem::take(&mut changes.pending[t]);
+        for (i, mut record) in pending.into_iter().enumerate() {
             let Some(o) = finals[t][i] else { continue };
-            let mut record = record;
+            // A record whose references are rewritten hashes differently afterwards.
+            let rewritten = record_has_provisional(&targets[t], &record);
             targets[t].rewrite(&mut record, |target, r| {
                 if r.0 >= PROVISIONAL {
                     finals[target.index()][(r.0 - PROVISIONAL) as usize]
@@ -274,19 +275,33 @@ pub(crate) fn place(
                 }
             });
             next.insert(ty, o, record)?;
-            list.push(o);
+            let hash = if rewritten {
+                index.hash(next.get(ty, o).expect("just inserted"))
+            } else {
+                hashes[i]
+            };
+            list.push((o, hash));
         }
-        list.sort_unstable();
-        let mut pages: Vec<u32> = list.iter().map(|o| o.0 >> page_shift).collect();
+        list.sort_unstable_by_key(|(o, _)| *o);
+        let mut pages: Vec<u32> = list.iter().map(|(o, _)| o.0 >> page_shift).collect();
         pages.dedup();
         pages_touched.push(pages.len() as u64);
-        added.push(list);
+        added_hashes.push(list.iter().map(|(_, h)| *h).collect());
+        added.push(list.into_iter().map(|(o, _)| o).collect());
     }
     Ok(Placed {
         next,
         removed,
         added,
+        added_hashes,
         edited,
         pages_touched,
     })
+}
+
+/// True when `record` refers to a pending record (its final references differ).
+fn record_has_provisional(targets: &RefTargets, record: &Record) -> bool {
+    let mut any = false;
+    targets.for_each(record, |_, o| any |= o.0 >= PROVISIONAL);
+    any
 }

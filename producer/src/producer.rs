@@ -17,7 +17,7 @@ use crate::index::{key_with, Hasher, KeyIndex, RecordIndex};
 use crate::lease::{owner_id, Lease};
 use crate::place::{place, Placed, Placement, RefTargets};
 use crate::report::{CycleReport, Timings, TypeReport};
-use crate::validate::{CycleView, DuplicatePrimaryKeys, Validator};
+use crate::validate::{CycleView, Validator};
 use crate::writer::{Bitset, Changes, CycleWriter, IncrementalWriter, PROVISIONAL};
 
 /// Configures a [`Producer`].
@@ -139,7 +139,7 @@ impl ProducerBuilder {
         let targets = RefTargets::of(&schema);
         let mut producer = Producer {
             index: RecordIndex::build(&empty, hasher.clone()),
-            keys: KeyIndex::build(&empty, hasher.clone()),
+            keys: KeyIndex::build(&empty, hasher.clone()).0,
             current: empty,
             hasher,
             schema,
@@ -325,7 +325,6 @@ impl Producer {
             schema: &self.schema,
             current: &self.current,
             index: &self.index,
-            hasher: &self.hasher,
             root: self.root.as_deref(),
             changes: Changes::new(self.schema.type_count()),
         }
@@ -438,6 +437,7 @@ impl Producer {
         let t = Instant::now();
         let placed = place(
             &self.current,
+            &self.index,
             &self.keys,
             changes,
             live.as_deref(),
@@ -469,22 +469,50 @@ impl Producer {
         check_references(&placed.next, &self.targets)
             .map_err(|e| Error::Usage(format!("version {} would not be whole: {e}", version.0)))?;
 
-        // Validators.
+        // The indexes of the next version; a duplicate primary key vetoes the cycle.
         let t = Instant::now();
         let first = previous.is_none();
+        let mut next_index = self.index.clone();
+        next_index.update(
+            &self.current,
+            &placed.next,
+            &placed.removed,
+            &placed.added,
+            &placed.added_hashes,
+        );
+        let mut next_keys = self.keys.clone();
+        if let Some(d) =
+            next_keys.update(&self.current, &placed.next, &placed.removed, &placed.added)
+        {
+            let name = &self.schema.types()[d.ty.index()].name;
+            let key = crate::index::key_with(
+                &|t, o| placed.next.get(t, o),
+                d.ty,
+                d.second,
+                next_keys.paths(d.ty).unwrap_or_default(),
+            );
+            let reason = format!(
+                "two `{name}` records (#{} and #{}) share the primary key {:?}",
+                d.first.0,
+                d.second.0,
+                key.unwrap_or_default()
+            );
+            tracing::warn!(version = version.0, %reason, "cycle vetoed");
+            return Err(Error::Vetoed {
+                version,
+                validator: "duplicate primary keys".into(),
+                reason,
+            });
+        }
         let view = CycleView {
             version,
             previous: &self.current,
             next: &placed.next,
             added: &placed.added,
             removed: &placed.removed,
-            keys: &self.keys,
             first,
         };
-        let builtin = DuplicatePrimaryKeys;
-        for v in
-            std::iter::once(&builtin as &dyn Validator).chain(self.validators.iter().map(|v| &**v))
-        {
+        for v in &self.validators {
             if let Err(reason) = v.validate(&view) {
                 tracing::warn!(version = version.0, validator = v.name(), %reason, "cycle vetoed");
                 return Err(Error::Vetoed {
@@ -576,7 +604,9 @@ impl Producer {
 
         // Committed: move to the new version.
         let report_types = self.type_reports(&placed);
-        self.commit(placed);
+        self.index = next_index;
+        self.keys = next_keys;
+        self.current = placed.next;
         self.version = Some(version);
         self.announced = Some(announced);
         self.schema_changed = false;
@@ -632,56 +662,6 @@ impl Producer {
             .collect()
     }
 
-    /// Moves the indexes and the current state to the placed version.
-    fn commit(&mut self, placed: Placed) {
-        let Placed {
-            next,
-            removed,
-            added,
-            ..
-        } = placed;
-        if self.schema_changed || self.version.is_none() {
-            self.index = RecordIndex::build(&next, self.hasher.clone());
-            self.keys = KeyIndex::build(&next, self.hasher.clone());
-            self.current = next;
-            return;
-        }
-        let types = self.schema.type_count();
-        let rebuild_keys = (0..types).any(|t| {
-            self.keys
-                .paths(TypeId(t as u32))
-                .is_some_and(|p| p.iter().any(|s| s.len() > 1))
-        });
-        for (t, gone) in removed.iter().enumerate() {
-            let ty = TypeId(t as u32);
-            for &o in gone {
-                let record = self
-                    .current
-                    .get(ty, o)
-                    .expect("removed from the current state");
-                self.index.remove(ty, o, record);
-                if !rebuild_keys {
-                    self.keys.remove(&self.current, ty, o);
-                }
-            }
-        }
-        for (t, new) in added.iter().enumerate() {
-            let ty = TypeId(t as u32);
-            for &o in new {
-                let record = next.get(ty, o).expect("added to the next state");
-                let h = self.index.hash(record);
-                self.index.insert(&next, ty, o, h);
-                if !rebuild_keys {
-                    self.keys.insert(&next, ty, o);
-                }
-            }
-        }
-        if rebuild_keys {
-            self.keys = KeyIndex::build(&next, self.hasher.clone());
-        }
-        self.current = next;
-    }
-
     /// Rebuilds the announced version from the store: the newest snapshot at or before it,
     /// then deltas forward.
     async fn restore(&mut self) -> Result<()> {
@@ -719,7 +699,11 @@ impl Producer {
         }
         if **data.schema() == *self.schema {
             self.index = RecordIndex::build(&data, self.hasher.clone());
-            self.keys = KeyIndex::build(&data, self.hasher.clone());
+            let (keys, duplicate) = KeyIndex::build(&data, self.hasher.clone());
+            if let Some(d) = duplicate {
+                tracing::warn!(?d, "the restored version holds a duplicate primary key");
+            }
+            self.keys = keys;
             self.current = data;
         } else {
             tracing::warn!(
@@ -729,7 +713,7 @@ impl Producer {
             self.schema_changed = true;
             self.current = DataState::new(self.schema.clone());
             self.index = RecordIndex::build(&self.current, self.hasher.clone());
-            self.keys = KeyIndex::build(&self.current, self.hasher.clone());
+            self.keys = KeyIndex::build(&self.current, self.hasher.clone()).0;
         }
         self.version = Some(target);
         self.announced = Some(announced);

@@ -1,15 +1,11 @@
 //! Validators: checks that run on the next version before anything is announced, and can veto
 //! the cycle. A vetoed cycle announces nothing, and the producer stays on its previous version.
 //!
-//! Built in: [`DuplicatePrimaryKeys`] (always on: two records of a keyed type with one key)
-//! and [`RecordCountChange`] (a type's record count moved by more than a percentage). Users
+//! Built in: duplicate primary keys (always on: two records of a keyed type with one key, found
+//! while the next version's key index is built) and [`RecordCountChange`] (a type's record count moved by more than a percentage). Users
 //! implement [`Validator`] or wrap a closure with [`validator_fn`].
 
-use std::collections::HashMap;
-
-use shoal_format::{DataState, Ordinal, TypeId, Value, Version};
-
-use crate::index::{key_in, key_paths, KeyIndex};
+use shoal_format::{DataState, Ordinal, TypeId, Version};
 
 /// What a validator sees: the version being published and the one before it.
 #[derive(Debug)]
@@ -24,7 +20,6 @@ pub struct CycleView<'a> {
     pub added: &'a [Vec<Ordinal>],
     /// Per type: ordinals of `previous` that are gone (edited ones included).
     pub removed: &'a [Vec<Ordinal>],
-    pub(crate) keys: &'a KeyIndex,
     pub(crate) first: bool,
 }
 
@@ -62,62 +57,6 @@ where
         }
     }
     Box::new(FnValidator(name.to_string(), f))
-}
-
-/// Vetoes a cycle in which two records of a keyed type share a primary key. New records are
-/// checked against the previous version's key index and each other; a type whose key follows
-/// a reference is checked whole (a child edited in place changes its parents' keys).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DuplicatePrimaryKeys;
-
-impl Validator for DuplicatePrimaryKeys {
-    fn name(&self) -> &str {
-        "duplicate primary keys"
-    }
-
-    fn validate(&self, cycle: &CycleView<'_>) -> Result<(), String> {
-        let schema = cycle.next.schema();
-        for (t, paths) in key_paths(schema).into_iter().enumerate() {
-            let Some(paths) = paths else { continue };
-            let ty = TypeId(t as u32);
-            let name = &schema.types()[t].name;
-            let whole = paths.iter().any(|p| p.len() > 1);
-            let mut seen: HashMap<Vec<Value>, Ordinal> = HashMap::new();
-            let candidates: Box<dyn Iterator<Item = Ordinal>> = if whole {
-                Box::new(cycle.next.records(ty).map(|(o, _)| o))
-            } else {
-                Box::new(cycle.added.get(t).into_iter().flatten().copied())
-            };
-            for o in candidates {
-                let Some(key) = key_in(cycle.next, ty, o, &paths) else {
-                    continue;
-                };
-                if !whole {
-                    if let Some(other) = cycle.keys.find(cycle.previous, ty, &key) {
-                        if other != o
-                            && cycle.next.get(ty, other).is_some_and(|r| {
-                                key_in(cycle.next, ty, other, &paths).as_deref() == Some(&key[..])
-                                    && cycle.previous.get(ty, other) == Some(r)
-                            })
-                        {
-                            return Err(duplicate(name, &key, other, o));
-                        }
-                    }
-                }
-                if let Some(other) = seen.insert(key.clone(), o) {
-                    return Err(duplicate(name, &key, other, o));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn duplicate(ty: &str, key: &[Value], a: Ordinal, b: Ordinal) -> String {
-    format!(
-        "two `{ty}` records (#{} and #{}) share the primary key {key:?}",
-        a.0, b.0
-    )
 }
 
 /// Vetoes a cycle in which a type's record count changes by more than `max_percent` of the

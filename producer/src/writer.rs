@@ -13,14 +13,12 @@
 //! A provisional ordinal never equals a real one (ordinals stay below 2^31), so a record that
 //! points at a pending record is itself pending: "unchanged" means unchanged all the way down.
 
-use std::hash::BuildHasher;
-
 use hashbrown::HashTable;
 use serde::Serialize;
 use shoal_format::{DataState, Ordinal, Record, RecordSink, Schema, TypeId, Value};
 
 use crate::error::{Error, Result};
-use crate::index::{Hasher, KeyIndex, RecordIndex};
+use crate::index::{KeyIndex, RecordIndex};
 use crate::producer::Op;
 
 /// Ordinals at or above this are provisional (pending records of the current cycle).
@@ -33,6 +31,8 @@ pub(crate) struct Changes {
     pub(crate) seen: Vec<Bitset>,
     /// Per type: records that are not in the current version, in arrival order.
     pub(crate) pending: Vec<Vec<Record>>,
+    /// Per type: the hash of each pending record (reused by the indexes of the next version).
+    pub(crate) pending_hashes: Vec<Vec<u64>>,
     /// Per type: dedup of `pending`.
     pending_index: Vec<HashTable<u32>>,
     /// Records added by the caller (before dedup).
@@ -44,6 +44,7 @@ impl Changes {
         Changes {
             seen: (0..types).map(|_| Bitset::default()).collect(),
             pending: vec![Vec::new(); types],
+            pending_hashes: vec![Vec::new(); types],
             pending_index: (0..types).map(|_| HashTable::new()).collect(),
             offered: 0,
         }
@@ -54,7 +55,6 @@ impl Changes {
         &mut self,
         current: &DataState,
         index: &RecordIndex,
-        hasher: &Hasher,
         ty: TypeId,
         record: Record,
     ) -> Result<Ordinal> {
@@ -74,7 +74,9 @@ impl Changes {
             .filter(|&i| i < PROVISIONAL)
             .ok_or_else(|| Error::Usage("more than 2^31 new records of one type".into()))?;
         pending.push(record);
-        self.pending_index[t].insert_unique(hash, i, |&j| hasher.hash_one(&pending[j as usize]));
+        let hashes = &mut self.pending_hashes[t];
+        hashes.push(hash);
+        self.pending_index[t].insert_unique(hash, i, |&j| hashes[j as usize]);
         Ok(Ordinal(PROVISIONAL + i))
     }
 }
@@ -105,7 +107,6 @@ pub struct CycleWriter<'a> {
     pub(crate) schema: &'a Schema,
     pub(crate) current: &'a DataState,
     pub(crate) index: &'a RecordIndex,
-    pub(crate) hasher: &'a Hasher,
     pub(crate) root: Option<&'a str>,
     pub(crate) changes: Changes,
 }
@@ -143,8 +144,7 @@ impl CycleWriter<'_> {
     /// this writer in this cycle.
     pub fn add_record(&mut self, ty: TypeId, mut record: Record) -> Result<Ordinal> {
         self.current.check(ty, &mut record)?;
-        self.changes
-            .add(self.current, self.index, self.hasher, ty, record)
+        self.changes.add(self.current, self.index, ty, record)
     }
 
     /// How many records were added so far (before dedup).
@@ -161,7 +161,7 @@ impl RecordSink for CycleWriter<'_> {
     fn add(&mut self, ty: TypeId, record: Record) -> shoal_format::Result<Ordinal> {
         // Records from the serializer are already checked against the schema.
         self.changes
-            .add(self.current, self.index, self.hasher, ty, record)
+            .add(self.current, self.index, ty, record)
             .map_err(|e| match e {
                 Error::Format(e) => e,
                 other => shoal_format::Error::Serde(other.to_string()),

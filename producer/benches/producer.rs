@@ -1,0 +1,128 @@
+//! Producer cycles on the catalog of `../shared/datasets/gen_catalog.py` (1M titles by
+//! default, `SHOAL_BENCH_RECORDS` to change), beside the obvious alternative: serialising the
+//! same records to JSON lines. Records are parsed before timing starts (Hollow's figures
+//! exclude parsing too): a cycle here is matching, placing, validating, encoding snapshot,
+//! delta and reverse delta, and publishing them to a folder store.
+
+#[path = "../../format/examples/catalog/load.rs"]
+mod load;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use load::Movie;
+use shoal_producer::{Error, Producer};
+use shoal_store::FsStore;
+
+fn records() -> usize {
+    std::env::var("SHOAL_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+async fn producer(dir: &std::path::Path) -> Producer {
+    let store = Arc::new(FsStore::new(dir).expect("store"));
+    Producer::builder(store)
+        .schema(load::schema())
+        .root_type("Movie")
+        .build()
+        .await
+        .expect("producer")
+}
+
+async fn cycle(p: &mut Producer, movies: &[Movie]) -> shoal_producer::CycleReport {
+    p.run_cycle(|w| {
+        for m in movies {
+            w.add(m)?;
+        }
+        Ok::<_, Error>(())
+    })
+    .await
+    .expect("cycle")
+}
+
+fn bench(c: &mut Criterion) {
+    let n = records();
+    let dir = load::ensure_catalog(n);
+    let v1 = load::read_movies(&dir.join("v1.jsonl"));
+    let v2 = load::read_movies(&dir.join("v2.jsonl"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    // Sizes and phases, printed once.
+    {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (r1, r2) = rt.block_on(async {
+            let mut p = producer(tmp.path()).await;
+            (cycle(&mut p, &v1).await, cycle(&mut p, &v2).await)
+        });
+        println!("\nfirst cycle: {r1}\nnext cycle: {r2}");
+        let changed: u64 = r2
+            .types
+            .iter()
+            .filter(|t| t.name == "Movie")
+            .map(|t| t.added + t.removed + t.changed)
+            .sum();
+        let delta = r2.blob_size("delta/1-2").unwrap_or(0);
+        println!(
+            "delta/1-2: {delta} bytes for {changed} changed movies = {:.1} B per changed record\n",
+            delta as f64 / changed.max(1) as f64
+        );
+    }
+
+    let mut g = c.benchmark_group(format!("producer_{n}"));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(100));
+    g.measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(n as u64));
+
+    g.bench_function("first_cycle_v1", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let tmp = tempfile::tempdir().expect("tempdir");
+                rt.block_on(async {
+                    let mut p = producer(tmp.path()).await;
+                    let t = Instant::now();
+                    cycle(&mut p, &v1).await;
+                    total += t.elapsed();
+                });
+            }
+            total
+        })
+    });
+    g.bench_function("next_cycle_v2", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let tmp = tempfile::tempdir().expect("tempdir");
+                rt.block_on(async {
+                    let mut p = producer(tmp.path()).await;
+                    cycle(&mut p, &v1).await;
+                    let t = Instant::now();
+                    cycle(&mut p, &v2).await;
+                    total += t.elapsed();
+                });
+            }
+            total
+        })
+    });
+    g.bench_function("json_lines_serialize_v1", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(200 * n);
+            for m in &v1 {
+                serde_json::to_writer(&mut out, m).expect("json");
+                out.push(b'\n');
+            }
+            out
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
