@@ -1,7 +1,34 @@
 #!/usr/bin/env bash
-# The one test command: every test of every crate (unit, integration, property, doc tests).
-# Installs and starts whatever the tests need, so it works on a fresh machine (today that is
-# only the Rust toolchain; the S3 test server joins when the stores land).
+# The one test command: every test of every crate (unit, integration, property, doc tests),
+# with every feature on, so the S3 store runs too. Installs and starts what the tests need,
+# so it works on a fresh machine: the S3 test server (scripts/s3-server.sh: moto from PyPI in
+# a virtual environment under ${SHOAL_CACHE:-$HOME/.cache/shoal}), stopped on exit.
+#
+#   bash scripts/test.sh [cargo test arguments]     e.g. -p shoal-store
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace "$@"
+
+run_dir="$(mktemp -d "${TMPDIR:-/tmp}/shoal-test.XXXXXX")"
+stop_server() {
+    if [ -s "$run_dir/s3-server.pid" ]; then
+        kill "$(cat "$run_dir/s3-server.pid")" 2>/dev/null || true
+    fi
+    rm -rf "$run_dir"
+}
+trap stop_server EXIT
+
+export SHOAL_TEST_S3_BUCKET="${SHOAL_TEST_S3_BUCKET:-shoal-test}"
+SHOAL_TEST_S3_ENDPOINT="$(bash scripts/s3-server.sh "$run_dir/s3-server.pid" | tail -n 1)"
+export SHOAL_TEST_S3_ENDPOINT
+# The test server accepts any key; never look for real credentials or instance metadata.
+export AWS_ACCESS_KEY_ID=shoal-test AWS_SECRET_ACCESS_KEY=shoal-test-secret AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+
+# The whole workspace unless the arguments pick packages (`-p shoal-store`).
+scope=(--workspace)
+for arg in "$@"; do
+    case "$arg" in
+    -p* | --package*) scope=() ;;
+    esac
+done
+cargo test "${scope[@]}" --all-features "$@"

@@ -28,9 +28,8 @@ mod announce;
 mod error;
 mod fs;
 mod name;
-// S3 arrives in the next commit.
-// #[cfg(feature = "s3")]
-// mod s3;
+#[cfg(feature = "s3")]
+mod s3;
 mod watch;
 
 use std::ops::Range;
@@ -44,6 +43,8 @@ pub use announce::{announce, read_announced, Announced};
 pub use error::{Error, Result};
 pub use fs::FsStore;
 pub use name::{BlobName, ANNOUNCED, LOCK};
+#[cfg(feature = "s3")]
+pub use s3::{S3Config, S3Store, MIN_PART_SIZE};
 
 pub use watch::Watch;
 
