@@ -173,28 +173,26 @@ pub(crate) fn place(
 
         // 1. Edits stay in place.
         let mut claimed = Bitset::default();
-        if keys.paths(ty).is_some() {
-            if !gone.is_empty() {
-                let mut gone_set = Bitset::default();
-                gone.iter().for_each(|o| gone_set.insert(o.0));
-                let get = |t: TypeId, o: Ordinal| {
-                    if o.0 >= PROVISIONAL {
-                        changes.pending[t.index()].get((o.0 - PROVISIONAL) as usize)
-                    } else {
-                        current.get(t, o)
-                    }
-                };
-                for i in 0..pending.len() {
-                    if !is_live(t, i) {
-                        continue;
-                    }
-                    let me = Ordinal(PROVISIONAL + i as u32);
-                    if let Some(old) = keys.find_like(current, &get, ty, me) {
-                        if gone_set.contains(old.0) && !claimed.contains(old.0) {
-                            claimed.insert(old.0);
-                            fin[i] = Some(old);
-                            edited[t] += 1;
-                        }
+        if keys.paths(ty).is_some() && !gone.is_empty() {
+            let mut gone_set = Bitset::default();
+            gone.iter().for_each(|o| gone_set.insert(o.0));
+            let get = |t: TypeId, o: Ordinal| {
+                if o.0 >= PROVISIONAL {
+                    changes.pending[t.index()].get((o.0 - PROVISIONAL) as usize)
+                } else {
+                    current.get(t, o)
+                }
+            };
+            for i in 0..pending.len() {
+                if !is_live(t, i) {
+                    continue;
+                }
+                let me = Ordinal(PROVISIONAL + i as u32);
+                if let Some(old) = keys.find_like(current, &get, ty, me) {
+                    if gone_set.contains(old.0) && !claimed.contains(old.0) {
+                        claimed.insert(old.0);
+                        fin[i] = Some(old);
+                        edited[t] += 1;
                     }
                 }
             }
