@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use load::Movie;
-use shoal_producer::{Error, Producer};
+use shoal_producer::{Error, Placement, Producer};
 use shoal_store::FsStore;
 
 fn records() -> usize {
@@ -23,10 +23,15 @@ fn records() -> usize {
 }
 
 async fn producer(dir: &std::path::Path) -> Producer {
+    producer_with(dir, Placement::FillFreed).await
+}
+
+async fn producer_with(dir: &std::path::Path, placement: Placement) -> Producer {
     let store = Arc::new(FsStore::new(dir).expect("store"));
     Producer::builder(store)
         .schema(load::schema())
         .root_type("Movie")
+        .placement(placement)
         .build()
         .await
         .expect("producer")
@@ -72,6 +77,36 @@ fn bench(c: &mut Criterion) {
             "delta/1-2: {delta} bytes for {changed} changed movies = {:.1} B per changed record\n",
             delta as f64 / changed.max(1) as f64
         );
+    }
+
+    // Placement policies side by side: pages the new and edited records land on (what a
+    // consumer copies), delta size, and the ordinal space, over v1 -> v2 -> v1' (v1 again:
+    // the records v2 removed come back, the ones it added go).
+    for placement in [Placement::FillFreed, Placement::Append] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let reports = rt.block_on(async {
+            let mut p = producer_with(tmp.path(), placement).await;
+            let mut out = Vec::new();
+            for movies in [&v1, &v2, &v1] {
+                out.push(cycle(&mut p, movies).await);
+            }
+            (out, p.state().slot_count(shoal_format::TypeId(0)))
+        });
+        let (reports, slots) = reports;
+        for r in &reports[1..] {
+            let movie = &r.types[0];
+            let pages: u64 = r.types.iter().map(|t| t.pages_touched).sum();
+            let delta = r
+                .blobs
+                .iter()
+                .find(|(k, _)| k.starts_with("delta/"))
+                .map_or(0, |b| b.1);
+            println!(
+                "placement {placement:?}, version {}: movie pages touched {}, all types {pages}, delta {delta} bytes",
+                r.version.0, movie.pages_touched
+            );
+        }
+        println!("placement {placement:?}: movie ordinal space after 3 versions: {slots}\n");
     }
 
     let mut g = c.benchmark_group(format!("producer_{n}"));

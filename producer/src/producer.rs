@@ -1,7 +1,6 @@
 //! [`Producer`] and its builder: cycles, publishing, restore and retention.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -157,6 +156,7 @@ impl ProducerBuilder {
             validators: self.validators,
             lease: Some(lease),
             targets,
+            last_snapshot_size: 0,
             store,
         };
         let restored = producer.restore().await;
@@ -226,6 +226,8 @@ pub struct Producer {
     validators: Vec<Box<dyn Validator>>,
     lease: Option<Lease>,
     targets: Vec<RefTargets>,
+    /// The size of the last snapshot written or read, to size the next one's buffer.
+    last_snapshot_size: u64,
 }
 
 impl std::fmt::Debug for Producer {
@@ -533,46 +535,45 @@ impl Producer {
         let with_snapshot = first
             || self.schema_changed
             || self.cycles_since_snapshot + 1 >= self.options.snapshot_every;
-        let mut blobs: Vec<(BlobName, Blob)> = Vec::new();
-        if let (true, Some(prev)) = (with_deltas, previous) {
-            let mut delta = Vec::new();
-            write_delta(
-                &self.current,
-                &placed.next,
-                prev,
-                version,
-                &opts,
-                &mut delta,
-            )?;
-            blobs.push((BlobName::Delta(prev, version), Blob::Bytes(delta.into())));
-            let mut reverse = Vec::new();
-            write_delta(
-                &placed.next,
-                &self.current,
-                version,
-                prev,
-                &opts,
-                &mut reverse,
-            )?;
-            blobs.push((
-                BlobName::Reverse(version, prev),
-                Blob::Bytes(reverse.into()),
-            ));
-        }
-        if with_snapshot {
-            let file = tempfile::NamedTempFile::new().map_err(|e| {
-                Error::Store(shoal_store::Error::io(
-                    "create temporary file",
-                    std::env::temp_dir(),
-                    e,
-                ))
-            })?;
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, file.as_file());
-            write_snapshot(&placed.next, version, &opts, &mut w)?;
-            w.flush()
-                .map_err(|e| Error::Store(shoal_store::Error::io("write", file.path(), e)))?;
-            drop(w);
-            blobs.push((BlobName::Snapshot(version), Blob::File(file)));
+        // The snapshot and the two deltas are independent: encode them on two threads.
+        let (current, next) = (&self.current, &placed.next);
+        let size_hint = self.last_snapshot_size as usize;
+        let encode_deltas = || -> Result<Vec<(BlobName, Bytes)>> {
+            let mut out = Vec::new();
+            if let (true, Some(prev)) = (with_deltas, previous) {
+                let mut delta = Vec::new();
+                write_delta(current, next, prev, version, &opts, &mut delta)?;
+                out.push((BlobName::Delta(prev, version), Bytes::from(delta)));
+                let mut reverse = Vec::new();
+                write_delta(next, current, version, prev, &opts, &mut reverse)?;
+                out.push((BlobName::Reverse(version, prev), Bytes::from(reverse)));
+            }
+            Ok(out)
+        };
+        let encode_snapshot = || -> Result<Option<(BlobName, Bytes)>> {
+            if !with_snapshot {
+                return Ok(None);
+            }
+            // Sized from the last snapshot: a doubling vector would hold up to three
+            // snapshots' worth of memory at the moment it grows.
+            let mut snapshot = Vec::with_capacity(size_hint + size_hint / 8);
+            write_snapshot(next, version, &opts, &mut snapshot)?;
+            Ok(Some((BlobName::Snapshot(version), Bytes::from(snapshot))))
+        };
+        let (deltas, snapshot) = std::thread::scope(|scope| {
+            let snapshot = scope.spawn(encode_snapshot);
+            let deltas = encode_deltas();
+            (
+                deltas,
+                snapshot
+                    .join()
+                    .expect("the snapshot encoder does not panic"),
+            )
+        });
+        let mut blobs = deltas?;
+        if let Some((name, bytes)) = snapshot? {
+            self.last_snapshot_size = bytes.len() as u64;
+            blobs.push((name, bytes));
         }
         let encode_time = t.elapsed();
 
@@ -580,10 +581,7 @@ impl Producer {
         let t = Instant::now();
         let mut written = Vec::new();
         for (name, blob) in &blobs {
-            let info = match blob {
-                Blob::Bytes(b) => self.store.put(&name.key(), b.clone()).await?,
-                Blob::File(f) => self.store.put_file(&name.key(), f.path()).await?,
-            };
+            let info = self.store.put(&name.key(), blob.clone()).await?;
             tracing::debug!(blob = %name, bytes = info.size, "blob written");
             written.push((name.key(), info.size));
         }
@@ -678,6 +676,7 @@ impl Producer {
         let (state, cycles_since_snapshot) = restore_path(&names, target)
             .ok_or_else(|| fail("no snapshot with a chain of deltas leads to it".into()))?;
         let mut bytes = self.store.get(&BlobName::Snapshot(state).key()).await?;
+        self.last_snapshot_size = bytes.len() as u64;
         let view = SnapshotView::open(bytes.clone()).map_err(|e| fail(e.to_string()))?;
         view.verify().map_err(|e| fail(e.to_string()))?;
         let mut data = view.to_state().map_err(|e| fail(e.to_string()))?;
@@ -829,11 +828,6 @@ pub(crate) enum Op {
     Upsert(Ordinal),
     /// Delete the record with this key.
     Delete(Vec<Value>),
-}
-
-enum Blob {
-    Bytes(Bytes),
-    File(tempfile::NamedTempFile),
 }
 
 /// Every reference of `state` points at a record (O(references), no allocation).
