@@ -7,9 +7,11 @@
 //!    then codes it against its old self (a base distance of 0 and only the changed fields),
 //!    and the consumer copies the one page it sits on.
 //! 2. **Freed slots, page by page** ([`Placement::FillFreed`], the default). Other new
-//!    records fill the free slots (holes left by earlier cycles, slots freed now), taking
-//!    first the pages with the most free slots, so k new records touch as few pages as the
-//!    free slots allow, and the ordinal space does not grow while slots are free.
+//!    records fill the free slots (holes left by earlier cycles, slots freed now) of pages
+//!    that have at least an eighth of their slots free, fullest pages first: each page filled
+//!    takes at least 128 records (at 1024 per page), so filling costs no more pages than
+//!    appending, and the ordinal space stops growing once removals accumulate. A page with a
+//!    few scattered holes waits until more of it is free.
 //! 3. **Append.** What is left goes after the highest ordinal, in arrival order, filling
 //!    whole new pages. [`Placement::Append`] sends every new record there: fewest pages
 //!    touched per cycle, at the price of holes that are never reused.
@@ -27,7 +29,8 @@ use crate::writer::{Bitset, Changes, PROVISIONAL};
 /// How new records are given ordinals (after edits, which always stay in place).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Placement {
-    /// Fill free slots, pages with the most free slots first, then append (default).
+    /// Fill the free slots of pages that are at least an eighth free, fullest first, then
+    /// append (default).
     #[default]
     FillFreed,
     /// Always append after the highest ordinal; free slots stay empty.
@@ -214,7 +217,14 @@ pub(crate) fn place(
                     by_page.entry(o >> page_shift).or_default().push(o);
                 }
             }
-            let mut pages: Vec<(u32, Vec<u32>)> = by_page.into_iter().collect();
+            // A page with a few free slots is left alone: filling it would copy a page for a
+            // record or two. Once an eighth of a page is free, filling it costs one page per
+            // 128 records (at 1024 per page), as good as appending.
+            let worth = ((1usize << page_shift) / 8).max(1);
+            let mut pages: Vec<(u32, Vec<u32>)> = by_page
+                .into_iter()
+                .filter(|(_, slots)| slots.len() >= worth)
+                .collect();
             pages.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
             free = pages.into_iter().flat_map(|(_, slots)| slots).collect();
         }

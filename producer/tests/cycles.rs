@@ -96,11 +96,9 @@ async fn first_cycle_snapshot_then_deltas_and_no_change_publishes_nothing() {
         Some(kept),
         "an unchanged record keeps its ordinal"
     );
-    assert_eq!(
-        ordinal_of(v2, 1000),
-        Some(removed),
-        "a new record fills the freed slot"
-    );
+    // One freed slot on a page is not worth a page copy: the new record is appended.
+    assert_eq!(ordinal_of(v2, 1000), Some(Ordinal(200)));
+    assert_eq!(v2.get(MOVIE, removed), None);
     assert_eq!(snapshot_state(&*store, Version(2)).await, *v2);
     assert_eq!(
         apply(&*store, BlobName::Delta(Version(1), Version(2)), &v1).await,
@@ -296,4 +294,35 @@ async fn a_failing_input_publishes_nothing() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("id"), "{err}");
+}
+
+#[tokio::test]
+async fn new_records_fill_pages_that_are_an_eighth_free_fullest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    // Pages of 16 ordinals: a page is worth filling once 2 of its slots are free.
+    let mut producer = Producer::builder(store)
+        .schema(schema())
+        .page_shift(4)
+        .build()
+        .await
+        .unwrap();
+    let mut rng = Rng::new(11);
+    let mut movies = catalog(&mut rng, 64); // ordinals 0..64, four pages
+    full_cycle(&mut producer, &movies).await.unwrap();
+    // Free one slot on page 0 and three on page 2.
+    for id in [1, 33, 34, 40] {
+        movies.remove(&id);
+    }
+    full_cycle(&mut producer, &movies).await.unwrap();
+    // Five new movies: three fill page 2, the lone hole on page 0 waits, two are appended.
+    for id in 100..105 {
+        movies.insert(id, movie(&mut rng, id));
+    }
+    let report = full_cycle(&mut producer, &movies).await.unwrap();
+    let placed: Vec<u32> = (100..105)
+        .map(|id| ordinal_of(producer.state(), id).unwrap().0)
+        .collect();
+    assert_eq!(placed, [33, 34, 40, 64, 65]);
+    assert_eq!(report.types[0].pages_touched, 2, "{report}");
 }
