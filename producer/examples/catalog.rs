@@ -7,8 +7,8 @@
 //! cargo run --release -p shoal-producer --example catalog -- [N] [FOLDER]
 //! ```
 //!
-//! Run it again and the producer restores the announced version from the folder: the same
-//! data publishes nothing, new data continues the chain.
+//! Run it again and the producer restores the announced version from the folder and
+//! continues the chain (v1's data again becomes version 3, v2's version 4).
 
 #[path = "../../format/examples/catalog/load.rs"]
 mod load;
