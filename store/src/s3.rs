@@ -16,11 +16,12 @@
 //!   so listed blobs have no `crc32c`; [`BlobStore::head`] has it.
 //! - **Large blobs** (longer than one part, [`S3Config::part_size`], 8 MiB by default, at
 //!   least 5 MiB, grown so no blob needs more than S3's 10,000 parts) go up as multipart
-//!   uploads, one part at a time, and the upload is aborted on any failure so no orphaned
-//!   parts are billed. [`BlobStore::put_file`] never holds more than one part in memory: a
-//!   first pass over the file computes the checksum (it must be in the metadata before the
-//!   first byte is sent), the second uploads, and if the bytes sent do not have that
-//!   checksum (the file changed meanwhile) the upload is aborted.
+//!   uploads, [`S3Config::upload_concurrency`] parts at a time (4 by default: one
+//!   connection rarely fills the link to S3), and the upload is aborted on any failure so no
+//!   orphaned parts are billed. [`BlobStore::put_file`] holds only the parts in flight in
+//!   memory, never the file: a first pass over the file computes the checksum (it must be in
+//!   the metadata before the first byte is sent), the second uploads, and if the bytes sent
+//!   do not have that checksum (the file changed meanwhile) the upload is aborted.
 //! - **Downloads to a file** go to a hidden temporary file beside the destination, are
 //!   checked, fsynced and renamed into place only when whole and right; the temporary file is
 //!   removed on any error.
@@ -55,6 +56,7 @@ use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::upload_part::UploadPartError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
@@ -109,6 +111,9 @@ pub struct S3Config {
     /// Multipart part size in bytes (default 8 MiB; raised to at least [`MIN_PART_SIZE`]).
     /// Blobs longer than one part are uploaded in parts.
     pub part_size: usize,
+    /// Parts of one multipart upload sent at the same time (default 4; at least 1). An
+    /// upload holds this many parts in memory.
+    pub upload_concurrency: usize,
     /// Keys per `ListObjectsV2` page (`max-keys`); `None` for the service's default (1000).
     pub list_page_size: Option<i32>,
     /// Attempts per request, the first included, for errors worth retrying (throttling,
@@ -133,6 +138,7 @@ impl fmt::Debug for S3Config {
             )
             .field("poll_interval", &self.poll_interval)
             .field("part_size", &self.part_size)
+            .field("upload_concurrency", &self.upload_concurrency)
             .field("list_page_size", &self.list_page_size)
             .field("max_attempts", &self.max_attempts)
             .field("connect_timeout", &self.connect_timeout)
@@ -154,6 +160,7 @@ impl S3Config {
             credentials: None,
             poll_interval: Duration::from_secs(5),
             part_size: 8 * 1024 * 1024,
+            upload_concurrency: 4,
             list_page_size: None,
             max_attempts: 3,
             connect_timeout: Duration::from_secs(3),
@@ -635,91 +642,89 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| self.sdk_error(op, key, e))?;
-        let upload_id = created
-            .upload_id()
-            .ok_or_else(|| self.remote(op, key, "the service gave no upload id".into()))?
-            .to_string();
-        let result = self
-            .upload_parts(op, key, object, &upload_id, size, crc, part_size, source)
-            .await;
+        let upload = Multipart {
+            op,
+            key,
+            object,
+            upload_id: created
+                .upload_id()
+                .ok_or_else(|| self.remote(op, key, "the service gave no upload id".into()))?,
+            size,
+            crc,
+            part_size,
+        };
+        let result = self.upload_parts(&upload, source).await;
         if result.is_err() {
-            let abort = self
-                .inner
-                .client
-                .abort_multipart_upload()
-                .bucket(bucket)
-                .key(object)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            if let Err(e) = abort {
-                tracing::warn!(
-                    store = %self.location(), key, upload_id,
-                    error = %self.describe(&e),
-                    "could not abort a failed multipart upload (a lifecycle rule cleans it up)"
-                );
-            }
+            self.abort(&upload).await;
         }
         result
     }
 
-    /// The parts and the completion of a multipart upload.
-    #[allow(clippy::too_many_arguments)]
-    async fn upload_parts(
-        &self,
-        op: &'static str,
-        key: &str,
-        object: &str,
-        upload_id: &str,
-        size: u64,
-        crc: u32,
-        part_size: u64,
-        source: &mut Source,
-    ) -> Result<()> {
-        let bucket = &self.inner.config.bucket;
+    /// Aborts a multipart upload, so its parts are not kept (and billed).
+    async fn abort(&self, upload: &Multipart<'_>) {
+        let aborted = self
+            .inner
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.inner.config.bucket)
+            .key(upload.object)
+            .upload_id(upload.upload_id)
+            .send()
+            .await;
+        if let Err(e) = aborted {
+            tracing::warn!(
+                store = %self.location(), key = upload.key, upload_id = upload.upload_id,
+                error = %self.describe(&e),
+                "could not abort a failed multipart upload (a lifecycle rule cleans it up)"
+            );
+        }
+    }
+
+    /// The parts, up to [`S3Config::upload_concurrency`] at a time, and the completion of a
+    /// multipart upload. The bytes read are checksummed again: if the source changed since
+    /// its checksum was taken, the upload is not completed.
+    async fn upload_parts(&self, upload: &Multipart<'_>, source: &mut Source) -> Result<()> {
+        let (op, key) = (upload.op, upload.key);
+        let concurrency = self.inner.config.upload_concurrency.max(1);
+        let mut in_flight = tokio::task::JoinSet::new();
         let mut parts = Vec::new();
         let mut sent_crc = 0u32;
         let mut start = 0u64;
-        while start < size {
-            let end = (start + part_size).min(size);
-            let data = source.read(start..end).await?;
-            sent_crc = crc32c::crc32c_append(sent_crc, &data);
-            let number = i32::try_from(parts.len() + 1).expect("at most 10,000 parts");
-            let uploaded = self
-                .inner
-                .client
-                .upload_part()
-                .bucket(bucket)
-                .key(object)
-                .upload_id(upload_id)
-                .part_number(number)
-                .body(ByteStream::from(data))
-                .send()
-                .await
+        let mut number = 0i32;
+        while start < upload.size || !in_flight.is_empty() {
+            while start < upload.size && in_flight.len() < concurrency {
+                let end = (start + upload.part_size).min(upload.size);
+                let data = source.read(start..end).await?;
+                sent_crc = crc32c::crc32c_append(sent_crc, &data);
+                number += 1;
+                in_flight.spawn(self.upload_part(upload, number, data));
+                start = end;
+            }
+            let Some(done) = in_flight.join_next().await else {
+                break;
+            };
+            let part = done
+                .map_err(|e| self.remote(op, key, format!("part upload task failed: {e}")))?
                 .map_err(|e| self.sdk_error(op, key, e))?;
-            parts.push(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(uploaded.e_tag().map(str::to_string))
-                    .build(),
-            );
-            start = end;
+            parts.push(part);
         }
-        if sent_crc != crc {
+        if sent_crc != upload.crc {
             return Err(self.corrupt(
                 key,
                 format!(
                     "the source changed while it was uploaded (CRC-32C {sent_crc:08x}, \
-                     {crc:08x} when the upload began); upload aborted"
+                     {:08x} when the upload began); upload aborted",
+                    upload.crc
                 ),
             ));
         }
+        parts.sort_by_key(|p| p.part_number());
         self.inner
             .client
             .complete_multipart_upload()
-            .bucket(bucket)
-            .key(object)
-            .upload_id(upload_id)
+            .bucket(&self.inner.config.bucket)
+            .key(upload.object)
+            .upload_id(upload.upload_id)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
@@ -729,6 +734,33 @@ impl S3Store {
             .await
             .map_err(|e| self.sdk_error(op, key, e))?;
         Ok(())
+    }
+
+    /// Uploads one part; a future of its own, so parts go up side by side.
+    fn upload_part(
+        &self,
+        upload: &Multipart<'_>,
+        number: i32,
+        data: Bytes,
+    ) -> impl std::future::Future<Output = Result<CompletedPart, SdkError<UploadPartError>>>
+           + Send
+           + 'static {
+        let request = self
+            .inner
+            .client
+            .upload_part()
+            .bucket(&self.inner.config.bucket)
+            .key(upload.object)
+            .upload_id(upload.upload_id)
+            .part_number(number)
+            .body(ByteStream::from(data));
+        async move {
+            let uploaded = request.send().await?;
+            Ok(CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(uploaded.e_tag().map(str::to_string))
+                .build())
+        }
     }
 
     /// Streams `key` into a temporary file beside `dest`, checks it, fsyncs it and renames it
@@ -765,6 +797,17 @@ impl S3Store {
         }
         Ok(info)
     }
+}
+
+/// One multipart upload under way.
+struct Multipart<'a> {
+    op: &'static str,
+    key: &'a str,
+    object: &'a str,
+    upload_id: &'a str,
+    size: u64,
+    crc: u32,
+    part_size: u64,
 }
 
 /// Where the bytes of an upload come from: memory, or a local file read one part at a time.

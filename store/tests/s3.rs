@@ -231,15 +231,7 @@ async fn blobs_larger_than_a_part_go_up_in_parts() {
     let info = store.head("snapshot/2").await.unwrap().unwrap();
     assert_eq!(info.crc32c, Some(crc32c::crc32c(&data)));
     // Nothing left half-done.
-    let uploads = store
-        .client()
-        .list_multipart_uploads()
-        .bucket(&store.config().bucket)
-        .prefix(base("multipart"))
-        .send()
-        .await
-        .unwrap();
-    assert!(uploads.uploads().is_empty(), "{:?}", uploads.uploads());
+    assert!(uploads_under(&store, &base("multipart")).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,6 +244,90 @@ async fn a_failed_file_upload_leaves_nothing() {
         .unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err}");
     assert_eq!(store.head("snapshot/1").await.unwrap(), None);
+}
+
+/// Multipart uploads in progress under `prefix`.
+async fn uploads_under(store: &S3Store, prefix: &str) -> Vec<String> {
+    let listed = store
+        .client()
+        .list_multipart_uploads()
+        .bucket(&store.config().bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .uploads()
+        .iter()
+        .filter_map(|u| u.key().map(str::to_string))
+        .collect()
+}
+
+/// A source that fails after the upload began (a pipe: its checksum pass reads it, then
+/// seeking to the first part fails) leaves no multipart upload behind.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multipart_upload_that_fails_is_aborted() {
+    let store = store("aborted").await;
+    let prefix = base("aborted");
+    // The check below has teeth: an upload left open is listed.
+    let open = store
+        .client()
+        .create_multipart_upload()
+        .bucket(&store.config().bucket)
+        .key(format!("{prefix}/left-open"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        uploads_under(&store, &prefix).await,
+        [format!("{prefix}/left-open")]
+    );
+    store
+        .client()
+        .abort_multipart_upload()
+        .bucket(&store.config().bucket)
+        .key(format!("{prefix}/left-open"))
+        .upload_id(open.upload_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let dir = temp_dir();
+    let fifo = dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The first writer gives the checksum pass its bytes; the later ones, empty, let every
+    // further open of the pipe for reading return (an empty writer adds no bytes, so the
+    // checksum pass reads exactly the first writer's, whichever reader it meets).
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (writer_path, writer_done) = (fifo.clone(), done.clone());
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let data = conformance::noise(MIN_PART_SIZE + 1000, 6);
+        let mut first = true;
+        while !writer_done.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(mut pipe) = std::fs::OpenOptions::new().write(true).open(&writer_path) {
+                if std::mem::take(&mut first) {
+                    let _ = pipe.write_all(&data);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let result =
+        tokio::time::timeout(Duration::from_secs(60), store.put_file("snapshot/1", &fifo)).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let err = result.expect("no hang").unwrap_err();
+    assert!(matches!(err, Error::Io { op: "seek", .. }), "{err}");
+    assert_eq!(store.head("snapshot/1").await.unwrap(), None);
+    assert!(
+        uploads_under(&store, &prefix).await.is_empty(),
+        "the failed upload was aborted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
