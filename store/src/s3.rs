@@ -917,10 +917,10 @@ impl BlobStore for S3Store {
         if range.start == range.end {
             // HTTP cannot ask for no bytes; the object must still exist and be long enough.
             let head = self.head(key).await?.ok_or_else(|| self.not_found(key))?;
-            return match head.size >= range.end {
-                true => Ok(Bytes::new()),
-                false => Err(outside(Some(head.size))),
-            };
+            if head.size < range.end {
+                return Err(outside(Some(head.size)));
+            }
+            return Ok(Bytes::new());
         }
         let response = self
             .inner

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
-use shoal_store::{BlobStore, Error, S3Config, S3Store, MIN_PART_SIZE};
+use shoal_store::{read_announced, BlobStore, Error, S3Config, S3Store, ANNOUNCED, MIN_PART_SIZE};
 
 /// The server and bucket `scripts/test.sh` started.
 fn server() -> (String, String) {
@@ -407,14 +407,14 @@ async fn a_server_that_is_not_there_is_a_clear_remote_error_not_a_hang() {
     assert!(matches!(err, Error::Remote { .. }), "{err}");
 }
 
+/// A bucket that is not there is an error that says so, never "no blob" (which would read as
+/// "nothing announced yet").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_bucket_is_named_in_the_error() {
-    let (endpoint, _) = server();
+async fn a_missing_bucket_is_named_in_the_error_not_taken_for_a_missing_blob() {
     let mut config = config("x");
     config.bucket = format!("shoal-missing-{}", std::process::id());
-    config.endpoint_url = Some(endpoint);
     let store = S3Store::connect(config).await.unwrap();
-    let err = store.put("k", Bytes::from_static(b"x")).await.unwrap_err();
+    let err = store.get(ANNOUNCED).await.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::Remote { .. }), "{text}");
     assert!(
@@ -423,6 +423,10 @@ async fn a_missing_bucket_is_named_in_the_error() {
             && text.contains("bucket does not exist"),
         "{text}"
     );
+    assert!(matches!(
+        read_announced(&store).await,
+        Err(Error::Remote { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
