@@ -52,6 +52,13 @@ pub trait RecordSink {
     /// Stores a record of `ty` and returns its ordinal (the existing one, for a sink that
     /// dedups, when an identical record was stored before).
     fn add(&mut self, ty: TypeId, record: Record) -> Result<Ordinal>;
+
+    /// Stores the record of `ty`, an object type with one string field, that holds `value`.
+    /// The default builds the record and calls [`add`](Self::add); a sink that dedups can
+    /// look the string up first and build nothing when it is known.
+    fn add_str(&mut self, ty: TypeId, value: &str) -> Result<Ordinal> {
+        self.add(ty, Record::Object(vec![Value::String(value.to_owned())]))
+    }
 }
 
 impl RecordSink for StateBuilder {
@@ -327,6 +334,14 @@ impl<'a, S: RecordSink + ?Sized> Serializer for RecordSerializer<'a, S> {
     }
 
     fn serialize_str(self, v: &str) -> Result<Ordinal> {
+        let schema = self.sink.schema();
+        let one_string = matches!(schema.columns(self.ty), [ColumnKind::Var(VarKind::String)])
+            && matches!(shape(schema, self.ty)?, Shape::Object { fields: 1 });
+        if one_string {
+            // The common wrapper (a tag, a country code): the sink may find it without
+            // building a record.
+            return self.sink.add_str(self.ty, v);
+        }
         self.wrap("a string", |f| f.serialize_str(v))
     }
 

@@ -284,10 +284,37 @@ impl Producer {
         E: Into<BoxError>,
     {
         let start = Instant::now();
-        let mut writer = self.writer();
-        fill(&mut writer).map_err(|e| input_error(e.into()))?;
-        let offered = writer.changes.offered;
-        let changes = writer.changes;
+        let root = self.offload_type();
+        let types = self.schema.type_count();
+        let changes = std::thread::scope(|scope| -> Result<Changes> {
+            let mut writer = self.writer();
+            // Root records (nothing refers to them) are matched on a second thread while
+            // this one serialises the next record and matches its children.
+            let worker = root.map(|ty| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<shoal_format::Record>>(8);
+                writer.offload = Some(crate::writer::Offload::new(ty, tx));
+                let (current, index) = (&self.current, &self.index);
+                scope.spawn(move || -> Result<Changes> {
+                    let mut changes = Changes::new(types);
+                    for batch in rx {
+                        for record in batch {
+                            changes.add(current, index, ty, record)?;
+                        }
+                    }
+                    Ok(changes)
+                })
+            });
+            let filled = fill(&mut writer).map_err(|e| input_error(e.into()));
+            writer.finish_offload();
+            let mut changes = writer.changes;
+            if let (Some(worker), Some(ty)) = (worker, root) {
+                let part = worker.join().expect("the matching thread does not panic")?;
+                changes.merge(ty, part);
+            }
+            filled?;
+            Ok(changes)
+        })?;
+        let offered = changes.offered;
         let collect = start.elapsed();
         self.finish_cycle(changes, None, offered, start, collect)
             .await
@@ -322,6 +349,21 @@ impl Producer {
             .await
     }
 
+    /// The root type, when no type refers to it (so its records can be matched apart).
+    fn offload_type(&self) -> Option<TypeId> {
+        let root = self.schema.type_id(self.root.as_deref()?)?;
+        let referenced = self.targets.iter().any(|t| {
+            let mut hit = false;
+            match t {
+                RefTargets::Object(f) => hit = f.contains(&Some(root)),
+                RefTargets::Elements(e) => hit |= *e == root,
+                RefTargets::Map(k, v) => hit |= *k == root || *v == root,
+            }
+            hit
+        });
+        (!referenced && std::env::var_os("SHOAL_NO_OFFLOAD").is_none()).then_some(root)
+    }
+
     fn writer(&self) -> CycleWriter<'_> {
         CycleWriter {
             schema: &self.schema,
@@ -329,6 +371,7 @@ impl Producer {
             index: &self.index,
             root: self.root.as_deref(),
             changes: Changes::new(self.schema.type_count()),
+            offload: None,
         }
     }
 

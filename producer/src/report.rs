@@ -84,7 +84,7 @@ impl std::fmt::Display for CycleReport {
         }
         writeln!(
             f,
-            ": {} records offered, {:.0?}",
+            ": {} records offered, {:.2?}",
             self.records_offered, self.timings.total
         )?;
         for t in &self.types {
@@ -102,7 +102,7 @@ impl std::fmt::Display for CycleReport {
         let t = &self.timings;
         write!(
             f,
-            "  collect {:.0?}, place {:.0?}, validate {:.0?}, encode {:.0?}, publish {:.0?}",
+            "  collect {:.2?}, place {:.2?}, validate {:.2?}, encode {:.2?}, publish {:.2?}",
             t.collect, t.place, t.validate, t.encode, t.publish
         )
     }

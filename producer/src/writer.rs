@@ -37,6 +37,9 @@ pub(crate) struct Changes {
     pending_index: Vec<HashTable<u32>>,
     /// Records added by the caller (before dedup).
     pub(crate) offered: u64,
+    /// Per type: ordinals of one-string records seen this cycle, found without building a
+    /// record (tags, codes, names repeat millions of times).
+    strings: Vec<hashbrown::HashMap<Box<str>, Ordinal>>,
 }
 
 impl Changes {
@@ -47,6 +50,7 @@ impl Changes {
             pending_hashes: vec![Vec::new(); types],
             pending_index: (0..types).map(|_| HashTable::new()).collect(),
             offered: 0,
+            strings: (0..types).map(|_| hashbrown::HashMap::new()).collect(),
         }
     }
 
@@ -81,6 +85,64 @@ impl Changes {
     }
 }
 
+impl Changes {
+    /// Matches the one-string record of `ty` holding `value`.
+    pub(crate) fn add_str(
+        &mut self,
+        current: &DataState,
+        index: &RecordIndex,
+        ty: TypeId,
+        value: &str,
+    ) -> Result<Ordinal> {
+        /// Past this many distinct strings a type is not a small vocabulary: stop caching.
+        const MAX_CACHED: usize = 1 << 16;
+        if let Some(&o) = self.strings[ty.index()].get(value) {
+            self.offered += 1;
+            return Ok(o);
+        }
+        let record = Record::Object(vec![shoal_format::Value::String(value.to_owned())]);
+        let o = self.add(current, index, ty, record)?;
+        let cache = &mut self.strings[ty.index()];
+        if cache.len() < MAX_CACHED {
+            cache.insert(value.into(), o);
+        }
+        Ok(o)
+    }
+
+    /// Takes over what another thread matched for type `ty`: its kept ordinals and its
+    /// pending records (renumbered: nothing refers to them).
+    pub(crate) fn merge(&mut self, ty: TypeId, other: Changes) {
+        let t = ty.index();
+        self.offered += other.offered;
+        self.seen[t].union_with(&other.seen[t]);
+        let Changes {
+            pending,
+            pending_hashes,
+            ..
+        } = other;
+        for (record, hash) in pending
+            .into_iter()
+            .nth(t)
+            .into_iter()
+            .flatten()
+            .zip(pending_hashes.into_iter().nth(t).into_iter().flatten())
+        {
+            let pending = &mut self.pending[t];
+            if self.pending_index[t]
+                .find(hash, |&i| pending[i as usize] == record)
+                .is_some()
+            {
+                continue;
+            }
+            let i = pending.len() as u32;
+            pending.push(record);
+            let hashes = &mut self.pending_hashes[t];
+            hashes.push(hash);
+            self.pending_index[t].insert_unique(hash, i, |&j| hashes[j as usize]);
+        }
+    }
+}
+
 /// A plain growable bit set over ordinals.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Bitset(Vec<u64>);
@@ -92,6 +154,15 @@ impl Bitset {
             self.0.resize(w + 1, 0);
         }
         self.0[w] |= 1 << (i % 64);
+    }
+
+    pub(crate) fn union_with(&mut self, other: &Bitset) {
+        if other.0.len() > self.0.len() {
+            self.0.resize(other.0.len(), 0);
+        }
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
     }
 
     pub(crate) fn contains(&self, i: u32) -> bool {
@@ -109,6 +180,44 @@ pub struct CycleWriter<'a> {
     pub(crate) index: &'a RecordIndex,
     pub(crate) root: Option<&'a str>,
     pub(crate) changes: Changes,
+    /// Records of the root type go to a matching thread in batches (full cycles only).
+    pub(crate) offload: Option<Offload>,
+}
+
+/// Batches of root records on their way to the matching thread.
+#[derive(Debug)]
+pub(crate) struct Offload {
+    pub(crate) ty: TypeId,
+    batch: Vec<Record>,
+    tx: std::sync::mpsc::SyncSender<Vec<Record>>,
+    closed: bool,
+}
+
+impl Offload {
+    const BATCH: usize = 512;
+
+    pub(crate) fn new(ty: TypeId, tx: std::sync::mpsc::SyncSender<Vec<Record>>) -> Self {
+        Offload {
+            ty,
+            batch: Vec::with_capacity(Self::BATCH),
+            tx,
+            closed: false,
+        }
+    }
+
+    fn push(&mut self, record: Record) {
+        self.batch.push(record);
+        if self.batch.len() == Self::BATCH {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(Self::BATCH));
+        if !batch.is_empty() && self.tx.send(batch).is_err() {
+            self.closed = true;
+        }
+    }
 }
 
 impl std::fmt::Debug for CycleWriter<'_> {
@@ -123,8 +232,8 @@ impl std::fmt::Debug for CycleWriter<'_> {
 impl CycleWriter<'_> {
     /// Adds `value` as a record of the producer's root type (set with
     /// `ProducerBuilder::root_type`, or the schema's only type that no other type refers to),
-    /// and every record it refers to. Returns its ordinal (provisional until the cycle ends).
-    pub fn add<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<Ordinal> {
+    /// and every record it refers to.
+    pub fn add<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         let root = self.root.ok_or_else(|| {
             Error::Usage(
                 "no root type: the schema has several types no other type refers to; \
@@ -132,12 +241,28 @@ impl CycleWriter<'_> {
                     .into(),
             )
         })?;
-        Ok(shoal_format::add(self, root, value)?)
+        shoal_format::add(self, root, value)?;
+        self.offload_error()
     }
 
     /// Adds `value` as a record of the type named `type_name`.
-    pub fn add_as<T: Serialize + ?Sized>(&mut self, type_name: &str, value: &T) -> Result<Ordinal> {
-        Ok(shoal_format::add(self, type_name, value)?)
+    pub fn add_as<T: Serialize + ?Sized>(&mut self, type_name: &str, value: &T) -> Result<()> {
+        shoal_format::add(self, type_name, value)?;
+        self.offload_error()
+    }
+
+    fn offload_error(&mut self) -> Result<()> {
+        match &self.offload {
+            Some(o) if o.closed => Err(Error::Usage("the matching thread stopped".into())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends the last batch to the matching thread and lets it finish.
+    pub(crate) fn finish_offload(&mut self) {
+        if let Some(mut o) = self.offload.take() {
+            o.send();
+        }
     }
 
     /// Adds a record in the dynamic model. Its references must be ordinals handed out by
@@ -159,13 +284,22 @@ impl RecordSink for CycleWriter<'_> {
     }
 
     fn add(&mut self, ty: TypeId, record: Record) -> shoal_format::Result<Ordinal> {
+        if let Some(o) = self.offload.as_mut().filter(|o| o.ty == ty) {
+            // Nothing refers to a root record: its ordinal is nobody's business until the
+            // cycle ends, so another thread matches it.
+            o.push(record);
+            return Ok(Ordinal(u32::MAX));
+        }
         // Records from the serializer are already checked against the schema.
         self.changes
             .add(self.current, self.index, ty, record)
-            .map_err(|e| match e {
-                Error::Format(e) => e,
-                other => shoal_format::Error::Serde(other.to_string()),
-            })
+            .map_err(format_error)
+    }
+
+    fn add_str(&mut self, ty: TypeId, value: &str) -> shoal_format::Result<Ordinal> {
+        self.changes
+            .add_str(self.current, self.index, ty, value)
+            .map_err(format_error)
     }
 }
 
@@ -230,5 +364,12 @@ impl IncrementalWriter<'_> {
             )));
         }
         Ok(ty)
+    }
+}
+
+fn format_error(e: Error) -> shoal_format::Error {
+    match e {
+        Error::Format(e) => e,
+        other => shoal_format::Error::Serde(other.to_string()),
     }
 }
