@@ -845,8 +845,8 @@ mod tests {
         let (Value::String(title), Value::Bytes(poster)) = (&values[0], &values[6]) else {
             panic!("wrong values");
         };
-        assert!(std::ptr::eq(view.title, title.as_str()));
-        assert!(std::ptr::eq(view.poster, poster.as_slice()));
+        assert!(std::ptr::eq(view.title, &**title));
+        assert!(std::ptr::eq(view.poster, &**poster));
     }
 
     #[test]

@@ -45,8 +45,8 @@ impl FieldValue<'_> {
             FieldValue::I64(v) => Value::I64(v),
             FieldValue::F32(v) => Value::F32(v),
             FieldValue::F64(v) => Value::F64(v),
-            FieldValue::Str(v) => Value::String(v.to_owned()),
-            FieldValue::Bytes(v) => Value::Bytes(v.to_vec()),
+            FieldValue::Str(v) => Value::String(v.into()),
+            FieldValue::Bytes(v) => Value::Bytes(v.into()),
             FieldValue::Ref(v) => Value::Ref(v),
         }
     }

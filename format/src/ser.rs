@@ -57,7 +57,7 @@ pub trait RecordSink {
     /// The default builds the record and calls [`add`](Self::add); a sink that dedups can
     /// look the string up first and build nothing when it is known.
     fn add_str(&mut self, ty: TypeId, value: &str) -> Result<Ordinal> {
-        self.add(ty, Record::Object(vec![Value::String(value.to_owned())]))
+        self.add(ty, Record::Object(vec![Value::String(value.into())]))
     }
 }
 
@@ -612,21 +612,21 @@ impl<'a, S: RecordSink + ?Sized> Serializer for FieldSerializer<'a, S> {
 
     fn serialize_char(self, v: char) -> Result<Value> {
         match self.column() {
-            Some(ColumnKind::Var(VarKind::String)) => Ok(Value::String(v.to_string())),
+            Some(ColumnKind::Var(VarKind::String)) => Ok(Value::String(v.to_string().into())),
             _ => self.reference("a char", |r| r.serialize_char(v)),
         }
     }
 
     fn serialize_str(self, v: &str) -> Result<Value> {
         match self.column() {
-            Some(ColumnKind::Var(VarKind::String)) => Ok(Value::String(v.to_owned())),
+            Some(ColumnKind::Var(VarKind::String)) => Ok(Value::String(v.into())),
             _ => self.reference("a string", |r| r.serialize_str(v)),
         }
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result<Value> {
         match self.column() {
-            Some(ColumnKind::Var(VarKind::Bytes)) => Ok(Value::Bytes(v.to_vec())),
+            Some(ColumnKind::Var(VarKind::Bytes)) => Ok(Value::Bytes(v.into())),
             _ => self.reference("bytes", |r| r.serialize_bytes(v)),
         }
     }
@@ -654,7 +654,7 @@ impl<'a, S: RecordSink + ?Sized> Serializer for FieldSerializer<'a, S> {
         variant: &'static str,
     ) -> Result<Value> {
         match self.column() {
-            Some(ColumnKind::Var(VarKind::String)) => Ok(Value::String(variant.to_owned())),
+            Some(ColumnKind::Var(VarKind::String)) => Ok(Value::String(variant.into())),
             _ => self.reference("a unit enum variant", |r| {
                 r.serialize_unit_variant(name, index, variant)
             }),
@@ -810,7 +810,7 @@ impl<'a, S: RecordSink + ?Sized> FieldSeq<'a, S> {
 
     fn finish(self) -> Result<(Value, &'a mut S)> {
         match self {
-            FieldSeq::Bytes { field, bytes } => Ok((Value::Bytes(bytes), field.sink)),
+            FieldSeq::Bytes { field, bytes } => Ok((Value::Bytes(bytes.into()), field.sink)),
             FieldSeq::Record(seq) => {
                 let (ordinal, sink) = seq.finish()?;
                 Ok((Value::Ref(ordinal), sink))
@@ -1471,7 +1471,7 @@ mod tests {
                 panic!("not an object");
             };
             let expected = match &key[0] {
-                Value::String(s) if s == "a" => 1,
+                Value::String(s) if &**s == "a" => 1,
                 _ => 2,
             };
             let value = record(&b, "Count", *v);
@@ -1696,7 +1696,7 @@ mod tests {
         let Record::Object(values) = record(&b, "Scalars", a) else {
             panic!("not an object");
         };
-        assert_eq!(values[6], Value::Bytes(vec![0, 255]));
+        assert_eq!(values[6], Value::Bytes(vec![0, 255].into()));
         let msg = error("Scalars", &Blob { blob: vec![1, 256] });
         assert_eq!(
             msg,
@@ -1712,7 +1712,7 @@ mod tests {
             record(&b, "Chunks", o),
             &Record::List(vec![Ordinal(0), Ordinal(1)])
         );
-        let chunk = Record::Object(vec![Value::Bytes(vec![3])]);
+        let chunk = Record::Object(vec![Value::Bytes(vec![3].into())]);
         assert_eq!(record(&b, "Chunk", Ordinal(1)), &chunk);
         let msg = error("Tags", &vec![vec![1u8]]);
         assert_eq!(

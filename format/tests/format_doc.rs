@@ -543,7 +543,7 @@ fn person(o: u32) -> Record {
     ];
     let name = match o {
         7 => Value::Null,
-        _ => Value::String(format!("{} {o}", NAMES[o as usize % NAMES.len()])),
+        _ => Value::String(format!("{} {o}", NAMES[o as usize % NAMES.len()]).into()),
     };
     let born = match o {
         0 => Value::I32(i32::MIN),
@@ -575,8 +575,8 @@ fn movie(o: u32, persons: &[u32]) -> Record {
     };
     let title = match o {
         _ if o % 9 == 4 => Value::Null,
-        _ if o % 11 == 5 => Value::String(String::new()),
-        _ => Value::String(format!("{} {o}", TITLES[o as usize % TITLES.len()])),
+        _ if o % 11 == 5 => Value::String("".into()),
+        _ => Value::String(format!("{} {o}", TITLES[o as usize % TITLES.len()]).into()),
     };
     let year = match o {
         2 => Value::I32(-44),
@@ -606,8 +606,8 @@ fn movie(o: u32, persons: &[u32]) -> Record {
     };
     let poster = match o % 5 {
         0 => Value::Null,
-        1 => Value::Bytes(Vec::new()),
-        _ => Value::Bytes(vec![o as u8, 0, 0xff, 0x80 ^ o as u8]),
+        1 => Value::Bytes(Box::new([])),
+        _ => Value::Bytes(vec![o as u8, 0, 0xff, 0x80 ^ o as u8].into()),
     };
     let director = match o % 6 {
         5 => Value::Null,

@@ -44,7 +44,7 @@ fn movie(id: i64, title: Option<&str>, year: i32, rating: f64, tags: u32) -> Rec
         Value::F64(rating),
         Value::F32(-0.5),
         Value::Bool(id % 2 == 0),
-        Value::Bytes(vec![id as u8, 0xff]),
+        Value::Bytes(vec![id as u8, 0xff].into()),
         Value::Ref(Ordinal(tags)),
         Value::Null,
     ])

@@ -64,7 +64,7 @@ fn reading_fields_and_borrowing_structs_allocates_nothing() {
         } else {
             Value::I32(1900 + (i % 120) as i32)
         };
-        let title = Value::String(format!("Title {i}"));
+        let title = Value::String(format!("Title {i}").into());
         let record = Record::Object(vec![
             Value::I64(i * 7),
             title,

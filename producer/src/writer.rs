@@ -100,7 +100,7 @@ impl Changes {
             self.offered += 1;
             return Ok(o);
         }
-        let record = Record::Object(vec![shoal_format::Value::String(value.to_owned())]);
+        let record = Record::Object(vec![shoal_format::Value::String(value.into())]);
         let o = self.add(current, index, ty, record)?;
         let cache = &mut self.strings[ty.index()];
         if cache.len() < MAX_CACHED {

@@ -165,7 +165,7 @@ impl Catalog {
     }
 
     fn name(&mut self, ty: TypeId, s: &str) -> Ordinal {
-        self.intern(ty, Record::Object(vec![Value::String(s.to_owned())]))
+        self.intern(ty, Record::Object(vec![Value::String(s.into())]))
     }
 
     pub fn movie_record(&mut self, m: &Movie) -> Record {
@@ -176,7 +176,7 @@ impl Catalog {
         let tags = self.intern(TAGS, Record::List(tags));
         Record::Object(vec![
             Value::I64(m.id),
-            Value::String(m.title.clone()),
+            Value::String(m.title.as_str().into()),
             Value::I32(m.year),
             Value::F64(m.rating),
             Value::I32(m.runtime_min),

@@ -116,7 +116,7 @@ pub fn value(rng: &mut Rng, kind: &FieldKind, max_ordinal: u64) -> Value {
             2 => *rng.pick(&[f64::NAN, -0.0, f64::NEG_INFINITY, 1e300]),
             _ => (rng.below(100_000) as f64) / 1000.0,
         }),
-        FieldKind::String => Value::String(string(rng)),
+        FieldKind::String => Value::String(string(rng).into()),
         FieldKind::Bytes => Value::Bytes((0..rng.below(20)).map(|_| rng.next() as u8).collect()),
         FieldKind::Reference(_) => Value::Ref(Ordinal(rng.below(max_ordinal + 1) as u32)),
     }
