@@ -511,66 +511,7 @@ impl Producer {
             }
         }
         let version = Version(previous.map_or(1, |v| v.0 + 1));
-        check_references(&placed.next, &self.targets)
-            .map_err(|e| Error::Usage(format!("version {} would not be whole: {e}", version.0)))?;
-
-        // The indexes of the next version; a duplicate primary key vetoes the cycle.
-        let t = Instant::now();
         let first = previous.is_none();
-        let mut next_index = self.index.clone();
-        next_index.update(
-            &self.current,
-            &placed.next,
-            &placed.removed,
-            &placed.added,
-            &placed.added_hashes,
-        );
-        let mut next_keys = self.keys.clone();
-        if let Some(d) =
-            next_keys.update(&self.current, &placed.next, &placed.removed, &placed.added)
-        {
-            let name = &self.schema.types()[d.ty.index()].name;
-            let key = crate::index::key_with(
-                &|t, o| placed.next.get(t, o),
-                d.ty,
-                d.second,
-                next_keys.paths(d.ty).unwrap_or_default(),
-            );
-            let reason = format!(
-                "two `{name}` records (#{} and #{}) share the primary key {:?}",
-                d.first.0,
-                d.second.0,
-                key.unwrap_or_default()
-            );
-            tracing::warn!(version = version.0, %reason, "cycle vetoed");
-            return Err(Error::Vetoed {
-                version,
-                validator: "duplicate primary keys".into(),
-                reason,
-            });
-        }
-        let view = CycleView {
-            version,
-            previous: &self.current,
-            next: &placed.next,
-            added: &placed.added,
-            removed: &placed.removed,
-            first,
-        };
-        for v in &self.validators {
-            if let Err(reason) = v.validate(&view) {
-                tracing::warn!(version = version.0, validator = v.name(), %reason, "cycle vetoed");
-                return Err(Error::Vetoed {
-                    version,
-                    validator: v.name().to_string(),
-                    reason,
-                });
-            }
-        }
-        let validate_time = t.elapsed();
-
-        // Encode.
-        let t = Instant::now();
         let opts = WriteOptions {
             page_shift: self.options.page_shift,
         };
@@ -578,9 +519,23 @@ impl Producer {
         let with_snapshot = first
             || self.schema_changed
             || self.cycles_since_snapshot + 1 >= self.options.snapshot_every;
-        // The snapshot and the two deltas are independent: encode them on two threads.
+
+        // The snapshot is encoded on a second thread while this one checks the next version
+        // (references, the indexes it needs, validators) and encodes the two deltas: all of
+        // them only read the two versions. A vetoed cycle throws the encoded bytes away.
+        let t = Instant::now();
         let (current, next) = (&self.current, &placed.next);
         let size_hint = self.last_snapshot_size as usize;
+        let encode_snapshot = || -> Result<Option<(BlobName, Bytes)>> {
+            if !with_snapshot {
+                return Ok(None);
+            }
+            // Sized from the last snapshot: a doubling vector would hold up to three
+            // snapshots' worth of memory at the moment it grows.
+            let mut snapshot = Vec::with_capacity(size_hint + size_hint / 8);
+            write_snapshot(next, version, &opts, &mut snapshot)?;
+            Ok(Some((BlobName::Snapshot(version), Bytes::from(snapshot))))
+        };
         let encode_deltas = || -> Result<Vec<(BlobName, Bytes)>> {
             let mut out = Vec::new();
             if let (true, Some(prev)) = (with_deltas, previous) {
@@ -593,26 +548,19 @@ impl Producer {
             }
             Ok(out)
         };
-        let encode_snapshot = || -> Result<Option<(BlobName, Bytes)>> {
-            if !with_snapshot {
-                return Ok(None);
-            }
-            // Sized from the last snapshot: a doubling vector would hold up to three
-            // snapshots' worth of memory at the moment it grows.
-            let mut snapshot = Vec::with_capacity(size_hint + size_hint / 8);
-            write_snapshot(next, version, &opts, &mut snapshot)?;
-            Ok(Some((BlobName::Snapshot(version), Bytes::from(snapshot))))
-        };
-        let (deltas, snapshot) = std::thread::scope(|scope| {
+        let (checked, deltas, snapshot) = std::thread::scope(|scope| {
             let snapshot = scope.spawn(encode_snapshot);
-            let deltas = encode_deltas();
-            (
-                deltas,
-                snapshot
-                    .join()
-                    .expect("the snapshot encoder does not panic"),
-            )
+            let checked = self.check_next(&placed, version, first);
+            let deltas = match &checked {
+                Ok(_) => encode_deltas(),
+                Err(_) => Ok(Vec::new()),
+            };
+            let snapshot = snapshot
+                .join()
+                .expect("the snapshot encoder does not panic");
+            (checked, deltas, snapshot)
         });
+        let (next_index, next_keys, validate_time) = checked?;
         let mut blobs = deltas?;
         if let Some((name, bytes)) = snapshot? {
             self.last_snapshot_size = bytes.len() as u64;
@@ -682,6 +630,71 @@ impl Producer {
             "cycle published"
         );
         Ok(report)
+    }
+
+    /// Checks the next version: every reference resolves, no primary key twice (while
+    /// building the indexes the next version needs), and every validator agrees. Returns
+    /// the indexes and the time it took.
+    fn check_next(
+        &self,
+        placed: &Placed,
+        version: Version,
+        first: bool,
+    ) -> Result<(RecordIndex, KeyIndex, Duration)> {
+        let t = Instant::now();
+        check_references(&placed.next, &self.targets)
+            .map_err(|e| Error::Usage(format!("version {} would not be whole: {e}", version.0)))?;
+        let mut next_index = self.index.clone();
+        next_index.update(
+            &self.current,
+            &placed.next,
+            &placed.removed,
+            &placed.added,
+            &placed.added_hashes,
+        );
+        let mut next_keys = self.keys.clone();
+        if let Some(d) =
+            next_keys.update(&self.current, &placed.next, &placed.removed, &placed.added)
+        {
+            let name = &self.schema.types()[d.ty.index()].name;
+            let key = crate::index::key_with(
+                &|t, o| placed.next.get(t, o),
+                d.ty,
+                d.second,
+                next_keys.paths(d.ty).unwrap_or_default(),
+            );
+            let reason = format!(
+                "two `{name}` records (#{} and #{}) share the primary key {:?}",
+                d.first.0,
+                d.second.0,
+                key.unwrap_or_default()
+            );
+            tracing::warn!(version = version.0, %reason, "cycle vetoed");
+            return Err(Error::Vetoed {
+                version,
+                validator: "duplicate primary keys".into(),
+                reason,
+            });
+        }
+        let view = CycleView {
+            version,
+            previous: &self.current,
+            next: &placed.next,
+            added: &placed.added,
+            removed: &placed.removed,
+            first,
+        };
+        for v in &self.validators {
+            if let Err(reason) = v.validate(&view) {
+                tracing::warn!(version = version.0, validator = v.name(), %reason, "cycle vetoed");
+                return Err(Error::Vetoed {
+                    version,
+                    validator: v.name().to_string(),
+                    reason,
+                });
+            }
+        }
+        Ok((next_index, next_keys, t.elapsed()))
     }
 
     fn type_reports(&self, placed: &Placed) -> Vec<TypeReport> {

@@ -47,9 +47,11 @@ pub struct Timings {
     pub collect: Duration,
     /// Placing new records and building the next version.
     pub place: Duration,
-    /// Validators.
+    /// Checking the next version: references, the indexes it needs (duplicate keys),
+    /// validators. Runs beside the snapshot encoder, so it is part of `encode` too.
     pub validate: Duration,
-    /// Encoding snapshot, delta and reverse delta.
+    /// Encoding snapshot, delta and reverse delta, and the checks running beside them (wall
+    /// time).
     pub encode: Duration,
     /// Writing blobs and the announcement.
     pub publish: Duration,
