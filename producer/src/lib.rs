@@ -56,6 +56,7 @@
 mod error;
 mod index;
 mod lease;
+mod offload;
 mod place;
 mod producer;
 mod report;

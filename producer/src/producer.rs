@@ -14,6 +14,7 @@ use shoal_store::{announce, read_announced, Announced, BlobName, BlobStore};
 use crate::error::{BoxError, Error, Result};
 use crate::index::{key_with, Hasher, KeyIndex, RecordIndex};
 use crate::lease::{owner_id, Lease};
+use crate::offload::{self, Offload, Plan};
 use crate::place::{place, Placed, Placement, RefTargets};
 use crate::report::{CycleReport, Timings, TypeReport};
 use crate::validate::{CycleView, Validator};
@@ -284,32 +285,25 @@ impl Producer {
         E: Into<BoxError>,
     {
         let start = Instant::now();
-        let root = self.offload_type();
-        let types = self.schema.type_count();
+        let plan = self
+            .root
+            .as_deref()
+            .and_then(|r| self.schema.type_id(r))
+            .and_then(|root| Plan::new(&self.schema, &self.targets, root));
         let changes = std::thread::scope(|scope| -> Result<Changes> {
             let mut writer = self.writer();
-            // Root records (nothing refers to them) are matched on a second thread while
-            // this one serialises the next record and matches its children.
-            let worker = root.map(|ty| {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<shoal_format::Record>>(8);
-                writer.offload = Some(crate::writer::Offload::new(ty, tx));
-                let (current, index) = (&self.current, &self.index);
-                scope.spawn(move || -> Result<Changes> {
-                    let mut changes = Changes::new(types);
-                    for batch in rx {
-                        for record in batch {
-                            changes.add(current, index, ty, record)?;
-                        }
-                    }
-                    Ok(changes)
-                })
+            let worker = plan.as_ref().map(|plan| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(8);
+                writer.offload = Some(Offload::new(plan.clone(), tx));
+                let (current, index, targets) = (&self.current, &self.index, &self.targets);
+                scope.spawn(move || offload::run(plan, current, index, targets, rx))
             });
             let filled = fill(&mut writer).map_err(|e| input_error(e.into()));
             writer.finish_offload();
             let mut changes = writer.changes;
-            if let (Some(worker), Some(ty)) = (worker, root) {
+            if let (Some(worker), Some(plan)) = (worker, &plan) {
                 let part = worker.join().expect("the matching thread does not panic")?;
-                changes.merge(ty, part);
+                offload::merge(&mut changes, part, plan, &self.index, &self.targets);
             }
             filled?;
             Ok(changes)
@@ -347,21 +341,6 @@ impl Producer {
         let collect = start.elapsed();
         self.finish_cycle(changes, Some(live), offered, start, collect)
             .await
-    }
-
-    /// The root type, when no type refers to it (so its records can be matched apart).
-    fn offload_type(&self) -> Option<TypeId> {
-        let root = self.schema.type_id(self.root.as_deref()?)?;
-        let referenced = self.targets.iter().any(|t| {
-            let mut hit = false;
-            match t {
-                RefTargets::Object(f) => hit = f.contains(&Some(root)),
-                RefTargets::Elements(e) => hit |= *e == root,
-                RefTargets::Map(k, v) => hit |= *k == root || *v == root,
-            }
-            hit
-        });
-        (!referenced && std::env::var_os("SHOAL_NO_OFFLOAD").is_none()).then_some(root)
     }
 
     fn writer(&self) -> CycleWriter<'_> {

@@ -24,6 +24,10 @@ use crate::producer::Op;
 /// Ordinals at or above this are provisional (pending records of the current cycle).
 pub(crate) const PROVISIONAL: u32 = 1 << 31;
 
+/// At most this many pending records per type and cycle: provisional ordinals stay below
+/// `offload::DEFERRED`.
+pub(crate) const MAX_PENDING: u32 = 1 << 30;
+
 /// The records of one cycle, matched against the current version.
 #[derive(Debug)]
 pub(crate) struct Changes {
@@ -54,6 +58,22 @@ impl Changes {
         }
     }
 
+    /// Stores a pending record of `ty` with its known hash (dedup included); returns its
+    /// index among the type's pending records.
+    pub(crate) fn adopt(&mut self, ty: TypeId, record: Record, hash: u64) -> u32 {
+        let t = ty.index();
+        let pending = &mut self.pending[t];
+        if let Some(&i) = self.pending_index[t].find(hash, |&i| pending[i as usize] == record) {
+            return i;
+        }
+        let i = pending.len() as u32;
+        pending.push(record);
+        let hashes = &mut self.pending_hashes[t];
+        hashes.push(hash);
+        self.pending_index[t].insert_unique(hash, i, |&j| hashes[j as usize]);
+        i
+    }
+
     /// Matches one checked record: its kept ordinal, or a provisional one.
     pub(crate) fn add(
         &mut self,
@@ -75,8 +95,8 @@ impl Changes {
         }
         let i = u32::try_from(pending.len())
             .ok()
-            .filter(|&i| i < PROVISIONAL)
-            .ok_or_else(|| Error::Usage("more than 2^31 new records of one type".into()))?;
+            .filter(|&i| i < MAX_PENDING)
+            .ok_or_else(|| Error::Usage("more than 2^30 new records of one type".into()))?;
         pending.push(record);
         let hashes = &mut self.pending_hashes[t];
         hashes.push(hash);
@@ -107,39 +127,6 @@ impl Changes {
             cache.insert(value.into(), o);
         }
         Ok(o)
-    }
-
-    /// Takes over what another thread matched for type `ty`: its kept ordinals and its
-    /// pending records (renumbered: nothing refers to them).
-    pub(crate) fn merge(&mut self, ty: TypeId, other: Changes) {
-        let t = ty.index();
-        self.offered += other.offered;
-        self.seen[t].union_with(&other.seen[t]);
-        let Changes {
-            pending,
-            pending_hashes,
-            ..
-        } = other;
-        for (record, hash) in pending
-            .into_iter()
-            .nth(t)
-            .into_iter()
-            .flatten()
-            .zip(pending_hashes.into_iter().nth(t).into_iter().flatten())
-        {
-            let pending = &mut self.pending[t];
-            if self.pending_index[t]
-                .find(hash, |&i| pending[i as usize] == record)
-                .is_some()
-            {
-                continue;
-            }
-            let i = pending.len() as u32;
-            pending.push(record);
-            let hashes = &mut self.pending_hashes[t];
-            hashes.push(hash);
-            self.pending_index[t].insert_unique(hash, i, |&j| hashes[j as usize]);
-        }
     }
 }
 
@@ -181,43 +168,7 @@ pub struct CycleWriter<'a> {
     pub(crate) root: Option<&'a str>,
     pub(crate) changes: Changes,
     /// Records of the root type go to a matching thread in batches (full cycles only).
-    pub(crate) offload: Option<Offload>,
-}
-
-/// Batches of root records on their way to the matching thread.
-#[derive(Debug)]
-pub(crate) struct Offload {
-    pub(crate) ty: TypeId,
-    batch: Vec<Record>,
-    tx: std::sync::mpsc::SyncSender<Vec<Record>>,
-    closed: bool,
-}
-
-impl Offload {
-    const BATCH: usize = 512;
-
-    pub(crate) fn new(ty: TypeId, tx: std::sync::mpsc::SyncSender<Vec<Record>>) -> Self {
-        Offload {
-            ty,
-            batch: Vec::with_capacity(Self::BATCH),
-            tx,
-            closed: false,
-        }
-    }
-
-    fn push(&mut self, record: Record) {
-        self.batch.push(record);
-        if self.batch.len() == Self::BATCH {
-            self.send();
-        }
-    }
-
-    fn send(&mut self) {
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(Self::BATCH));
-        if !batch.is_empty() && self.tx.send(batch).is_err() {
-            self.closed = true;
-        }
-    }
+    pub(crate) offload: Option<crate::offload::Offload>,
 }
 
 impl std::fmt::Debug for CycleWriter<'_> {
@@ -253,7 +204,7 @@ impl CycleWriter<'_> {
 
     fn offload_error(&mut self) -> Result<()> {
         match &self.offload {
-            Some(o) if o.closed => Err(Error::Usage("the matching thread stopped".into())),
+            Some(o) if o.is_closed() => Err(Error::Usage("the matching thread stopped".into())),
             _ => Ok(()),
         }
     }
@@ -284,11 +235,9 @@ impl RecordSink for CycleWriter<'_> {
     }
 
     fn add(&mut self, ty: TypeId, record: Record) -> shoal_format::Result<Ordinal> {
-        if let Some(o) = self.offload.as_mut().filter(|o| o.ty == ty) {
-            // Nothing refers to a root record: its ordinal is nobody's business until the
-            // cycle ends, so another thread matches it.
-            o.push(record);
-            return Ok(Ordinal(u32::MAX));
+        if let Some(o) = self.offload.as_mut().filter(|o| o.wants(ty)) {
+            // Matched on the other thread; see `offload`.
+            return Ok(o.push(ty, record));
         }
         // Records from the serializer are already checked against the schema.
         self.changes

@@ -326,3 +326,60 @@ async fn new_records_fill_pages_that_are_an_eighth_free_fullest_first() {
     assert_eq!(placed, [33, 34, 40, 64, 65]);
     assert_eq!(report.types[0].pages_touched, 2, "{report}");
 }
+
+/// Every movie read back from the published state equals what was added.
+fn assert_movies(state: &DataState, movies: &BTreeMap<i64, Movie>) {
+    let mut read: Vec<Movie> = state
+        .records(MOVIE)
+        .map(|(o, _)| shoal_format::from_source(state, MOVIE, o).unwrap())
+        .collect();
+    read.sort_by_key(|m| m.id);
+    assert_eq!(read, movies.values().cloned().collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn records_added_by_hand_and_by_serde_in_one_cycle_come_out_right() {
+    // Tag lists are matched on the second thread for movies, and on this one when added by
+    // hand: the two must be merged into one numbering.
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let mut producer = Producer::builder(store.clone())
+        .schema(schema())
+        .build()
+        .await
+        .unwrap();
+    let mut rng = Rng::new(21);
+    let mut movies = catalog(&mut rng, 3000);
+    movies.get_mut(&0).unwrap().tags.clear();
+    let tag_lists = TypeId(2);
+    let extra = |w: &mut shoal_producer::CycleWriter<'_>| {
+        // An empty tag list (also used by movies) and one no movie uses.
+        w.add_record(tag_lists, shoal_format::Record::List(vec![]))?;
+        let tag = w.add_record(
+            TypeId(3),
+            shoal_format::Record::Object(vec![Value::String("orphan".into())]),
+        )?;
+        w.add_record(tag_lists, shoal_format::Record::List(vec![tag]))?;
+        Ok::<_, Error>(())
+    };
+    for round in 0..3 {
+        let report = producer
+            .run_cycle(|w| {
+                extra(w)?;
+                for m in movies.values() {
+                    w.add(m)?;
+                }
+                Ok::<_, Error>(())
+            })
+            .await
+            .unwrap();
+        assert_movies(producer.state(), &movies);
+        assert_eq!(
+            snapshot_state(&*store, report.version).await,
+            *producer.state(),
+            "round {round}"
+        );
+        let mut next_id = 10_000 + round * 100;
+        mutate(&mut rng, &mut movies, &mut next_id, 10);
+    }
+}

@@ -10,7 +10,7 @@ use serde::Serialize;
 use shoal_format::{DataState, DeltaView, FieldKind, Schema, SnapshotView, TypeDef, Version};
 use shoal_store::{BlobName, BlobStore, FsStore};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Movie {
     pub id: i64,
     pub title: String,
@@ -20,7 +20,7 @@ pub struct Movie {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Country {
     pub code: String,
 }

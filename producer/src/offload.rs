@@ -1,0 +1,253 @@
+//! Matching on two threads during a full cycle.
+//!
+//! The caller's closure runs on the calling thread: serde turns each value into records,
+//! children first, and every record is matched against the current version. Most of that
+//! time is spent in two places: matching the root records (a movie: its index has a slot per
+//! record, so every lookup misses the cache) and matching the records only root records refer
+//! to (a movie's tag list: the same). Nothing refers to a root record, and a *deferred* child
+//! is referred to only by the root record that follows it, so neither ordinal is needed on
+//! the calling thread. Both go, in order and in batches, to a second thread:
+//!
+//! - a deferred child gets a placeholder ordinal (`DEFERRED + k`, k its position in the
+//!   batch) that its root record holds until the second thread has matched the child and
+//!   puts the real (kept or provisional) ordinal in its place;
+//! - the root record is then matched there.
+//!
+//! When the closure returns, what the second thread matched is merged: kept ordinals, and
+//! pending records appended (renumbered only if the calling thread also added records of a
+//! deferred type through `add_record`, in which case root records are rewritten to match).
+//! The result is the same `Changes` a single thread would build, record for record.
+
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use shoal_format::{DataState, Ordinal, Record, TypeId, Value};
+
+use crate::error::Result;
+use crate::index::RecordIndex;
+use crate::place::RefTargets;
+use crate::writer::{Changes, PROVISIONAL};
+
+/// Placeholder ordinals of deferred children (provisional ordinals stay below).
+pub(crate) const DEFERRED: u32 = 0xC000_0000;
+
+/// Which types go to the second thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) root: TypeId,
+    /// Types referred to only by fields of the root type (and not one-string records,
+    /// which the calling thread finds without building a record).
+    pub(crate) deferred: Vec<TypeId>,
+}
+
+impl Plan {
+    /// The plan for `root`, or `None` when some type refers to the root type.
+    pub(crate) fn new(
+        schema: &shoal_format::Schema,
+        targets: &[RefTargets],
+        root: TypeId,
+    ) -> Option<Plan> {
+        let mut referrers: Vec<Vec<TypeId>> = vec![Vec::new(); targets.len()];
+        for (t, target) in targets.iter().enumerate() {
+            let from = TypeId(t as u32);
+            match target {
+                RefTargets::Object(fields) => {
+                    for to in fields.iter().flatten() {
+                        referrers[to.index()].push(from);
+                    }
+                }
+                RefTargets::Elements(e) => referrers[e.index()].push(from),
+                RefTargets::Map(k, v) => {
+                    referrers[k.index()].push(from);
+                    referrers[v.index()].push(from);
+                }
+            }
+        }
+        if !referrers[root.index()].is_empty() {
+            return None;
+        }
+        let one_string = |t: TypeId| {
+            matches!(
+                schema.columns(t),
+                [shoal_format::ColumnKind::Var(shoal_format::VarKind::String)]
+            )
+        };
+        let deferred = (0..targets.len())
+            .map(|t| TypeId(t as u32))
+            .filter(|&t| {
+                t != root
+                    && !referrers[t.index()].is_empty()
+                    && referrers[t.index()].iter().all(|&r| r == root)
+                    && !one_string(t)
+            })
+            .collect();
+        Some(Plan { root, deferred })
+    }
+
+    fn is_deferred(&self, ty: TypeId) -> bool {
+        self.deferred.contains(&ty)
+    }
+}
+
+/// One record on its way to the second thread.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// A deferred child; its placeholder is `DEFERRED + ` its position among the batch's
+    /// children.
+    Child(TypeId, Record),
+    /// A root record, whose placeholders refer to children earlier in the same batch.
+    Root(Record),
+}
+
+/// The sending side, held by the `CycleWriter`.
+#[derive(Debug)]
+pub(crate) struct Offload {
+    plan: Plan,
+    batch: Vec<Item>,
+    children: u32,
+    tx: SyncSender<Vec<Item>>,
+    closed: bool,
+}
+
+impl Offload {
+    /// Root records per batch.
+    const BATCH: usize = 256;
+
+    pub(crate) fn new(plan: Plan, tx: SyncSender<Vec<Item>>) -> Self {
+        Offload {
+            plan,
+            batch: Vec::new(),
+            children: 0,
+            tx,
+            closed: false,
+        }
+    }
+
+    /// True when records of `ty` go to the second thread.
+    pub(crate) fn wants(&self, ty: TypeId) -> bool {
+        ty == self.plan.root || self.plan.is_deferred(ty)
+    }
+
+    /// Queues a record of a type it [`wants`](Self::wants); returns the ordinal to hand out
+    /// (a placeholder for a child, nothing meaningful for a root record).
+    pub(crate) fn push(&mut self, ty: TypeId, record: Record) -> Ordinal {
+        if ty == self.plan.root {
+            self.batch.push(Item::Root(record));
+            if self.batch.len() >= Self::BATCH * 3 {
+                self.send();
+            }
+            Ordinal(u32::MAX)
+        } else {
+            self.batch.push(Item::Child(ty, record));
+            self.children += 1;
+            Ordinal(DEFERRED + self.children - 1)
+        }
+    }
+
+    /// Sends what is queued (always after a root record, or at the end: children stay in
+    /// the batch of the root record that refers to them).
+    pub(crate) fn send(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        self.children = 0;
+        if !batch.is_empty() && self.tx.send(batch).is_err() {
+            self.closed = true;
+        }
+    }
+
+    /// True when the second thread stopped (it failed; its error comes with the merge).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+/// The second thread: matches batches in order until the channel closes.
+pub(crate) fn run(
+    plan: &Plan,
+    current: &DataState,
+    index: &RecordIndex,
+    targets: &[RefTargets],
+    rx: Receiver<Vec<Item>>,
+) -> Result<Changes> {
+    let mut changes = Changes::new(targets.len());
+    let root_targets = match &targets[plan.root.index()] {
+        RefTargets::Object(t) => t.clone(),
+        _ => Vec::new(),
+    };
+    let mut resolved: Vec<Ordinal> = Vec::new();
+    for batch in rx {
+        resolved.clear();
+        for item in batch {
+            match item {
+                Item::Child(ty, record) => {
+                    resolved.push(changes.add(current, index, ty, record)?);
+                }
+                Item::Root(mut record) => {
+                    if let Record::Object(values) = &mut record {
+                        for (target, value) in root_targets.iter().zip(values.iter_mut()) {
+                            if let (Some(_), Value::Ref(o)) = (target, value) {
+                                if o.0 >= DEFERRED {
+                                    *o = resolved[(o.0 - DEFERRED) as usize];
+                                }
+                            }
+                        }
+                    }
+                    changes.add(current, index, plan.root, record)?;
+                }
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// Folds what the second thread matched into the calling thread's changes.
+pub(crate) fn merge(
+    main: &mut Changes,
+    part: Changes,
+    plan: &Plan,
+    index: &RecordIndex,
+    targets: &[RefTargets],
+) {
+    main.offered += part.offered;
+    let Changes {
+        seen,
+        mut pending,
+        mut pending_hashes,
+        ..
+    } = part;
+    for ty in plan.deferred.iter().chain([&plan.root]) {
+        main.seen[ty.index()].union_with(&seen[ty.index()]);
+    }
+    // Deferred children first: where each of the second thread's pending records lands.
+    let mut moved: Vec<Option<Vec<u32>>> = vec![None; targets.len()];
+    let mut renumbered = false;
+    for &ty in &plan.deferred {
+        let t = ty.index();
+        let records = std::mem::take(&mut pending[t]);
+        let hashes = std::mem::take(&mut pending_hashes[t]);
+        let map: Vec<u32> = records
+            .into_iter()
+            .zip(hashes)
+            .map(|(r, h)| main.adopt(ty, r, h))
+            .collect();
+        renumbered |= map.iter().enumerate().any(|(i, &j)| i as u32 != j);
+        moved[t] = Some(map);
+    }
+    let t = plan.root.index();
+    let records = std::mem::take(&mut pending[t]);
+    let hashes = std::mem::take(&mut pending_hashes[t]);
+    for (mut record, mut hash) in records.into_iter().zip(hashes) {
+        if renumbered {
+            if let (RefTargets::Object(fields), Record::Object(values)) = (&targets[t], &mut record)
+            {
+                for (target, value) in fields.iter().zip(values.iter_mut()) {
+                    if let (Some(target), Value::Ref(o)) = (target, value) {
+                        if let (true, Some(map)) = (o.0 >= PROVISIONAL, &moved[target.index()]) {
+                            *o = Ordinal(PROVISIONAL + map[(o.0 - PROVISIONAL) as usize]);
+                        }
+                    }
+                }
+            }
+            hash = index.hash(&record);
+        }
+        main.adopt(plan.root, record, hash);
+    }
+}
