@@ -139,8 +139,11 @@ fn bench(c: &mut Criterion) {
                     let mut p = producer(tmp.path()).await;
                     cycle(&mut p, &v1).await;
                     let t = Instant::now();
-                    cycle(&mut p, &v2).await;
+                    let r = cycle(&mut p, &v2).await;
                     total += t.elapsed();
+                    if std::env::var_os("SHOAL_BENCH_PHASES").is_some() {
+                        eprintln!("{:?}", r.timings);
+                    }
                 });
             }
             total

@@ -1,4 +1,4 @@
-//! Matching on two threads during a full cycle.
+//! Matching on three threads during a full cycle.
 //!
 //! The caller's closure runs on the calling thread: serde turns each value into records,
 //! children first, and every record is matched against the current version. Most of that
@@ -6,14 +6,16 @@
 //! record, so every lookup misses the cache) and matching the records only root records refer
 //! to (a movie's tag list: the same). Nothing refers to a root record, and a *deferred* child
 //! is referred to only by the root record that follows it, so neither ordinal is needed on
-//! the calling thread. Both go, in order and in batches, to a second thread:
+//! the calling thread. Both go, in order and in batches, down a pipeline:
 //!
 //! - a deferred child gets a placeholder ordinal (`DEFERRED + k`, k its position in the
-//!   batch) that its root record holds until the second thread has matched the child and
-//!   puts the real (kept or provisional) ordinal in its place;
-//! - the root record is then matched there.
+//!   batch) that its root record holds until a second thread has matched the child and put
+//!   the real (kept or provisional) ordinal in its place;
+//! - the root record then goes on to a third thread, which matches it.
 //!
-//! When the closure returns, what the second thread matched is merged: kept ordinals, and
+//! On two cores the three threads keep both busy: serialising, matching children and
+//! matching roots take similar time. When the closure returns, what the threads matched is
+//! merged: kept ordinals, and
 //! pending records appended (renumbered only if the calling thread also added records of a
 //! deferred type through `add_record`, in which case root records are rewritten to match).
 //! The result is the same `Changes` a single thread would build, record for record.
@@ -159,13 +161,15 @@ impl Offload {
     }
 }
 
-/// The second thread: matches batches in order until the channel closes.
-pub(crate) fn run(
+/// The second thread: matches the deferred children of each batch, puts their ordinals into
+/// the root records, and passes the root records on to the third thread.
+pub(crate) fn run_children(
     plan: &Plan,
     current: &DataState,
     index: &RecordIndex,
     targets: &[RefTargets],
     rx: Receiver<Vec<Item>>,
+    roots: SyncSender<Vec<Record>>,
 ) -> Result<Changes> {
     let mut changes = Changes::new(targets.len());
     let root_targets = match &targets[plan.root.index()] {
@@ -175,6 +179,7 @@ pub(crate) fn run(
     let mut resolved: Vec<Ordinal> = Vec::new();
     for batch in rx {
         resolved.clear();
+        let mut out = Vec::with_capacity(batch.len());
         for item in batch {
             match item {
                 Item::Child(ty, record) => {
@@ -190,30 +195,52 @@ pub(crate) fn run(
                             }
                         }
                     }
-                    changes.add(current, index, plan.root, record)?;
+                    out.push(record);
                 }
             }
+        }
+        if roots.send(out).is_err() {
+            break; // the third thread failed; its error comes with the merge
         }
     }
     Ok(changes)
 }
 
-/// Folds what the second thread matched into the calling thread's changes.
+/// The third thread: matches root records.
+pub(crate) fn run_roots(
+    plan: &Plan,
+    current: &DataState,
+    index: &RecordIndex,
+    types: usize,
+    rx: Receiver<Vec<Record>>,
+) -> Result<Changes> {
+    let mut changes = Changes::new(types);
+    for batch in rx {
+        for record in batch {
+            changes.add(current, index, plan.root, record)?;
+        }
+    }
+    Ok(changes)
+}
+
+/// Folds what the other threads matched (deferred children, root records) into the
+/// calling thread's changes.
 pub(crate) fn merge(
     main: &mut Changes,
-    part: Changes,
+    children: Changes,
+    roots: Changes,
     plan: &Plan,
     index: &RecordIndex,
     targets: &[RefTargets],
 ) {
-    main.offered += part.offered;
+    main.offered += children.offered + roots.offered;
     let Changes {
         seen,
         mut pending,
         mut pending_hashes,
         ..
-    } = part;
-    for ty in plan.deferred.iter().chain([&plan.root]) {
+    } = children;
+    for ty in &plan.deferred {
         main.seen[ty.index()].union_with(&seen[ty.index()]);
     }
     // Deferred children first: where each of the second thread's pending records lands.
@@ -232,6 +259,13 @@ pub(crate) fn merge(
         moved[t] = Some(map);
     }
     let t = plan.root.index();
+    let Changes {
+        seen,
+        mut pending,
+        mut pending_hashes,
+        ..
+    } = roots;
+    main.seen[t].union_with(&seen[t]);
     let records = std::mem::take(&mut pending[t]);
     let hashes = std::mem::take(&mut pending_hashes[t]);
     for (mut record, mut hash) in records.into_iter().zip(hashes) {

@@ -292,18 +292,33 @@ impl Producer {
             .and_then(|root| Plan::new(&self.schema, &self.targets, root));
         let changes = std::thread::scope(|scope| -> Result<Changes> {
             let mut writer = self.writer();
-            let worker = plan.as_ref().map(|plan| {
+            let workers = plan.as_ref().map(|plan| {
                 let (tx, rx) = std::sync::mpsc::sync_channel(8);
+                let (roots_tx, roots_rx) = std::sync::mpsc::sync_channel(8);
                 writer.offload = Some(Offload::new(plan.clone(), tx));
                 let (current, index, targets) = (&self.current, &self.index, &self.targets);
-                scope.spawn(move || offload::run(plan, current, index, targets, rx))
+                let types = targets.len();
+                let children = scope.spawn(move || {
+                    offload::run_children(plan, current, index, targets, rx, roots_tx)
+                });
+                let roots =
+                    scope.spawn(move || offload::run_roots(plan, current, index, types, roots_rx));
+                (children, roots)
             });
             let filled = fill(&mut writer).map_err(|e| input_error(e.into()));
             writer.finish_offload();
             let mut changes = writer.changes;
-            if let (Some(worker), Some(plan)) = (worker, &plan) {
-                let part = worker.join().expect("the matching thread does not panic")?;
-                offload::merge(&mut changes, part, plan, &self.index, &self.targets);
+            if let (Some((children, roots)), Some(plan)) = (workers, &plan) {
+                let children = children.join().expect("the matching thread does not panic");
+                let roots = roots.join().expect("the matching thread does not panic")?;
+                offload::merge(
+                    &mut changes,
+                    children?,
+                    roots,
+                    plan,
+                    &self.index,
+                    &self.targets,
+                );
             }
             filled?;
             Ok(changes)
@@ -549,11 +564,18 @@ impl Producer {
 
         // Publish: blobs first, lease renewed, the announcement last.
         let t = Instant::now();
-        let mut written = Vec::new();
-        for (name, blob) in &blobs {
-            let info = self.store.put(&name.key(), blob.clone()).await?;
-            tracing::debug!(blob = %name, bytes = info.size, "blob written");
-            written.push((name.key(), info.size));
+        // The blobs go up together (their writes and fsyncs overlap); all must succeed.
+        let mut puts = tokio::task::JoinSet::new();
+        for (i, (name, blob)) in blobs.iter().enumerate() {
+            let (store, key, blob) = (self.store.clone(), name.key(), blob.clone());
+            puts.spawn(async move { (i, store.put(&key, blob).await) });
+        }
+        let mut written = vec![(String::new(), 0); blobs.len()];
+        while let Some(done) = puts.join_next().await {
+            let (i, info) = done.map_err(|e| Error::Usage(format!("a blob upload failed: {e}")))?;
+            let info = info?;
+            tracing::debug!(blob = %info.key, bytes = info.size, "blob written");
+            written[i] = (info.key, info.size);
         }
         if let Some(lease) = &mut self.lease {
             lease.renew(&*self.store).await?;
