@@ -344,6 +344,13 @@ impl<'a> ColumnReader<'a> {
         }
     }
 
+    /// The parsed pages of the column: each page's header and where it starts in the blob
+    /// (for a fixed page, where its packed codes start). A consumer keeps these to read pages
+    /// from its own copy of the bytes.
+    pub fn table(&self) -> &'a PageTable {
+        self.table
+    }
+
     /// How the column is stored.
     pub fn kind(&self) -> ColumnKind {
         self.kind

@@ -1,0 +1,702 @@
+//! [`Dataset`]: one version of the data, read in place.
+//!
+//! A dataset is, per type, the populated bitmap and, per column, a table of **page
+//! handles**. A handle is a parsed page header and a [`Bytes`] that points either into the
+//! memory map of a snapshot in the cache or into a buffer of its own. Loading a snapshot
+//! builds the tables (O(pages), nothing decoded); reading a field is a shift, a mask and a
+//! bit-unpack in the page.
+//!
+//! **Applying a delta** builds the next dataset and shares every page the delta does not
+//! touch: handles are cloned (a reference count), bytes are not. For each column, a page is
+//! rebuilt only if an added record lands on it with a value that differs from what the page
+//! holds (an in-place edit whose column is not *present* in the delta keeps the page), or if
+//! the page's length changes. Removals only clear bits. So the work and the new memory of a
+//! refresh follow the size of the change: k changed records touch at most k pages per column,
+//! usually far fewer.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use roaring::RoaringBitmap;
+use shoal_format::page::{
+    encode_fixed, encode_var, FixedCell, FixedHeader, FixedPage, VarCell, VarHeader, VarPage,
+};
+use shoal_format::{
+    ColumnKind, DeltaView, Elements, FieldId, FieldValue, FixedKind, Ordinal, PageTable,
+    RecordSource, Schema, SnapshotView, TypeId, VarKind, Version,
+};
+
+use crate::error::{Error, Result};
+
+/// The length of a page header; a fixed page's codes follow it.
+const PAGE_HEADER_LEN: usize = 24;
+
+/// One page of one column.
+#[derive(Debug, Clone)]
+enum Page {
+    /// A fixed page: its header and its packed codes.
+    Fixed(FixedHeader, Bytes),
+    /// A var page: its header and the whole page.
+    Var(VarHeader, Bytes),
+}
+
+impl Page {
+    fn len(&self) -> usize {
+        match self {
+            Page::Fixed(h, b) => FixedPage::from_parts(*h, b).len(),
+            Page::Var(h, b) => VarPage::from_parts(*h, b).len(),
+        }
+    }
+
+    /// True when both handles share the same bytes (the page was not copied).
+    fn same(&self, other: &Page) -> bool {
+        match (self, other) {
+            (Page::Fixed(_, a), Page::Fixed(_, b)) | (Page::Var(_, a), Page::Var(_, b)) => {
+                a.as_ptr() == b.as_ptr()
+            }
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Column {
+    kind: ColumnKind,
+    pages: Vec<Page>,
+}
+
+#[derive(Debug, Clone)]
+struct TypeData {
+    populated: RoaringBitmap,
+    slot_count: u32,
+    columns: Vec<Column>,
+}
+
+/// What applying a delta cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyStats {
+    /// Column pages rebuilt (new memory).
+    pub pages_rebuilt: u64,
+    /// Column pages shared with the previous version.
+    pub pages_shared: u64,
+    /// Bytes of the rebuilt pages.
+    pub bytes_rebuilt: u64,
+}
+
+/// One version of the dataset, read in place.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    version: Version,
+    schema: Arc<Schema>,
+    shift: u8,
+    types: Vec<TypeData>,
+}
+
+/// A field resolved once, read many times: `dataset.get_i64(field, ordinal)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    ty: TypeId,
+    field: FieldId,
+    kind: ColumnKind,
+}
+
+impl Field {
+    /// The type the field belongs to.
+    pub fn type_id(&self) -> TypeId {
+        self.ty
+    }
+
+    /// The field's position in its type.
+    pub fn field_id(&self) -> FieldId {
+        self.field
+    }
+}
+
+impl Dataset {
+    /// A dataset over the bytes of a snapshot (a memory map, or any buffer). Checks the
+    /// structure (header, section table, every page header); checksums are the caller's
+    /// business (the consumer verifies each blob once, when it enters the cache).
+    pub fn from_snapshot(bytes: Bytes) -> Result<Self> {
+        let view = SnapshotView::open(bytes.clone())?;
+        let schema = view.schema_arc().clone();
+        let shift = view.layout().header.page_shift;
+        let mut types = Vec::with_capacity(schema.type_count());
+        for t in 0..schema.type_count() {
+            let ty = TypeId(t as u32);
+            let mut columns = Vec::new();
+            for (c, kind) in schema.columns(ty).iter().enumerate() {
+                let reader = view.column(ty, FieldId(c as u32))?;
+                columns.push(Column {
+                    kind: *kind,
+                    pages: pages_of(reader.table(), &bytes),
+                });
+            }
+            types.push(TypeData {
+                populated: view.populated(ty).cloned().unwrap_or_default(),
+                slot_count: view.slot_count(ty),
+                columns,
+            });
+        }
+        Ok(Dataset {
+            version: view.layout().header.to,
+            schema,
+            shift,
+            types,
+        })
+    }
+
+    /// The version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// The id of a type.
+    pub fn type_id(&self, name: &str) -> Result<TypeId> {
+        self.schema
+            .type_id(name)
+            .ok_or_else(|| Error::Usage(format!("no type `{name}` in the schema")))
+    }
+
+    /// A field of an object type, resolved once for fast reads.
+    pub fn field(&self, type_name: &str, field_name: &str) -> Result<Field> {
+        let ty = self.type_id(type_name)?;
+        let field = self.schema.field_id(ty, field_name).ok_or_else(|| {
+            Error::Usage(format!("no field `{field_name}` in type `{type_name}`"))
+        })?;
+        Ok(Field {
+            ty,
+            field,
+            kind: self.schema.columns(ty)[field.index()],
+        })
+    }
+
+    /// The number of records of a type.
+    pub fn len(&self, ty: TypeId) -> u64 {
+        self.types.get(ty.index()).map_or(0, |t| t.populated.len())
+    }
+
+    /// True when no type holds a record.
+    pub fn is_empty(&self) -> bool {
+        self.types.iter().all(|t| t.populated.is_empty())
+    }
+
+    /// The populated ordinals of a type, in order.
+    pub fn ordinals(&self, ty: TypeId) -> impl Iterator<Item = Ordinal> + '_ {
+        self.types
+            .get(ty.index())
+            .into_iter()
+            .flat_map(|t| t.populated.iter().map(Ordinal))
+    }
+
+    /// The populated ordinals of a type.
+    pub fn populated(&self, ty: TypeId) -> Option<&RoaringBitmap> {
+        self.types.get(ty.index()).map(|t| &t.populated)
+    }
+
+    /// The ordinal space of a type (highest ordinal + 1).
+    pub fn slot_count(&self, ty: TypeId) -> u32 {
+        self.types.get(ty.index()).map_or(0, |t| t.slot_count)
+    }
+
+    /// Column pages held, and the bytes they hold (shared pages counted in each version).
+    pub fn page_stats(&self) -> (u64, u64) {
+        let mut pages = 0;
+        let mut bytes = 0;
+        for t in &self.types {
+            for c in &t.columns {
+                pages += c.pages.len() as u64;
+                bytes += c
+                    .pages
+                    .iter()
+                    .map(|p| match p {
+                        Page::Fixed(h, b) => {
+                            let page = FixedPage::from_parts(*h, b);
+                            (page.len() * page.width() as usize).div_ceil(8) as u64
+                        }
+                        Page::Var(_, b) => b.len() as u64,
+                    })
+                    .sum::<u64>();
+            }
+        }
+        (pages, bytes)
+    }
+
+    #[inline]
+    fn page(&self, ty: TypeId, column: FieldId, o: Ordinal) -> Option<(&Page, usize)> {
+        let t = self.types.get(ty.index())?;
+        let c = t.columns.get(column.index())?;
+        let p = c.pages.get((o.0 >> self.shift) as usize)?;
+        Some((p, (o.0 & ((1 << self.shift) - 1)) as usize))
+    }
+
+    #[inline]
+    fn raw(&self, f: Field, o: Ordinal) -> Option<u64> {
+        match self.page(f.ty, f.field, o)? {
+            (Page::Fixed(h, b), i) if i < h_len(h, b) => FixedPage::from_parts(*h, b).raw(i),
+            _ => None,
+        }
+    }
+
+    /// An i64 field (unspecified for an ordinal that holds no record: see [`contains`]).
+    ///
+    /// [`contains`]: RecordSource::contains
+    #[inline]
+    pub fn get_i64(&self, f: Field, o: Ordinal) -> Option<i64> {
+        self.raw(f, o).map(|r| r as i64)
+    }
+
+    /// An i32 field.
+    #[inline]
+    pub fn get_i32(&self, f: Field, o: Ordinal) -> Option<i32> {
+        self.raw(f, o).map(|r| r as i32)
+    }
+
+    /// An f64 field.
+    #[inline]
+    pub fn get_f64(&self, f: Field, o: Ordinal) -> Option<f64> {
+        self.raw(f, o).map(f64::from_bits)
+    }
+
+    /// An f32 field.
+    #[inline]
+    pub fn get_f32(&self, f: Field, o: Ordinal) -> Option<f32> {
+        self.raw(f, o).map(|r| f32::from_bits(r as u32))
+    }
+
+    /// A bool field.
+    #[inline]
+    pub fn get_bool(&self, f: Field, o: Ordinal) -> Option<bool> {
+        self.raw(f, o).map(|r| r != 0)
+    }
+
+    /// A reference field: the ordinal of the referenced record.
+    #[inline]
+    pub fn get_ref(&self, f: Field, o: Ordinal) -> Option<Ordinal> {
+        self.raw(f, o)
+            .map(|r| Ordinal(u32::try_from(r).unwrap_or(u32::MAX)))
+    }
+
+    /// A string field, borrowed from the page (a memory map, usually). A damaged string
+    /// (possible only in a blob that was never verified) reads as `None`.
+    #[inline]
+    pub fn get_str(&self, f: Field, o: Ordinal) -> Option<&str> {
+        match self.page(f.ty, f.field, o)? {
+            (Page::Var(h, b), i) if i < h_len_var(h, b) => {
+                VarPage::from_parts(*h, b).str(i).ok().flatten()
+            }
+            _ => None,
+        }
+    }
+
+    /// A bytes field, borrowed from the page.
+    #[inline]
+    pub fn get_bytes(&self, f: Field, o: Ordinal) -> Option<&[u8]> {
+        match self.page(f.ty, f.field, o)? {
+            (Page::Var(h, b), i) if i < h_len_var(h, b) => {
+                VarPage::from_parts(*h, b).bytes(i).ok().flatten()
+            }
+            _ => None,
+        }
+    }
+
+    /// The next version: this one with `delta` applied, sharing every page the delta does
+    /// not change. Checks that the delta starts at this version, has this schema, removes
+    /// only records that exist and adds only into free slots.
+    pub fn apply<D: AsRef<[u8]>>(&self, delta: &DeltaView<D>) -> Result<(Dataset, ApplyStats)> {
+        let mismatch = |what: String| Error::DeltaMismatch {
+            version: self.version,
+            what,
+        };
+        if delta.from_version() != self.version {
+            return Err(mismatch(format!(
+                "the delta starts at version {}",
+                delta.from_version().0
+            )));
+        }
+        if **delta.schema() != *self.schema {
+            return Err(mismatch("the delta has another schema".into()));
+        }
+        if delta.layout().header.page_shift != self.shift {
+            return Err(mismatch("the delta has another page size".into()));
+        }
+        let mut stats = ApplyStats::default();
+        let mut types = Vec::with_capacity(self.types.len());
+        for (t, old) in self.types.iter().enumerate() {
+            let ty = TypeId(t as u32);
+            let removed = delta.removed(ty).cloned().unwrap_or_default();
+            let added = delta.added(ty).cloned().unwrap_or_default();
+            if !removed.is_subset(&old.populated) {
+                return Err(mismatch(format!(
+                    "it removes records of type `{}` that do not exist",
+                    self.schema.types()[t].name
+                )));
+            }
+            let mut populated = &old.populated - &removed;
+            if !populated.is_disjoint(&added) {
+                return Err(mismatch(format!(
+                    "it adds records of type `{}` into occupied slots",
+                    self.schema.types()[t].name
+                )));
+            }
+            populated |= &added;
+            let slot_count = delta.slot_count(ty);
+            if populated.max().is_some_and(|m| m >= slot_count) {
+                return Err(mismatch("a record lies beyond the slot count".into()));
+            }
+            let added: Vec<u32> = added.iter().collect();
+            let bases: Vec<Option<Ordinal>> = (0..added.len()).map(|k| delta.base(ty, k)).collect();
+            let mut columns = Vec::with_capacity(old.columns.len());
+            for (c, column) in old.columns.iter().enumerate() {
+                let (present, reader) = delta.column(ty, FieldId(c as u32))?;
+                let next = self.apply_column(
+                    ApplyColumn {
+                        ty,
+                        column: FieldId(c as u32),
+                        old: column,
+                        populated: &populated,
+                        slot_count,
+                        added: &added,
+                        bases: &bases,
+                        present,
+                        reader,
+                    },
+                    &mut stats,
+                )?;
+                columns.push(next);
+            }
+            types.push(TypeData {
+                populated,
+                slot_count,
+                columns,
+            });
+        }
+        Ok((
+            Dataset {
+                version: delta.to_version(),
+                schema: self.schema.clone(),
+                shift: self.shift,
+                types,
+            },
+            stats,
+        ))
+    }
+
+    fn apply_column(&self, a: ApplyColumn<'_>, stats: &mut ApplyStats) -> Result<Column> {
+        let per_page = 1usize << self.shift;
+        let n_pages = (a.slot_count as usize).div_ceil(per_page);
+        // What changes, page by page: (index in page, where the value comes from).
+        let mut updates: Vec<Vec<(usize, Source)>> = vec![Vec::new(); n_pages];
+        for (k, &o) in a.added.iter().enumerate() {
+            let source = if a.present.contains(k as u32) {
+                Source::Delta((a.present.rank(k as u32) - 1) as usize)
+            } else {
+                match a.bases[k] {
+                    // An in-place edit that leaves this column alone: the page holds it.
+                    Some(b) if b.0 == o => continue,
+                    Some(b) => Source::Old(b),
+                    None => Source::Null,
+                }
+            };
+            updates[(o as usize) / per_page].push((o as usize % per_page, source));
+        }
+        let mut pages = Vec::with_capacity(n_pages);
+        for (p, page_updates) in updates.iter().enumerate() {
+            let count = per_page.min(a.slot_count as usize - p * per_page);
+            let old = a.old.pages.get(p);
+            match old {
+                Some(page) if page_updates.is_empty() && page.len() == count => {
+                    pages.push(page.clone());
+                    stats.pages_shared += 1;
+                }
+                _ => {
+                    let page = self.rebuild(&a, p, count, old, page_updates)?;
+                    stats.pages_rebuilt += 1;
+                    stats.bytes_rebuilt += match &page {
+                        Page::Fixed(_, b) | Page::Var(_, b) => b.len() as u64,
+                    };
+                    pages.push(page);
+                }
+            }
+        }
+        Ok(Column {
+            kind: a.old.kind,
+            pages,
+        })
+    }
+
+    fn rebuild(
+        &self,
+        a: &ApplyColumn<'_>,
+        p: usize,
+        count: usize,
+        old: Option<&Page>,
+        updates: &[(usize, Source)],
+    ) -> Result<Page> {
+        let start = (p << self.shift) as u32;
+        let populated = |i: usize| a.populated.contains(start + i as u32);
+        let bad = |e: shoal_format::page::ReadError| Error::DeltaMismatch {
+            version: self.version,
+            what: format!("a page of type {} cannot be read: {e:?}", a.ty),
+        };
+        let rebuilt = |e: shoal_format::page::PageError| Error::DeltaMismatch {
+            version: self.version,
+            what: format!("a rebuilt page of type {} does not parse: {}", a.ty, e.0),
+        };
+        let mut buf = Vec::new();
+        match a.old.kind {
+            ColumnKind::Fixed(kind) => {
+                let old_page = match old {
+                    Some(Page::Fixed(h, b)) => Some(FixedPage::from_parts(*h, b)),
+                    _ => None,
+                };
+                let cell = |r: Option<u64>| r.map_or(FixedCell::Null, FixedCell::Raw);
+                let mut cells: Vec<FixedCell> = (0..count)
+                    .map(|i| match (&old_page, populated(i)) {
+                        (Some(page), true) if i < page.len() => cell(page.raw(i)),
+                        (_, true) => FixedCell::Null,
+                        (_, false) => FixedCell::Hole,
+                    })
+                    .collect();
+                for &(i, source) in updates {
+                    cells[i] = match source {
+                        Source::Delta(rank) => {
+                            cell(a.reader.fixed_page(rank).and_then(|(pg, j)| pg.raw(j)))
+                        }
+                        Source::Old(b) => cell(self.raw_at(a.ty, a.column, b)),
+                        Source::Null => FixedCell::Null,
+                    };
+                }
+                encode_fixed(kind, &cells, &mut buf);
+                let h = FixedHeader::parse(&buf, kind, count as u32).map_err(rebuilt)?;
+                Ok(Page::Fixed(h, Bytes::from(buf).slice(PAGE_HEADER_LEN..)))
+            }
+            ColumnKind::Var(kind) => {
+                let old_page = match old {
+                    Some(Page::Var(h, b)) => Some(VarPage::from_parts(*h, b)),
+                    _ => None,
+                };
+                // Values as owned parts first (elements must be unpacked), cells after.
+                let mut values: Vec<Owned<'_>> = (0..count)
+                    .map(|i| match (&old_page, populated(i)) {
+                        (Some(page), true) if i < page.len() => read_var(page, kind, i),
+                        (_, true) => Ok(Owned::Null),
+                        (_, false) => Ok(Owned::Hole),
+                    })
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(bad)?;
+                for &(i, source) in updates {
+                    values[i] = match source {
+                        Source::Delta(rank) => match a.reader.var_page(rank) {
+                            Some((pg, j)) => read_var(&pg, kind, j).map_err(bad)?,
+                            None => Owned::Null,
+                        },
+                        Source::Old(b) => match self.page(a.ty, a.column, b) {
+                            Some((Page::Var(h, bytes), j)) if j < h_len_var(h, bytes) => {
+                                read_var(&VarPage::from_parts(*h, bytes), kind, j).map_err(bad)?
+                            }
+                            _ => Owned::Null,
+                        },
+                        Source::Null => Owned::Null,
+                    };
+                }
+                let cells: Vec<VarCell<'_>> = values.iter().map(Owned::cell).collect();
+                encode_var(kind, &cells, &mut buf);
+                let h = VarHeader::parse(&buf, kind, count as u32).map_err(rebuilt)?;
+                Ok(Page::Var(h, Bytes::from(buf)))
+            }
+        }
+    }
+
+    fn raw_at(&self, ty: TypeId, column: FieldId, o: Ordinal) -> Option<u64> {
+        match self.page(ty, column, o)? {
+            (Page::Fixed(h, b), i) if i < h_len(h, b) => FixedPage::from_parts(*h, b).raw(i),
+            _ => None,
+        }
+    }
+
+    /// True when the two versions hold the same bytes for this page (for tests of sharing).
+    #[doc(hidden)]
+    pub fn shares_page(&self, other: &Dataset, ty: TypeId, column: FieldId, page: usize) -> bool {
+        let get = |d: &Dataset| {
+            d.types
+                .get(ty.index())
+                .and_then(|t| t.columns.get(column.index()))
+                .and_then(|c| c.pages.get(page))
+                .cloned()
+        };
+        matches!((get(self), get(other)), (Some(a), Some(b)) if a.same(&b))
+    }
+}
+
+fn h_len(h: &FixedHeader, b: &Bytes) -> usize {
+    FixedPage::from_parts(*h, b).len()
+}
+
+fn h_len_var(h: &VarHeader, b: &Bytes) -> usize {
+    VarPage::from_parts(*h, b).len()
+}
+
+/// Everything `apply_column` needs about one column of one type.
+struct ApplyColumn<'a> {
+    ty: TypeId,
+    column: FieldId,
+    old: &'a Column,
+    populated: &'a RoaringBitmap,
+    slot_count: u32,
+    added: &'a [u32],
+    bases: &'a [Option<Ordinal>],
+    present: &'a RoaringBitmap,
+    reader: shoal_format::ColumnReader<'a>,
+}
+
+/// Where a changed value comes from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// The delta's column, at this rank among present values.
+    Delta(usize),
+    /// The previous version, at this ordinal (the base record).
+    Old(Ordinal),
+    /// No value.
+    Null,
+}
+
+/// A var value read out of a page, ready to be re-encoded.
+enum Owned<'a> {
+    Hole,
+    Null,
+    Bytes(&'a [u8]),
+    Ordinals(Vec<Ordinal>),
+    Pairs(Vec<(Ordinal, Ordinal)>),
+}
+
+impl Owned<'_> {
+    fn cell(&self) -> VarCell<'_> {
+        match self {
+            Owned::Hole => VarCell::Hole,
+            Owned::Null => VarCell::Null,
+            Owned::Bytes(b) => VarCell::Bytes(b),
+            Owned::Ordinals(o) => VarCell::Ordinals(o),
+            Owned::Pairs(p) => VarCell::Pairs(p),
+        }
+    }
+}
+
+fn read_var<'a>(
+    page: &VarPage<'a>,
+    kind: VarKind,
+    i: usize,
+) -> std::result::Result<Owned<'a>, shoal_format::page::ReadError> {
+    Ok(match kind {
+        VarKind::String | VarKind::Bytes => match page.bytes(i)? {
+            Some(b) => Owned::Bytes(b),
+            None => Owned::Null,
+        },
+        VarKind::Ordinals(_) => Owned::Ordinals(page.elements(i)?.map(|(o, _)| o).collect()),
+        VarKind::Pairs(..) => Owned::Pairs(
+            page.elements(i)?
+                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .collect(),
+        ),
+    })
+}
+
+/// Page handles for a column of a blob held in `bytes`.
+fn pages_of(table: &PageTable, bytes: &Bytes) -> Vec<Page> {
+    match table {
+        PageTable::Fixed(pages) => pages
+            .iter()
+            .map(|(h, at)| Page::Fixed(*h, bytes.slice(*at..)))
+            .collect(),
+        PageTable::Var(pages) => pages
+            .iter()
+            .map(|(h, at)| Page::Var(*h, bytes.slice(*at..)))
+            .collect(),
+    }
+}
+
+fn fixed_value(raw: Option<u64>, kind: FixedKind) -> FieldValue<'static> {
+    let Some(r) = raw else {
+        return FieldValue::Null;
+    };
+    match kind {
+        FixedKind::Bool => FieldValue::Bool(r != 0),
+        FixedKind::I32 => FieldValue::I32(r as i32),
+        FixedKind::I64 => FieldValue::I64(r as i64),
+        FixedKind::F32 => FieldValue::F32(f32::from_bits(r as u32)),
+        FixedKind::F64 => FieldValue::F64(f64::from_bits(r)),
+        FixedKind::Ref(_) => FieldValue::Ref(Ordinal(u32::try_from(r).unwrap_or(u32::MAX))),
+    }
+}
+
+impl RecordSource for Dataset {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn contains(&self, ty: TypeId, ordinal: Ordinal) -> bool {
+        self.types
+            .get(ty.index())
+            .is_some_and(|t| t.populated.contains(ordinal.0))
+    }
+
+    fn field(
+        &self,
+        ty: TypeId,
+        field: FieldId,
+        ordinal: Ordinal,
+    ) -> shoal_format::Result<FieldValue<'_>> {
+        if !self.contains(ty, ordinal) {
+            return Err(shoal_format::Error::NoSuchField(format!(
+                "no record {ordinal} of {ty}"
+            )));
+        }
+        let kind = *self
+            .schema
+            .columns(ty)
+            .get(field.index())
+            .ok_or_else(|| shoal_format::Error::NoSuchField(format!("no {field} in {ty}")))?;
+        let damaged =
+            |e| shoal_format::Error::NoSuchField(format!("record {ordinal} of {ty}: {e:?}"));
+        Ok(match (kind, self.page(ty, field, ordinal)) {
+            (ColumnKind::Fixed(k), Some((Page::Fixed(h, b), i))) if i < h_len(h, b) => {
+                fixed_value(FixedPage::from_parts(*h, b).raw(i), k)
+            }
+            (ColumnKind::Var(k), Some((Page::Var(h, b), i))) if i < h_len_var(h, b) => {
+                let page = VarPage::from_parts(*h, b);
+                match k {
+                    VarKind::String => page
+                        .str(i)
+                        .map_err(damaged)?
+                        .map_or(FieldValue::Null, FieldValue::Str),
+                    VarKind::Bytes => page
+                        .bytes(i)
+                        .map_err(damaged)?
+                        .map_or(FieldValue::Null, FieldValue::Bytes),
+                    _ => FieldValue::Null,
+                }
+            }
+            _ => FieldValue::Null,
+        })
+    }
+
+    fn elements(&self, ty: TypeId, ordinal: Ordinal) -> shoal_format::Result<Elements<'_>> {
+        if !self.contains(ty, ordinal) {
+            return Err(shoal_format::Error::NoSuchField(format!(
+                "no record {ordinal} of {ty}"
+            )));
+        }
+        match self.page(ty, FieldId(0), ordinal) {
+            Some((Page::Var(h, b), i)) if i < h_len_var(h, b) => {
+                VarPage::from_parts(*h, b).elements(i).map_err(|e| {
+                    shoal_format::Error::NoSuchField(format!("record {ordinal} of {ty}: {e:?}"))
+                })
+            }
+            _ => Ok(Elements::Slice([].iter())),
+        }
+    }
+}
