@@ -26,6 +26,7 @@ use shoal_store::{read_announced, BlobName, BlobStore, ANNOUNCED};
 
 use crate::dataset::{ApplyStats, Dataset};
 use crate::error::{Error, Result};
+use crate::index::IndexSpec;
 use crate::map::map_file;
 
 /// What one refresh did.
@@ -58,6 +59,7 @@ pub struct ConsumerBuilder {
     store: Arc<dyn BlobStore>,
     cache: Option<PathBuf>,
     listeners: Vec<Arc<dyn Listener>>,
+    indexes: Vec<IndexSpec>,
 }
 
 impl std::fmt::Debug for ConsumerBuilder {
@@ -74,6 +76,26 @@ impl ConsumerBuilder {
     /// belongs to the consumer: nothing else may write there.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache = Some(dir.into());
+        self
+    }
+
+    /// Indexes the primary key of `type_name`; the index is named after the type.
+    pub fn primary_key_index(mut self, type_name: &str) -> Self {
+        self.indexes.push(IndexSpec {
+            name: type_name.to_string(),
+            type_name: type_name.to_string(),
+            paths: Vec::new(),
+        });
+        self
+    }
+
+    /// A hash index named `name` on field paths of `type_name` (`"year"`, `"country.code"`).
+    pub fn hash_index(mut self, name: &str, type_name: &str, paths: &[&str]) -> Self {
+        self.indexes.push(IndexSpec {
+            name: name.to_string(),
+            type_name: type_name.to_string(),
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        });
         self
     }
 
@@ -96,6 +118,7 @@ impl ConsumerBuilder {
                 cache,
                 current: ArcSwapOption::empty(),
                 listeners: Mutex::new(self.listeners),
+                indexes: self.indexes,
                 pinned: Mutex::new(None),
                 avoid: Mutex::new(std::collections::HashMap::new()),
                 refreshing: tokio::sync::Mutex::new(()),
@@ -109,6 +132,7 @@ struct Inner {
     cache: PathBuf,
     current: ArcSwapOption<Dataset>,
     listeners: Mutex<Vec<Arc<dyn Listener>>>,
+    indexes: Vec<IndexSpec>,
     pinned: Mutex<Option<Version>>,
     /// Blobs found damaged, with the size they had: not used again unless they change.
     avoid: Mutex<std::collections::HashMap<BlobName, u64>>,
@@ -138,6 +162,7 @@ impl Consumer {
             store,
             cache: None,
             listeners: Vec::new(),
+            indexes: Vec::new(),
         }
     }
 
@@ -324,7 +349,8 @@ impl Consumer {
                 let (bytes, got) = self.load(&name).await.map_err(|e| blob_failed(name, e))?;
                 fetched += got;
                 blobs.push(name.key());
-                Arc::new(Dataset::from_snapshot(bytes).map_err(|e| blob_failed(name, e))?)
+                let data = Dataset::from_snapshot(bytes).map_err(|e| blob_failed(name, e))?;
+                Arc::new(data.with_indexes(&self.inner.indexes)?)
             }
         };
         for &name in &path.steps {

@@ -27,6 +27,7 @@ use shoal_format::{
 };
 
 use crate::error::{Error, Result};
+use crate::index::{Index, IndexSpec};
 
 /// The length of a page header; a fixed page's codes follow it.
 const PAGE_HEADER_LEN: usize = 24;
@@ -90,7 +91,12 @@ pub struct Dataset {
     schema: Arc<Schema>,
     shift: u8,
     types: Vec<TypeData>,
+    indexes: Vec<Index>,
 }
+
+/// An index of a dataset, resolved once by name: `dataset.find(index, &[key])`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexId(usize);
 
 /// A field resolved once, read many times: `dataset.get_i64(field, ordinal)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +148,56 @@ impl Dataset {
             schema,
             shift,
             types,
+            indexes: Vec::new(),
         })
+    }
+
+    /// This dataset with `specs` indexed (O(records of each indexed type), once: later
+    /// versions update the indexes incrementally).
+    pub fn with_indexes(mut self, specs: &[IndexSpec]) -> Result<Self> {
+        let indexes = specs
+            .iter()
+            .map(|spec| Index::build(&self, spec))
+            .collect::<Result<Vec<_>>>()?;
+        self.indexes = indexes;
+        Ok(self)
+    }
+
+    /// An index by name.
+    pub fn index_id(&self, name: &str) -> Result<IndexId> {
+        self.indexes
+            .iter()
+            .position(|i| i.name == name)
+            .map(IndexId)
+            .ok_or_else(|| Error::Usage(format!("no index `{name}`")))
+    }
+
+    /// The record whose key is `key` (values in the order of the index's paths), through a
+    /// primary-key or hash index. Allocates nothing.
+    #[inline]
+    pub fn find(&self, index: IndexId, key: &[FieldValue<'_>]) -> Option<Ordinal> {
+        self.indexes.get(index.0)?.get(self, key)
+    }
+
+    /// Every record whose key is `key`, through a hash index.
+    pub fn find_all<'a>(
+        &'a self,
+        index: IndexId,
+        key: &'a [FieldValue<'a>],
+    ) -> impl Iterator<Item = Ordinal> + 'a {
+        self.indexes
+            .get(index.0)
+            .into_iter()
+            .flat_map(move |i| i.get_all(self, key))
+    }
+
+    /// True when the two versions share shard `shard` of an index (for tests of sharing).
+    #[doc(hidden)]
+    pub fn shares_index_shard(&self, other: &Dataset, index: IndexId, shard: usize) -> bool {
+        match (self.indexes.get(index.0), other.indexes.get(index.0)) {
+            (Some(a), Some(b)) => a.shares_shard(b, shard),
+            _ => false,
+        }
     }
 
     /// The version.
@@ -375,15 +430,28 @@ impl Dataset {
                 columns,
             });
         }
-        Ok((
-            Dataset {
-                version: delta.to_version(),
-                schema: self.schema.clone(),
-                shift: self.shift,
-                types,
-            },
-            stats,
-        ))
+        let mut next = Dataset {
+            version: delta.to_version(),
+            schema: self.schema.clone(),
+            shift: self.shift,
+            types,
+            indexes: Vec::new(),
+        };
+        let no_change = RoaringBitmap::new();
+        next.indexes = self
+            .indexes
+            .iter()
+            .map(|index| {
+                let ty = index.type_id();
+                index.updated(
+                    self,
+                    &next,
+                    delta.removed(ty).unwrap_or(&no_change),
+                    delta.added(ty).unwrap_or(&no_change),
+                )
+            })
+            .collect();
+        Ok((next, stats))
     }
 
     fn apply_column(&self, a: ApplyColumn<'_>, stats: &mut ApplyStats) -> Result<Column> {

@@ -41,11 +41,13 @@
 mod consumer;
 mod dataset;
 mod error;
+mod index;
 mod map;
 
 pub use consumer::{Consumer, ConsumerBuilder, Listener, RefreshEvent};
-pub use dataset::{ApplyStats, Dataset, Field};
+pub use dataset::{ApplyStats, Dataset, Field, IndexId};
 pub use error::{Error, Result};
+pub use index::IndexSpec;
 
 impl Dataset {
     /// Deserialises record `ordinal` of `ty` into `T`, borrowing strings and bytes from the

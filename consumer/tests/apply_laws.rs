@@ -12,8 +12,7 @@ use proptest::prelude::*;
 use random::Rng;
 use shoal_consumer::Dataset;
 use shoal_format::{
-    write_delta, write_snapshot, DataState, DeltaView, RecordSource, TypeId, Version,
-    WriteOptions,
+    write_delta, write_snapshot, DataState, DeltaView, RecordSource, TypeId, Version, WriteOptions,
 };
 
 fn snapshot(state: &DataState, v: u64, options: &WriteOptions) -> Bytes {
@@ -31,7 +30,10 @@ fn delta(a: &DataState, b: &DataState, va: u64, vb: u64, options: &WriteOptions)
 fn assert_holds(data: &Dataset, truth: &DataState) {
     for t in 0..truth.schema().type_count() {
         let ty = TypeId(t as u32);
-        assert_eq!(data.populated(ty).cloned().unwrap_or_default(), truth.populated(ty));
+        assert_eq!(
+            data.populated(ty).cloned().unwrap_or_default(),
+            truth.populated(ty)
+        );
         for (o, record) in truth.records(ty) {
             assert_eq!(&data.record(ty, o).unwrap(), record, "type {t} #{}", o.0);
         }

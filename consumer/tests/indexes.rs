@@ -1,0 +1,118 @@
+//! Primary-key and hash indexes, kept up to date across deltas, agree with the truth after
+//! every version; a delta copies only the index shards it touches.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::*;
+use shoal_consumer::Consumer;
+use shoal_format::{FieldValue, Ordinal, Version};
+use shoal_producer::{Error as ProducerError, Producer};
+
+async fn full(p: &mut Producer, movies: &BTreeMap<i64, Movie>) {
+    p.run_cycle(|w| {
+        for m in movies.values() {
+            w.add(m)?;
+        }
+        Ok::<_, ProducerError>(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn indexes_follow_every_version() {
+    let store_dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let store = fs_store(store_dir.path());
+    let mut producer = Producer::builder(store.clone())
+        .schema(schema())
+        .build()
+        .await
+        .unwrap();
+    let consumer = Consumer::builder(store.clone())
+        .cache_dir(cache_dir.path())
+        .primary_key_index("Movie")
+        .hash_index("by_year", "Movie", &["year"])
+        .hash_index("by_country", "Movie", &["country.code"])
+        .build()
+        .unwrap();
+    let mut rng = Rng::new(31);
+    let mut movies = catalog(&mut rng, 3_000);
+    let mut next_id = 3_000;
+    for cycle in 0..20 {
+        if cycle > 0 {
+            mutate(&mut rng, &mut movies, &mut next_id, 3);
+        }
+        full(&mut producer, &movies).await;
+        consumer.refresh().await.unwrap();
+        let data = consumer.current().unwrap();
+        let movie = data.type_id("Movie").unwrap();
+        let (pk, by_year, by_country) = (
+            data.index_id("Movie").unwrap(),
+            data.index_id("by_year").unwrap(),
+            data.index_id("by_country").unwrap(),
+        );
+        let id = data.field("Movie", "id").unwrap();
+        for m in movies.values() {
+            let o = data
+                .find(pk, &[FieldValue::I64(m.id)])
+                .expect("every id is found");
+            assert_eq!(data.get_i64(id, o), Some(m.id));
+        }
+        assert_eq!(data.find(pk, &[FieldValue::I64(-5)]), None);
+        assert_eq!(
+            data.find(pk, &[FieldValue::I32(1)]),
+            None,
+            "a key of the wrong kind"
+        );
+        // Hash index on a field: all matches.
+        let ids_of = |ordinals: Vec<Ordinal>| -> BTreeSet<i64> {
+            ordinals
+                .into_iter()
+                .map(|o| data.get_i64(id, o).unwrap())
+                .collect()
+        };
+        for year in [1950, 1990, 2010, 2024] {
+            let want: BTreeSet<i64> = movies
+                .values()
+                .filter(|m| m.year == year)
+                .map(|m| m.id)
+                .collect();
+            let got = ids_of(data.find_all(by_year, &[FieldValue::I32(year)]).collect());
+            assert_eq!(got, want, "year {year}");
+        }
+        // Through a reference.
+        for code in ["FR", "JP"] {
+            let want: BTreeSet<i64> = movies
+                .values()
+                .filter(|m| m.country.as_ref().is_some_and(|c| c.code == code))
+                .map(|m| m.id)
+                .collect();
+            let key = [FieldValue::Str(code)];
+            let got = ids_of(data.find_all(by_country, &key).collect());
+            assert_eq!(got, want, "country {code}");
+        }
+        assert_eq!(data.len(movie), movies.len() as u64);
+    }
+
+    // One edit copies at most two shards of the key index (out and in), shares the rest.
+    let before = consumer.current().unwrap();
+    let some_id = *movies.keys().nth(100).unwrap();
+    movies
+        .get_mut(&some_id)
+        .unwrap()
+        .title
+        .push_str(" (restored)");
+    full(&mut producer, &movies).await;
+    consumer.refresh().await.unwrap();
+    let after = consumer.current().unwrap();
+    assert_eq!(after.version(), Version(21));
+    let pk = after.index_id("Movie").unwrap();
+    let copied = (0..256)
+        .filter(|&s| !after.shares_index_shard(&before, pk, s))
+        .count();
+    assert!(copied <= 2, "{copied} shards copied");
+    assert!(after.find(pk, &[FieldValue::I64(some_id)]).is_some());
+}
