@@ -4,7 +4,6 @@
 //! holds exactly b; chains of deltas, and reverse deltas back.
 
 #[path = "../../format/tests/common/random.rs"]
-#[allow(dead_code)]
 mod random;
 
 use bytes::Bytes;
