@@ -518,11 +518,36 @@ impl Dataset {
         let mut buf = Vec::new();
         match a.old.kind {
             ColumnKind::Fixed(kind) => {
+                let cell = |r: Option<u64>| r.map_or(FixedCell::Null, FixedCell::Raw);
+                let new_cell = |source: Source| match source {
+                    Source::Delta(rank) => {
+                        cell(a.reader.fixed_page(rank).and_then(|(pg, j)| pg.raw(j)))
+                    }
+                    Source::Old(b) => cell(self.raw_at(a.ty, a.column, b)),
+                    Source::Null => FixedCell::Null,
+                };
+                // The fast path: when every new value fits the old page's width, frame and
+                // scale, copy its codes and patch them (a memcpy and k bit writes).
+                if let Some(Page::Fixed(h, b)) = old {
+                    if h.count() == count {
+                        let codes: Option<Vec<(usize, u64)>> = updates
+                            .iter()
+                            .map(|&(i, source)| h.code_of(new_cell(source)).map(|c| (i, c)))
+                            .collect();
+                        if let Some(codes) = codes {
+                            let len = shoal_format::bitpack::packed_len(count, h.width());
+                            let mut packed = b[..len].to_vec();
+                            for (i, code) in codes {
+                                shoal_format::bitpack::set(&mut packed, h.width(), i, code);
+                            }
+                            return Ok(Page::Fixed(*h, Bytes::from(packed)));
+                        }
+                    }
+                }
                 let old_page = match old {
                     Some(Page::Fixed(h, b)) => Some(FixedPage::from_parts(*h, b)),
                     _ => None,
                 };
-                let cell = |r: Option<u64>| r.map_or(FixedCell::Null, FixedCell::Raw);
                 let mut cells: Vec<FixedCell> = (0..count)
                     .map(|i| match (&old_page, populated(i)) {
                         (Some(page), true) if i < page.len() => cell(page.raw(i)),
@@ -531,13 +556,7 @@ impl Dataset {
                     })
                     .collect();
                 for &(i, source) in updates {
-                    cells[i] = match source {
-                        Source::Delta(rank) => {
-                            cell(a.reader.fixed_page(rank).and_then(|(pg, j)| pg.raw(j)))
-                        }
-                        Source::Old(b) => cell(self.raw_at(a.ty, a.column, b)),
-                        Source::Null => FixedCell::Null,
-                    };
+                    cells[i] = new_cell(source);
                 }
                 encode_fixed(kind, &cells, &mut buf);
                 let h = FixedHeader::parse(&buf, kind, count as u32).map_err(rebuilt)?;

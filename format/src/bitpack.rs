@@ -45,6 +45,28 @@ pub fn pack(values: impl IntoIterator<Item = u64>, width: u32, out: &mut Vec<u8>
     out.resize(start + packed_len(count, width), 0);
 }
 
+/// Overwrites value `index` of a packed area of `width`-bit values with `value`, which must
+/// fit in `width` bits (a consumer patching a copied page in place).
+pub fn set(data: &mut [u8], width: u32, index: usize, value: u64) {
+    debug_assert!(
+        width == 64 || value >> width == 0,
+        "{value} does not fit in {width} bits"
+    );
+    let mut bit = index * width as usize;
+    let mut left = width;
+    let mut v = value;
+    while left > 0 {
+        let byte = bit >> 3;
+        let offset = (bit & 7) as u32;
+        let take = (8 - offset).min(left);
+        let mask = ((((1u16 << take) - 1) as u8) << offset) as u8;
+        data[byte] = (data[byte] & !mask) | (((v as u8) << offset) & mask);
+        v = if take >= 64 { 0 } else { v >> take };
+        left -= take;
+        bit += take as usize;
+    }
+}
+
 /// Reads value `index` of a packed area of `width`-bit values.
 ///
 /// `data` must be a whole packed area holding more than `index` values; a shorter slice reads
@@ -88,6 +110,31 @@ pub fn get_pair(data: &[u8], width: u32, index: usize) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_overwrites_one_value_and_nothing_else() {
+        for width in [1u32, 3, 7, 8, 13, 31, 33, 57, 63, 64] {
+            let mask = if width == 64 {
+                u64::MAX
+            } else {
+                (1u64 << width) - 1
+            };
+            let values: Vec<u64> = (0..50u64)
+                .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & mask)
+                .collect();
+            let mut packed = Vec::new();
+            pack(values.iter().copied(), width, &mut packed);
+            for i in [0usize, 1, 17, 49] {
+                let mut copy = packed.clone();
+                let new = !values[i] & mask;
+                set(&mut copy, width, i, new);
+                for (j, v) in values.iter().enumerate() {
+                    let want = if j == i { new } else { *v };
+                    assert_eq!(get(&copy, width, j), want, "width {width} index {j}");
+                }
+            }
+        }
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -242,6 +242,42 @@ pub struct FixedHeader {
 }
 
 impl FixedHeader {
+    /// The code that stores `cell` in a page with this header, if it fits the page as it is
+    /// (same width, frame of reference, null code and decimal scale): then a copy of the page
+    /// can be patched in place with [`bitpack::set`] instead of being encoded again. `None`
+    /// when the page must be encoded again.
+    pub fn code_of(&self, cell: FixedCell) -> Option<u64> {
+        match cell {
+            FixedCell::Hole => Some(0),
+            FixedCell::Null => self.has_nulls.then_some(self.null_code),
+            FixedCell::Raw(bits) => {
+                let raw = if self.decimal {
+                    decimal_mantissa(bits, self.scale, self.is_f32)? as u64
+                } else {
+                    bits
+                };
+                let code = raw.wrapping_sub(self.base);
+                if self.width < 64 && code >> self.width != 0 {
+                    return None;
+                }
+                if self.has_nulls && code == self.null_code {
+                    return None;
+                }
+                Some(code)
+            }
+        }
+    }
+
+    /// The width of the page's codes in bits.
+    pub fn width(&self) -> u32 {
+        self.width as u32
+    }
+
+    /// The number of values in the page.
+    pub fn count(&self) -> usize {
+        self.count as usize
+    }
+
     /// Parses and checks a page of `expected_count` values of `kind`; `bytes` is exactly the
     /// page. The packed codes start at [`PAGE_HEADER_LEN`].
     pub fn parse(bytes: &[u8], kind: FixedKind, expected_count: u32) -> Result<Self, PageError> {
