@@ -59,7 +59,7 @@ pub fn set(data: &mut [u8], width: u32, index: usize, value: u64) {
         let byte = bit >> 3;
         let offset = (bit & 7) as u32;
         let take = (8 - offset).min(left);
-        let mask = ((((1u16 << take) - 1) as u8) << offset) as u8;
+        let mask = (((1u16 << take) - 1) as u8) << offset;
         data[byte] = (data[byte] & !mask) | (((v as u8) << offset) & mask);
         v = if take >= 64 { 0 } else { v >> take };
         left -= take;
