@@ -413,7 +413,6 @@ impl Dataset {
                         ty,
                         column: FieldId(c as u32),
                         old: column,
-                        populated: &populated,
                         slot_count,
                         added: &added,
                         bases: &bases,
@@ -505,8 +504,10 @@ impl Dataset {
         old: Option<&Page>,
         updates: &[(usize, Source)],
     ) -> Result<Page> {
-        let start = (p << self.shift) as u32;
-        let populated = |i: usize| a.populated.contains(start + i as u32);
+        // Slots of the old page keep their values, removed ones included: the populated
+        // bitmap says which slots hold records, so a stale value is never read, and finding
+        // holes would cost a bitmap lookup per slot. Slots beyond the old page are holes until
+        // an added record fills them (every added record is among the updates).
         let bad = |e: shoal_format::page::ReadError| Error::DeltaMismatch {
             version: self.version,
             what: format!("a page of type {} cannot be read: {e:?}", a.ty),
@@ -549,10 +550,9 @@ impl Dataset {
                     _ => None,
                 };
                 let mut cells: Vec<FixedCell> = (0..count)
-                    .map(|i| match (&old_page, populated(i)) {
-                        (Some(page), true) if i < page.len() => cell(page.raw(i)),
-                        (_, true) => FixedCell::Null,
-                        (_, false) => FixedCell::Hole,
+                    .map(|i| match &old_page {
+                        Some(page) if i < page.len() => cell(page.raw(i)),
+                        _ => FixedCell::Hole,
                     })
                     .collect();
                 for &(i, source) in updates {
@@ -569,10 +569,9 @@ impl Dataset {
                 };
                 // Values as owned parts first (elements must be unpacked), cells after.
                 let mut values: Vec<Owned<'_>> = (0..count)
-                    .map(|i| match (&old_page, populated(i)) {
-                        (Some(page), true) if i < page.len() => read_var(page, kind, i),
-                        (_, true) => Ok(Owned::Null),
-                        (_, false) => Ok(Owned::Hole),
+                    .map(|i| match &old_page {
+                        Some(page) if i < page.len() => read_var(page, kind, i),
+                        _ => Ok(Owned::Hole),
                     })
                     .collect::<std::result::Result<_, _>>()
                     .map_err(bad)?;
@@ -633,7 +632,6 @@ struct ApplyColumn<'a> {
     ty: TypeId,
     column: FieldId,
     old: &'a Column,
-    populated: &'a RoaringBitmap,
     slot_count: u32,
     added: &'a [u32],
     bases: &'a [Option<Ordinal>],
@@ -717,6 +715,43 @@ fn fixed_value(raw: Option<u64>, kind: FixedKind) -> FieldValue<'static> {
         FixedKind::F32 => FieldValue::F32(f32::from_bits(r as u32)),
         FixedKind::F64 => FieldValue::F64(f64::from_bits(r)),
         FixedKind::Ref(_) => FieldValue::Ref(Ordinal(u32::try_from(r).unwrap_or(u32::MAX))),
+    }
+}
+
+impl Dataset {
+    /// A field of a record known to exist (the indexes hold only populated ordinals): no
+    /// bitmap lookup.
+    #[inline]
+    pub(crate) fn value_unchecked(
+        &self,
+        ty: TypeId,
+        field: FieldId,
+        ordinal: Ordinal,
+    ) -> Option<FieldValue<'_>> {
+        match self.page(ty, field, ordinal)? {
+            (Page::Fixed(h, b), i) if i < h_len(h, b) => {
+                let kind = match self.types[ty.index()].columns[field.index()].kind {
+                    ColumnKind::Fixed(k) => k,
+                    ColumnKind::Var(_) => return None,
+                };
+                Some(fixed_value(FixedPage::from_parts(*h, b).raw(i), kind))
+            }
+            (Page::Var(h, b), i) if i < h_len_var(h, b) => {
+                let page = VarPage::from_parts(*h, b);
+                match self.types[ty.index()].columns[field.index()].kind {
+                    ColumnKind::Var(VarKind::String) => {
+                        Some(page.str(i).ok()?.map_or(FieldValue::Null, FieldValue::Str))
+                    }
+                    ColumnKind::Var(VarKind::Bytes) => Some(
+                        page.bytes(i)
+                            .ok()?
+                            .map_or(FieldValue::Null, FieldValue::Bytes),
+                    ),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
     }
 }
 

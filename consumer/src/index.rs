@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 use roaring::RoaringBitmap;
-use shoal_format::{FieldId, FieldPath, FieldValue, Ordinal, RecordSource, TypeId};
+use shoal_format::{FieldId, FieldPath, FieldValue, Ordinal, TypeId};
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
@@ -78,13 +78,7 @@ impl Index {
             shards: (0..SHARDS).map(|_| Arc::new(HashTable::new())).collect(),
             hasher: hashbrown::DefaultHashBuilder::default(),
         };
-        let mut tables: Vec<HashTable<Ordinal>> = (0..SHARDS).map(|_| HashTable::new()).collect();
-        for o in data.ordinals(ty) {
-            if let Some(h) = index.hash_of(data, o) {
-                index.insert_into(&mut tables[shard(h)], data, h, o);
-            }
-        }
-        index.shards = tables.into_iter().map(Arc::new).collect();
+        index.shards = index.build_shards(data);
         Ok(index)
     }
 
@@ -99,14 +93,7 @@ impl Index {
     ) -> Index {
         if self.steps.iter().any(|s| s.len() > 1) {
             let mut rebuilt = self.clone();
-            let mut tables: Vec<HashTable<Ordinal>> =
-                (0..SHARDS).map(|_| HashTable::new()).collect();
-            for o in new.ordinals(self.ty) {
-                if let Some(h) = self.hash_of(new, o) {
-                    self.insert_into(&mut tables[shard(h)], new, h, o);
-                }
-            }
-            rebuilt.shards = tables.into_iter().map(Arc::new).collect();
+            rebuilt.shards = self.build_shards(new);
             return rebuilt;
         }
         let mut next = self.clone();
@@ -125,6 +112,41 @@ impl Index {
             }
         }
         next
+    }
+
+    /// Every record of the type, hashed on two threads, then inserted shard by shard into
+    /// tables sized up front (no rehash).
+    fn build_shards(&self, data: &Dataset) -> Vec<Arc<HashTable<Ordinal>>> {
+        let ordinals: Vec<u32> = data
+            .populated(self.ty)
+            .map(|p| p.iter().collect())
+            .unwrap_or_default();
+        let hash_all = |part: &[u32]| -> Vec<(u64, u32)> {
+            part.iter()
+                .filter_map(|&o| self.hash_of(data, Ordinal(o)).map(|h| (h, o)))
+                .collect()
+        };
+        let (left, right) = ordinals.split_at(ordinals.len() / 2);
+        let mut hashed = std::thread::scope(|scope| {
+            let other = scope.spawn(|| hash_all(right));
+            let mut mine = hash_all(left);
+            mine.extend(other.join().expect("hashing does not panic"));
+            mine
+        });
+        hashed.sort_unstable_by_key(|(h, _)| shard(*h));
+        let mut tables = Vec::with_capacity(SHARDS);
+        let mut rest = &hashed[..];
+        for s in 0..SHARDS {
+            let n = rest.iter().take_while(|(h, _)| shard(*h) == s).count();
+            let (mine, tail) = rest.split_at(n);
+            rest = tail;
+            let mut table = HashTable::with_capacity(n);
+            for &(h, o) in mine {
+                self.insert_into(&mut table, data, h, Ordinal(o));
+            }
+            tables.push(Arc::new(table));
+        }
+        tables
     }
 
     fn insert_into(&self, table: &mut HashTable<Ordinal>, data: &Dataset, h: u64, o: Ordinal) {
@@ -202,7 +224,7 @@ fn key_value<'a>(
     let mut at = (ty, o);
     for (i, &(t, f)) in steps.iter().enumerate() {
         debug_assert_eq!(t, at.0);
-        let v = RecordSource::field(data, at.0, f, at.1).ok()?;
+        let v = data.value_unchecked(at.0, f, at.1)?;
         if i + 1 == steps.len() {
             return Some(v);
         }
