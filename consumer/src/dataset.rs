@@ -481,7 +481,7 @@ impl Dataset {
                     stats.pages_shared += 1;
                 }
                 _ => {
-                    let page = self.rebuild(&a, p, count, old, page_updates)?;
+                    let page = self.rebuild(&a, count, old, page_updates)?;
                     stats.pages_rebuilt += 1;
                     stats.bytes_rebuilt += match &page {
                         Page::Fixed(_, b) | Page::Var(_, b) => b.len() as u64,
@@ -499,7 +499,6 @@ impl Dataset {
     fn rebuild(
         &self,
         a: &ApplyColumn<'_>,
-        p: usize,
         count: usize,
         old: Option<&Page>,
         updates: &[(usize, Source)],
