@@ -12,7 +12,10 @@
 //!   on, written last by the producer and watched by consumers;
 //! - [`FsStore`], a local folder (atomic writes: temporary file, fsync, rename, fsync of the
 //!   folder; watched with `notify`, with a polling fallback), and `S3Store` (feature `s3`),
-//!   any S3-compatible server through aws-sdk-s3.
+//!   any S3-compatible server through aws-sdk-s3;
+//! - `FaultyStore` (feature `faults`), a wrapper that injects failures, delays, lost writes
+//!   and corrupt reads into another store, for tests of what shoal promises when a store
+//!   misbehaves.
 //!
 //! Keys handed to a store are relative to its prefix (`snapshot/42`); a store never reads or
 //! writes outside its prefix. Every blob carries the CRC-32C and length recorded when it was
@@ -26,6 +29,8 @@
 
 mod announce;
 mod error;
+#[cfg(feature = "faults")]
+mod faulty;
 mod fs;
 mod name;
 #[cfg(feature = "s3")]
@@ -41,6 +46,8 @@ use bytes::Bytes;
 
 pub use announce::{announce, read_announced, Announced};
 pub use error::{Error, Result};
+#[cfg(feature = "faults")]
+pub use faulty::{Fault, FaultRule, FaultyStore, InjectedFault, StoreOp, Trigger};
 pub use fs::FsStore;
 pub use name::{BlobName, ANNOUNCED, LOCK};
 #[cfg(feature = "s3")]
