@@ -1,12 +1,13 @@
 //! Indexes over a dataset: a primary-key index (unique) and hash indexes on any field paths
 //! (all matches), kept up to date across deltas incrementally.
 //!
-//! An index stores only ordinals, in hash tables cut into shards by hash; keys are hashed and
-//! compared by reading them from the dataset (in place, through references), so an index
-//! costs about 5 bytes per record and a lookup allocates nothing. Applying a delta copies
-//! only the shards that a removed or added record falls in (copy-on-write, like pages): k
-//! changed records copy at most k shards, and every other shard is shared with the previous
-//! version. An index whose key follows a reference (`country.code`) is rebuilt instead,
+//! An index stores ordinals with a tag, in hash tables cut into shards by hash. For a key
+//! of one fixed-width field (an id) the tag is the key's bits, so a lookup compares in the
+//! table without reading a page; other keys are compared by reading them from the dataset
+//! (in place, through references). An index costs about 16 bytes per record and a lookup
+//! allocates nothing. Applying a delta copies only the shards that a removed or added record
+//! falls in (copy-on-write, like pages): k changed records copy at most k shards, and every
+//! other shard is shared with the previous version. An index whose key follows a reference (`country.code`) is rebuilt instead,
 //! since a child edited in place changes its parents' keys without touching them.
 
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 use roaring::RoaringBitmap;
-use shoal_format::{FieldId, FieldPath, FieldValue, Ordinal, TypeId};
+use shoal_format::{ColumnKind, FieldId, FieldPath, FieldValue, FixedKind, Ordinal, TypeId};
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
@@ -39,8 +40,19 @@ pub(crate) struct Index {
     pub(crate) name: String,
     ty: TypeId,
     steps: Vec<Vec<(TypeId, FieldId)>>,
-    shards: Vec<Arc<HashTable<Ordinal>>>,
+    /// A key of one fixed-width field of the type itself: entries hold the key's bits, so a
+    /// lookup compares in the table and reads no page.
+    exact: Option<FixedKind>,
+    shards: Vec<Arc<HashTable<Entry>>>,
     hasher: hashbrown::DefaultHashBuilder,
+}
+
+/// One indexed record: its ordinal and a tag: the key's bits for an exact index, the full
+/// hash otherwise (so growing a table never reads the dataset).
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    tag: u64,
+    ordinal: Ordinal,
 }
 
 impl Index {
@@ -71,15 +83,31 @@ impl Index {
                     .map_err(|e| Error::Usage(format!("index `{}`: {e}", spec.name)))
             })
             .collect::<Result<Vec<_>>>()?;
+        let exact = match steps.as_slice() {
+            [path] => match path.as_slice() {
+                [(t, f)] => match schema.columns(*t)[f.index()] {
+                    ColumnKind::Fixed(k) => Some(k),
+                    ColumnKind::Var(_) => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
         let mut index = Index {
             name: spec.name.clone(),
             ty,
             steps,
-            shards: (0..SHARDS).map(|_| Arc::new(HashTable::new())).collect(),
+            exact,
+            shards: Vec::new(),
             hasher: hashbrown::DefaultHashBuilder::default(),
         };
         index.shards = index.build_shards(data);
         Ok(index)
+    }
+
+    /// The indexed type.
+    pub(crate) fn type_id(&self) -> TypeId {
+        self.ty
     }
 
     /// The index of the next version: `removed` keys (read from `old`) leave, `added` keys
@@ -96,34 +124,36 @@ impl Index {
             rebuilt.shards = self.build_shards(new);
             return rebuilt;
         }
-        let mut next = self.clone();
+        let mut shards = self.shards.clone();
         for o in removed.iter().map(Ordinal) {
-            if let Some(h) = self.hash_of(old, o) {
-                let table = Arc::make_mut(&mut next.shards[shard(h)]);
-                if let Ok(entry) = table.find_entry(h, |&e| e == o) {
+            if let Some((h, _)) = self.hash_of(old, o) {
+                let table = Arc::make_mut(&mut shards[shard(h)]);
+                if let Ok(entry) = table.find_entry(h, |e| e.ordinal == o) {
                     entry.remove();
                 }
             }
         }
         for o in added.iter().map(Ordinal) {
-            if let Some(h) = self.hash_of(new, o) {
-                let table = Arc::make_mut(&mut next.shards[shard(h)]);
-                self.insert_into(table, new, h, o);
+            if let Some((h, tag)) = self.hash_of(new, o) {
+                self.insert(Arc::make_mut(&mut shards[shard(h)]), h, tag, o);
             }
         }
-        next
+        Index {
+            shards,
+            ..self.clone()
+        }
     }
 
     /// Every record of the type, hashed on two threads, then inserted shard by shard into
-    /// tables sized up front (no rehash).
-    fn build_shards(&self, data: &Dataset) -> Vec<Arc<HashTable<Ordinal>>> {
+    /// tables sized up front.
+    fn build_shards(&self, data: &Dataset) -> Vec<Arc<HashTable<Entry>>> {
         let ordinals: Vec<u32> = data
             .populated(self.ty)
             .map(|p| p.iter().collect())
             .unwrap_or_default();
-        let hash_all = |part: &[u32]| -> Vec<(u64, u32)> {
+        let hash_all = |part: &[u32]| -> Vec<(u64, u64, u32)> {
             part.iter()
-                .filter_map(|&o| self.hash_of(data, Ordinal(o)).map(|h| (h, o)))
+                .filter_map(|&o| self.hash_of(data, Ordinal(o)).map(|(h, tag)| (h, tag, o)))
                 .collect()
         };
         let (left, right) = ordinals.split_at(ordinals.len() / 2);
@@ -133,61 +163,80 @@ impl Index {
             mine.extend(other.join().expect("hashing does not panic"));
             mine
         });
-        hashed.sort_unstable_by_key(|(h, _)| shard(*h));
+        hashed.sort_unstable_by_key(|(h, _, _)| shard(*h));
         let mut tables = Vec::with_capacity(SHARDS);
         let mut rest = &hashed[..];
         for s in 0..SHARDS {
-            let n = rest.iter().take_while(|(h, _)| shard(*h) == s).count();
+            let n = rest.iter().take_while(|(h, _, _)| shard(*h) == s).count();
             let (mine, tail) = rest.split_at(n);
             rest = tail;
             let mut table = HashTable::with_capacity(n);
-            for &(h, o) in mine {
-                self.insert_into(&mut table, data, h, Ordinal(o));
+            for &(h, tag, o) in mine {
+                self.insert(&mut table, h, tag, Ordinal(o));
             }
             tables.push(Arc::new(table));
         }
         tables
     }
 
-    fn insert_into(&self, table: &mut HashTable<Ordinal>, data: &Dataset, h: u64, o: Ordinal) {
-        table.insert_unique(h, o, |&e| self.hash_of(data, e).unwrap_or(0));
+    fn insert(&self, table: &mut HashTable<Entry>, h: u64, tag: u64, ordinal: Ordinal) {
+        // Growing a table rehashes from the tags alone: key bits (exact) or the hash itself.
+        table.insert_unique(h, Entry { tag, ordinal }, |e| match self.exact {
+            Some(_) => self.hasher.hash_one(e.tag),
+            None => e.tag,
+        });
     }
 
-    /// The hash of record `o`'s key, read from `data`.
-    fn hash_of(&self, data: &Dataset, o: Ordinal) -> Option<u64> {
+    /// The hash of record `o`'s key and its entry tag, read from `data`. An exact index
+    /// leaves out records whose key is null.
+    fn hash_of(&self, data: &Dataset, o: Ordinal) -> Option<(u64, u64)> {
+        if let Some(kind) = self.exact {
+            let raw = raw_of(&key_value(data, self.ty, o, &self.steps[0])?, kind)?;
+            return Some((self.hasher.hash_one(raw), raw));
+        }
         let mut h = self.hasher.build_hasher();
         for steps in &self.steps {
             hash_value(&mut h, &key_value(data, self.ty, o, steps)?);
         }
-        Some(h.finish())
+        let h = h.finish();
+        Some((h, h))
     }
 
-    fn hash_key(&self, key: &[FieldValue<'_>]) -> u64 {
+    /// The hash and tag a lookup of `key` looks for (`None`: no record can match).
+    fn probe(&self, key: &[FieldValue<'_>]) -> Option<(u64, u64)> {
+        if let Some(kind) = self.exact {
+            let [value] = key else { return None };
+            let raw = raw_of(value, kind)?;
+            return Some((self.hasher.hash_one(raw), raw));
+        }
         let mut h = self.hasher.build_hasher();
         for v in key {
             hash_value(&mut h, v);
         }
-        h.finish()
+        let h = h.finish();
+        Some((h, h))
     }
 
-    fn matches(&self, data: &Dataset, o: Ordinal, key: &[FieldValue<'_>]) -> bool {
+    fn matches(&self, data: &Dataset, e: &Entry, tag: u64, key: &[FieldValue<'_>]) -> bool {
+        if e.tag != tag {
+            return false;
+        }
+        if self.exact.is_some() {
+            return true;
+        }
         key.len() == self.steps.len()
             && self.steps.iter().zip(key).all(|(steps, want)| {
-                key_value(data, self.ty, o, steps).is_some_and(|v| same(&v, want))
+                key_value(data, self.ty, e.ordinal, steps).is_some_and(|v| same(&v, want))
             })
     }
 
-    /// The indexed type.
-    pub(crate) fn type_id(&self) -> TypeId {
-        self.ty
-    }
-
     /// The first record with `key`.
+    #[inline]
     pub(crate) fn get(&self, data: &Dataset, key: &[FieldValue<'_>]) -> Option<Ordinal> {
-        let h = self.hash_key(key);
+        let (h, tag) = self.probe(key)?;
         self.shards[shard(h)]
-            .find(h, |&o| self.matches(data, o, key))
-            .copied()
+            .find(h, |e| self.matches(data, e, tag, key))
+            .map(|e| e.ordinal)
     }
 
     /// Every record with `key`.
@@ -196,17 +245,32 @@ impl Index {
         data: &'a Dataset,
         key: &'a [FieldValue<'a>],
     ) -> impl Iterator<Item = Ordinal> + 'a {
-        let h = self.hash_key(key);
-        self.shards[shard(h)]
-            .iter_hash(h)
-            .copied()
-            .filter(move |&o| self.matches(data, o, key))
+        self.probe(key).into_iter().flat_map(move |(h, tag)| {
+            self.shards[shard(h)]
+                .iter_hash(h)
+                .filter(move |e| self.matches(data, e, tag, key))
+                .map(|e| e.ordinal)
+        })
     }
 
     /// True when both indexes hold the same table for `shard` (for tests of sharing).
     pub(crate) fn shares_shard(&self, other: &Index, shard: usize) -> bool {
         Arc::ptr_eq(&self.shards[shard], &other.shards[shard])
     }
+}
+
+/// The bits of a fixed-width key value of `kind`, as pages store them; `None` for null or a
+/// value of another kind.
+fn raw_of(v: &FieldValue<'_>, kind: FixedKind) -> Option<u64> {
+    Some(match (kind, v) {
+        (FixedKind::I64, FieldValue::I64(x)) => *x as u64,
+        (FixedKind::I32, FieldValue::I32(x)) => *x as i64 as u64,
+        (FixedKind::F64, FieldValue::F64(x)) => x.to_bits(),
+        (FixedKind::F32, FieldValue::F32(x)) => x.to_bits() as u64,
+        (FixedKind::Bool, FieldValue::Bool(b)) => *b as u64,
+        (FixedKind::Ref(_), FieldValue::Ref(o)) => o.0 as u64,
+        _ => return None,
+    })
 }
 
 fn shard(h: u64) -> usize {
