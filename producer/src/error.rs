@@ -49,16 +49,21 @@ pub enum Error {
         /// Where the store is.
         location: String,
     },
-    /// The announcement changed under this producer: another writer announced.
+    /// The announcement changed under this producer: another writer announced (or it was
+    /// damaged). The next cycle restores what the store announces first.
     #[error(
-        "{location}: the announcement changed underneath (expected version {expected:?}); \
-         another writer is publishing here"
+        "{location}: the announcement changed underneath (this producer was on {}, the store \
+         announces {}); is another writer publishing here?",
+        fmt_version(expected),
+        fmt_version(found)
     )]
     Raced {
         /// Where the store is.
         location: String,
         /// The version this producer last announced or restored.
         expected: Option<Version>,
+        /// What the store announces now.
+        found: Option<Version>,
     },
     /// The store's announced version cannot be rebuilt from its blobs.
     #[error("cannot restore version {version} from {location}: {reason}")]
@@ -73,4 +78,8 @@ pub enum Error {
     /// A misuse of the API: named type missing, no primary key, and the like.
     #[error("{0}")]
     Usage(String),
+}
+
+fn fmt_version(v: &Option<Version>) -> String {
+    v.map_or_else(|| "nothing".to_string(), |v| format!("version {}", v.0))
 }

@@ -127,9 +127,19 @@ impl Lease {
                 self.tag = tag;
                 Ok(())
             }
-            Err(e) if e.is_precondition_failed() => Err(Error::LostLease {
-                location: store.location(),
-            }),
+            Err(e) if e.is_precondition_failed() => {
+                // The renewal may have landed with its answer lost (a retried request): the
+                // lease is still ours if it names this producer.
+                if let Some((bytes, tag)) = store.get_tagged(LOCK).await? {
+                    if parse(&String::from_utf8_lossy(&bytes)).0 == self.owner {
+                        self.tag = tag;
+                        return Ok(());
+                    }
+                }
+                Err(Error::LostLease {
+                    location: store.location(),
+                })
+            }
             Err(e) => Err(e.into()),
         }
     }

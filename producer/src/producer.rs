@@ -158,6 +158,7 @@ impl ProducerBuilder {
             lease: Some(lease),
             targets,
             last_snapshot_size: 0,
+            uncertain: false,
             store,
         };
         let restored = producer.restore().await;
@@ -229,6 +230,8 @@ pub struct Producer {
     targets: Vec<RefTargets>,
     /// The size of the last snapshot written or read, to size the next one's buffer.
     last_snapshot_size: u64,
+    /// The last announcement's outcome is unknown: settle before the next cycle.
+    uncertain: bool,
 }
 
 impl std::fmt::Debug for Producer {
@@ -284,6 +287,7 @@ impl Producer {
         F: FnOnce(&mut CycleWriter<'_>) -> std::result::Result<(), E>,
         E: Into<BoxError>,
     {
+        self.settle().await?;
         let start = Instant::now();
         let plan = self
             .root
@@ -336,6 +340,7 @@ impl Producer {
         F: FnOnce(&mut IncrementalWriter<'_>) -> std::result::Result<(), E>,
         E: Into<BoxError>,
     {
+        self.settle().await?;
         if self.schema_changed {
             return Err(Error::Usage(
                 "the store holds another schema: run a full cycle before incremental ones".into(),
@@ -582,13 +587,30 @@ impl Producer {
         }
         let announced = match announce(&*self.store, version, self.announced.as_ref()).await {
             Ok(a) => a,
-            Err(e) if e.is_precondition_failed() => {
-                return Err(Error::Raced {
-                    location: self.store.location(),
-                    expected: previous,
-                })
+            Err(e) => {
+                // Did the announcement land anyway (its answer lost, a retry refused)? Read
+                // it back: this version announced means success. If it cannot be read, the
+                // outcome is unknown: the next cycle restores from the store first rather
+                // than rewrite blobs of a version consumers may already follow.
+                match read_announced(&*self.store).await {
+                    Ok(Some(a)) if a.version == version => {
+                        tracing::warn!(version = version.0, error = %e, "announcement landed though its answer was lost");
+                        a
+                    }
+                    Ok(found) if e.is_precondition_failed() => {
+                        self.uncertain = true;
+                        return Err(Error::Raced {
+                            location: self.store.location(),
+                            expected: previous,
+                            found: found.map(|a| a.version),
+                        });
+                    }
+                    _ => {
+                        self.uncertain = true;
+                        return Err(e.into());
+                    }
+                }
             }
-            Err(e) => return Err(e.into()),
         };
         let publish_time = t.elapsed();
 
@@ -717,6 +739,23 @@ impl Producer {
             .collect()
     }
 
+    /// After an announcement whose outcome is unknown, starts over from what the store
+    /// announces (restore), so no blob of an announced version is ever written again.
+    async fn settle(&mut self) -> Result<()> {
+        if !self.uncertain {
+            return Ok(());
+        }
+        let announced = read_announced(&*self.store).await?;
+        if announced.as_ref().map(|a| a.version) != self.version
+            || announced.as_ref().map(|a| &a.tag) != self.announced.as_ref().map(|a| &a.tag)
+        {
+            tracing::warn!(store = %self.store.location(), "restoring the announced version after an uncertain announcement");
+            self.restore().await?;
+        }
+        self.uncertain = false;
+        Ok(())
+    }
+
     /// Rebuilds the announced version from the store: the newest snapshot at or before it,
     /// then deltas forward.
     async fn restore(&mut self) -> Result<()> {
@@ -800,11 +839,16 @@ impl Producer {
             return Ok(());
         };
         let names = self.blob_names().await?;
-        let oldest_kept = Version(
+        let mut oldest_kept = Version(
             version
                 .0
                 .saturating_sub(self.options.keep_versions as u64 - 1),
         );
+        // Never delete what the store's own announcement needs (it may lag behind this
+        // producer's version if an announcement write was lost).
+        if let Some(a) = read_announced(&*self.store).await? {
+            oldest_kept = oldest_kept.min(a.version);
+        }
         // The newest snapshot at or before the oldest kept version anchors the window.
         let Some(anchor) = names
             .iter()

@@ -355,12 +355,10 @@ async fn a_restore_through_corrupt_transfers_refuses_or_restores_exactly() {
         .await;
 }
 
-// Known producer bugs, found with these faults. Each test states the promise that breaks;
-// they are ignored until the producer is fixed (run them with `-- --ignored`). See
-// docs/RELIABILITY.md, "Known gaps".
+// Producer bugs these faults found, fixed since: each test states the promise that broke.
+// See docs/RELIABILITY.md.
 
 #[tokio::test]
-#[ignore = "producer bug: an announcement that landed but whose answer was lost (an S3 retry) makes the next cycle overwrite the announced version's blobs"]
 async fn an_announcement_whose_answer_was_lost_never_changes_an_announced_version() {
     let mut rig = Rig::new(31, 3, 10).await;
     // A client retry of a conditional put that had already landed: the retry finds the
@@ -370,8 +368,12 @@ async fn an_announcement_whose_answer_was_lost_never_changes_an_announced_versio
             .on(&[StoreOp::PutIf])
             .key_prefix(ANNOUNCED),
     );
-    let err = rig.cycle().await.unwrap_err();
-    eprintln!("the cycle whose announcement landed says: {err}");
+    // The producer reads the announcement back and sees that it landed.
+    let first = rig.cycle().await;
+    eprintln!(
+        "the cycle whose announcement landed: {:?}",
+        first.as_ref().map(|r| r.version)
+    );
     let announced = rig.announced().await.unwrap();
     let published = read_version(&*rig.inner, announced).await.unwrap();
     let delta = rig.inner.get("delta/3-4").await.unwrap();
@@ -395,7 +397,6 @@ async fn an_announcement_whose_answer_was_lost_never_changes_an_announced_versio
 }
 
 #[tokio::test]
-#[ignore = "producer bug: a lease renewal that landed but whose answer was lost (an S3 retry) stops the producer for good with LostLease"]
 async fn a_lease_renewal_whose_answer_was_lost_does_not_stop_the_producer() {
     let mut rig = Rig::new(41, 3, 10).await;
     // A lease written in the same second as the last renewal has the same bytes, and so the
@@ -406,15 +407,18 @@ async fn a_lease_renewal_whose_answer_was_lost_does_not_stop_the_producer() {
             .on(&[StoreOp::PutIf])
             .key_prefix(LOCK),
     );
-    let err = rig.cycle().await.unwrap_err();
-    eprintln!("the cycle whose lease renewal landed says: {err}");
+    // The producer reads the lease back, sees its own name and goes on.
+    let first = rig.cycle().await;
+    eprintln!(
+        "the cycle whose lease renewal landed: {:?}",
+        first.as_ref().map(|r| r.version)
+    );
     rig.check_last_good_version_announced("after the renewal")
         .await;
     rig.check_chain_continues("after the renewal").await;
 }
 
 #[tokio::test]
-#[ignore = "producer bug: after a lost announcement write, retention deletes the blobs of the version the store still announces"]
 async fn retention_after_a_lost_announcement_keeps_what_the_store_announces() {
     // Keep one version; snapshots at 1, 3, 5: version 4 needs snapshot 3 and delta 3-4.
     let mut rig = Rig::new(51, 4, 1).await;
@@ -432,7 +436,6 @@ async fn retention_after_a_lost_announcement_keeps_what_the_store_announces() {
 }
 
 #[tokio::test]
-#[ignore = "gap: the announcement has no checksum; a bit flipped while reading it can make a producer restore an older version and move the announcement back"]
 async fn a_corrupt_announcement_read_never_moves_the_announcement_back() {
     let rig = Rig::new(61, 6, 10).await;
     let mut highest = rig.announced().await.unwrap();
