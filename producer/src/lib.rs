@@ -55,6 +55,7 @@
 
 mod error;
 mod index;
+mod infer;
 mod lease;
 mod offload;
 mod place;
@@ -64,6 +65,7 @@ mod validate;
 mod writer;
 
 pub use error::{BoxError, Error, Result};
+pub use infer::schema_of;
 pub use place::Placement;
 pub use producer::{Producer, ProducerBuilder};
 pub use report::{CycleReport, Timings, TypeReport};

@@ -52,6 +52,22 @@ impl ProducerBuilder {
         self
     }
 
+    /// The schema of the serde type `T` (see [`crate::schema_of`]), with `primary_key` as its
+    /// key; `T`'s type becomes the root type.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Movie { id: i64, title: String, tags: Vec<String> }
+    /// # let store = Arc::new(shoal_store::FsStore::new(tempfile::tempdir()?.path())?);
+    /// let builder = shoal_producer::Producer::builder(store).schema_of::<Movie>(&["id"])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn schema_of<T: serde::de::DeserializeOwned>(self, primary_key: &[&str]) -> Result<Self> {
+        let (schema, root) = crate::infer::schema_of::<T>(primary_key)?;
+        Ok(self.schema(schema).root_type(&root))
+    }
+
     /// The type that [`CycleWriter::add`] and [`IncrementalWriter::upsert`] write. Defaults to
     /// the schema's only object type that no other type refers to.
     pub fn root_type(mut self, name: &str) -> Self {
