@@ -471,25 +471,53 @@ impl Dataset {
             };
             updates[(o as usize) / per_page].push((o as usize % per_page, source));
         }
-        let mut pages = Vec::with_capacity(n_pages);
+        // Which pages are shared and which are rebuilt; rebuilt ones are made on two threads
+        // when there are many (pages are independent).
+        let mut pages: Vec<Option<Page>> = Vec::with_capacity(n_pages);
+        let mut work: Vec<usize> = Vec::new();
         for (p, page_updates) in updates.iter().enumerate() {
             let count = per_page.min(a.slot_count as usize - p * per_page);
-            let old = a.old.pages.get(p);
-            match old {
+            match a.old.pages.get(p) {
                 Some(page) if page_updates.is_empty() && page.len() == count => {
-                    pages.push(page.clone());
+                    pages.push(Some(page.clone()));
                     stats.pages_shared += 1;
                 }
                 _ => {
-                    let page = self.rebuild(&a, count, old, page_updates)?;
-                    stats.pages_rebuilt += 1;
-                    stats.bytes_rebuilt += match &page {
-                        Page::Fixed(_, b) | Page::Var(_, b) => b.len() as u64,
-                    };
-                    pages.push(page);
+                    pages.push(None);
+                    work.push(p);
                 }
             }
         }
+        let build = |ps: &[usize]| -> Result<Vec<(usize, Page)>> {
+            ps.iter()
+                .map(|&p| {
+                    let count = per_page.min(a.slot_count as usize - p * per_page);
+                    Ok((p, self.rebuild(&a, count, a.old.pages.get(p), &updates[p])?))
+                })
+                .collect()
+        };
+        let built = if work.len() >= 32 {
+            let (left, right) = work.split_at(work.len() / 2);
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| build(right));
+                let mut mine = build(left)?;
+                mine.extend(other.join().expect("page rebuilding does not panic")?);
+                Ok::<_, Error>(mine)
+            })?
+        } else {
+            build(&work)?
+        };
+        for (p, page) in built {
+            stats.pages_rebuilt += 1;
+            stats.bytes_rebuilt += match &page {
+                Page::Fixed(_, b) | Page::Var(_, b) => b.len() as u64,
+            };
+            pages[p] = Some(page);
+        }
+        let pages = pages
+            .into_iter()
+            .map(|p| p.expect("every page is shared or rebuilt"))
+            .collect();
         Ok(Column {
             kind: a.old.kind,
             pages,

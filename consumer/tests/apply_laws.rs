@@ -79,6 +79,26 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Larger datasets on small pages: columns with dozens of rebuilt pages, which are
+    /// rebuilt on two threads.
+    #[test]
+    fn many_rebuilt_pages_come_out_right(seed in any::<u64>(), size in 600u64..1500) {
+        let mut rng = Rng::new(seed);
+        let options = WriteOptions { page_shift: 4 };
+        let schema = random::schema(&mut rng);
+        let a = random::state(&mut rng, &schema, size);
+        let b = random::change(&mut rng, &a, 60);
+        let data = Dataset::from_snapshot(snapshot(&a, 1, &options)).unwrap();
+        let next = apply(&data, delta(&a, &b, 1, 2, &options));
+        assert_holds(&next, &b);
+        let back = apply(&next, delta(&b, &a, 2, 1, &options));
+        assert_holds(&back, &a);
+    }
+}
+
 #[test]
 fn a_delta_for_another_version_or_schema_is_refused() {
     let mut rng = Rng::new(3);
