@@ -125,7 +125,25 @@ impl Index {
             return rebuilt;
         }
         let mut shards = self.shards.clone();
-        for o in removed.iter().map(Ordinal) {
+        // A record edited in place whose key did not change keeps its entry: most edits
+        // leave the key alone, and then no shard is copied for them.
+        let unchanged = |o: Ordinal| {
+            self.hash_of(old, o)
+                .is_some_and(|a| Some(a) == self.hash_of(new, o))
+                && (self.exact.is_some()
+                    || self.steps.iter().all(|s| {
+                        match (key_value(old, self.ty, o, s), key_value(new, self.ty, o, s)) {
+                            (Some(a), Some(b)) => same(&a, &b),
+                            (None, None) => true,
+                            _ => false,
+                        }
+                    }))
+        };
+        let kept: RoaringBitmap = (removed & added)
+            .iter()
+            .filter(|&o| unchanged(Ordinal(o)))
+            .collect();
+        for o in (removed - &kept).iter().map(Ordinal) {
             if let Some((h, _)) = self.hash_of(old, o) {
                 let table = Arc::make_mut(&mut shards[shard(h)]);
                 if let Ok(entry) = table.find_entry(h, |e| e.ordinal == o) {
@@ -133,7 +151,7 @@ impl Index {
                 }
             }
         }
-        for o in added.iter().map(Ordinal) {
+        for o in (added - &kept).iter().map(Ordinal) {
             if let Some((h, tag)) = self.hash_of(new, o) {
                 self.insert(Arc::make_mut(&mut shards[shard(h)]), h, tag, o);
             }
