@@ -1,0 +1,141 @@
+//! Consumer figures on a published store, for runs too large for the criterion benchmark
+//! (10M records): start-up from the local cache to the first key lookup, heap held, key
+//! lookups, and applying the delta from version 1 to 2 (with the primary-key index).
+//!
+//! ```text
+//! cargo run --release -p shoal-producer --example catalog -- 10000000 /tmp/shoal-10m
+//! cargo run --release -p shoal-consumer --example measure -- /tmp/shoal-10m
+//! ```
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use shoal_consumer::{Consumer, Dataset, IndexSpec};
+use shoal_format::{DeltaView, FieldValue, Version};
+use shoal_store::FsStore;
+
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let folder = std::env::args().nth(1).expect("a store folder");
+    let store = Arc::new(FsStore::new(&folder).expect("store"));
+    let cache = tempfile::tempdir().expect("cache");
+    // Fill the cache (not timed): version 1.
+    let warm = Consumer::builder(store.clone())
+        .cache_dir(cache.path())
+        .build()
+        .expect("consumer");
+    warm.refresh_to(Version(1)).await.expect("refresh");
+    drop(warm);
+
+    // Start-up: from the cached blobs to the first key lookup.
+    let mut startups = Vec::new();
+    let mut kept = None;
+    for _ in 0..5 {
+        let before = LIVE.load(Ordering::Relaxed);
+        let t = Instant::now();
+        let consumer = Consumer::builder(store.clone())
+            .cache_dir(cache.path())
+            .primary_key_index("Movie")
+            .build()
+            .expect("consumer");
+        consumer.refresh_to(Version(1)).await.expect("refresh");
+        let data = consumer.current().expect("loaded");
+        let pk = data.index_id("Movie").expect("index");
+        black_box(data.find(pk, &[FieldValue::I64(7)]));
+        startups.push(t.elapsed().as_secs_f64() * 1e3);
+        let heap = LIVE.load(Ordering::Relaxed) - before;
+        kept = Some((consumer, heap));
+    }
+    let (consumer, heap) = kept.expect("ran");
+    let data = consumer.current().expect("loaded");
+    let movie = data.type_id("Movie").expect("type");
+    println!(
+        "{} movies; start-up to first lookup, median of 5: {:.1} ms; heap held {:.1} MiB (index and page tables; the snapshot is mapped)",
+        data.len(movie),
+        median(startups),
+        heap as f64 / 1048576.0
+    );
+
+    // Lookups of random existing keys.
+    let id = data.field("Movie", "id").expect("id");
+    let rating = data.field("Movie", "rating").expect("rating");
+    let ids: Vec<i64> = data
+        .ordinals(movie)
+        .step_by(997)
+        .filter_map(|o| data.get_i64(id, o))
+        .collect();
+    let pk = data.index_id("Movie").expect("index");
+    let mut rounds = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let mut sum = 0.0;
+        for k in &ids {
+            let o = data.find(pk, &[FieldValue::I64(*k)]).expect("found");
+            sum += data.get_f64(rating, o).unwrap_or(0.0);
+        }
+        black_box(sum);
+        rounds.push(t.elapsed().as_secs_f64() * 1e9 / ids.len() as f64);
+    }
+    println!(
+        "key lookup + one field read: {:.1} ns (median of 20 rounds of {})",
+        median(rounds),
+        ids.len()
+    );
+
+    // Applying the delta 1 -> 2 (dataset with its key index).
+    let spec = [IndexSpec {
+        name: "Movie".into(),
+        type_name: "Movie".into(),
+        paths: vec![],
+    }];
+    let snapshot = Bytes::from(std::fs::read(format!("{folder}/snapshot/1")).expect("snapshot"));
+    let delta = Bytes::from(std::fs::read(format!("{folder}/delta/1-2")).expect("delta"));
+    let base = Dataset::from_snapshot(snapshot)
+        .expect("load")
+        .with_indexes(&spec)
+        .expect("index");
+    let mut times = Vec::new();
+    let mut stats = None;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let view = DeltaView::open(delta.clone()).expect("delta");
+        let (next, s) = base.apply(&view).expect("apply");
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        stats = Some(s);
+        drop(next);
+    }
+    println!(
+        "apply delta 1 -> 2 ({} bytes): {:.1} ms (median of 5), {:?}",
+        delta.len(),
+        median(times),
+        stats.expect("ran")
+    );
+}
