@@ -1,0 +1,157 @@
+//! The command line: clap definitions, dispatch, exit codes.
+//!
+//! Exit codes: 0 success, 1 failure (the store, the data, a fault found), 2 bad usage (clap's
+//! own errors, and arguments a command cannot work with). An error is one line on stderr:
+//! `error: <what>, <where>: <what to do>`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd;
+use crate::error::CliError;
+use crate::ui::Out;
+
+const EXAMPLES: &str = "\
+Examples:
+  shoal produce --schema examples/catalog/schema.toml --input examples/catalog/v1.jsonl
+  shoal versions
+  shoal inspect
+  shoal get --type Movie --key 42
+  shoal diff --from 1 --to 2
+  shoal watch
+  shoal verify
+  shoal --store s3://bucket/movies --endpoint-url http://127.0.0.1:9000 versions";
+
+/// shoal: publish a dataset as compact versioned blobs, and look inside what is published.
+#[derive(Debug, Parser)]
+#[command(name = "shoal", version, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Where the blobs are: a folder, or s3://bucket/prefix (credentials and region from the
+    /// usual AWS environment variables).
+    #[arg(
+        long,
+        global = true,
+        default_value = "./shoal-data",
+        env = "SHOAL_STORE"
+    )]
+    pub store: String,
+    /// The S3 endpoint, for S3-compatible servers (path-style addressing is then used).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL_S3")]
+    pub endpoint_url: Option<String>,
+    /// Print the report as JSON, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Where read commands cache fetched blobs (default: a temporary folder, removed after).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Publish one version: read records from JSON lines or Parquet, run one producer cycle.
+    #[command(after_help = "\
+Examples:
+  shoal produce --schema examples/catalog/schema.toml --input examples/catalog/v1.jsonl
+  zcat movies.jsonl.gz | shoal produce --schema schema.toml --input -
+  shoal produce --schema schema.toml --input movies.parquet
+
+The whole dataset goes in each time: records that are not in the input are removed, records
+that did not change cost nothing. A cycle with no change publishes nothing. Bad input (a line
+that is not JSON, a field of the wrong kind, a missing key) fails naming the line or row and
+the field, and publishes nothing.")]
+    Produce(cmd::produce::ProduceArgs),
+    /// The announced version and every version the store can reach, with its blobs.
+    #[command(after_help = "Examples:\n  shoal versions\n  shoal versions --json")]
+    Versions,
+    /// Schema, records per type, and where the bytes go (per type, per field).
+    #[command(after_help = "Examples:\n  shoal inspect\n  shoal inspect --version 3 --json")]
+    Inspect(cmd::inspect::InspectArgs),
+    /// One record by primary key, references expanded, as JSON.
+    #[command(after_help = "\
+Examples:
+  shoal get --type Movie --key 42
+  shoal get --type Movie --key 42 --version 1
+  shoal get --type Rating --key 42 --key US     (a key of two fields)")]
+    Get(cmd::read::GetArgs),
+    /// Every record of a type as JSON lines, references expanded.
+    #[command(
+        after_help = "Examples:\n  shoal dump --type Movie | head\n  shoal dump --type Movie --version 2 > movies.jsonl"
+    )]
+    Dump(cmd::read::DumpArgs),
+    /// What changed between two versions: added, removed and changed records by key.
+    #[command(after_help = "\
+Examples:
+  shoal diff --from 1 --to 2
+  shoal diff --from 2 --to 1 --type Movie --json
+
+Records are matched by primary key; changed records list each changed field with its old and
+new value. Along a delta chain only the records the deltas touch are compared.")]
+    Diff(cmd::diff::DiffArgs),
+    /// Follow announcements and print one line per new version, like tail -f.
+    #[command(after_help = "Examples:\n  shoal watch\n  shoal watch --type Movie --json")]
+    Watch(cmd::watch::WatchArgs),
+    /// Check every blob's checksums and every delta chain; exit 1 naming any bad blob.
+    #[command(after_help = "Examples:\n  shoal verify\n  shoal verify --version 7")]
+    Verify(cmd::verify::VerifyArgs),
+    /// Generate the benchmark catalog, run producer and consumer beside a JSON + HashMap
+    /// baseline, and print one table.
+    #[command(
+        after_help = "Examples:\n  shoal bench\n  shoal bench --records 1000000 --change-pct 1"
+    )]
+    Bench(cmd::bench::BenchArgs),
+}
+
+/// Runs the command line of this process and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::fail(format!("cannot start the async runtime: {e}")))?;
+    let out = Out {
+        json: cli.global.json,
+    };
+    let g = &cli.global;
+    runtime.block_on(async move {
+        match &cli.command {
+            Command::Produce(a) => cmd::produce::run(g, a, out).await,
+            Command::Versions => cmd::versions::run(g, out).await,
+            Command::Inspect(a) => cmd::inspect::run(g, a, out).await,
+            Command::Get(a) => cmd::read::get(g, a, out).await,
+            Command::Dump(a) => cmd::read::dump(g, a).await,
+            Command::Diff(a) => cmd::diff::run(g, a, out).await,
+            Command::Watch(a) => cmd::watch::run(g, a, out).await,
+            Command::Verify(a) => cmd::verify::run(g, a, out).await,
+            Command::Bench(a) => cmd::bench::run(a, out).await,
+        }
+    })
+}

@@ -1,0 +1,1 @@
+//! Parquet input (the helper fills this in).
