@@ -77,3 +77,50 @@ pub fn duration(d: Duration) -> String {
         format!("{:.0} us", s * 1e6)
     }
 }
+
+/// A time as `2026-11-23 11:30:12Z` (UTC).
+pub fn utc(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn figures_read_well() {
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(31_200_000), "31.2 MB");
+        assert_eq!(duration(Duration::from_millis(35)), "35.0 ms");
+        assert_eq!(utc(UNIX_EPOCH), "1970-01-01 00:00:00Z");
+        assert_eq!(
+            utc(UNIX_EPOCH + Duration::from_secs(1_795_434_612)),
+            "2026-11-23 11:50:12Z"
+        );
+        assert_eq!(
+            utc(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29 00:00:00Z"
+        );
+    }
+}

@@ -1,14 +1,238 @@
-//! `shoal produce` (being written).
+//! `shoal produce`: one producer cycle from JSON lines or Parquet.
+//!
+//! The producer restores the announced version from the store, takes the whole input as the
+//! new dataset, and publishes a delta (and a snapshot) only if something changed. The input
+//! is streamed row by row into the cycle; the first bad row stops the cycle, which then
+//! publishes nothing.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use shoal_format::RecordSink;
+use shoal_producer::{Producer, RecordCountChange};
 
 use crate::cli::Global;
+use crate::cmd::open_store;
 use crate::error::{CliError, Result};
-use crate::ui::Out;
+use crate::input::{self, Converter, InputError};
+use crate::schema_file;
+use crate::ui::{self, Out};
+
+/// The input's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// Apache Parquet, read row group by row group.
+    Parquet,
+}
 
 /// Arguments of `shoal produce`.
 #[derive(Debug, clap::Args)]
-pub struct ProduceArgs {}
+pub struct ProduceArgs {
+    /// The schema file (TOML): types, fields, primary keys. See examples/catalog/schema.toml.
+    #[arg(long, value_name = "FILE")]
+    pub schema: PathBuf,
+    /// The records: a file, or - for standard input (JSON lines only).
+    #[arg(long, value_name = "FILE|-")]
+    pub input: String,
+    /// The input's format (default: from the file's extension, else jsonl).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Refuse the cycle (publishing nothing) if any type's record count changes by more than
+    /// this percentage.
+    #[arg(long, value_name = "PCT")]
+    pub max_change: Option<f64>,
+    /// How many versions stay reachable in the store; older blobs are deleted.
+    #[arg(long, value_name = "N")]
+    pub keep_versions: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    version: u64,
+    previous: Option<u64>,
+    published: bool,
+    records_read: u64,
+    types: Vec<TypeRow>,
+    blobs: Vec<BlobRow>,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct TypeRow {
+    name: String,
+    records: u64,
+    added: u64,
+    removed: u64,
+    changed: u64,
+}
+
+#[derive(Serialize)]
+struct BlobRow {
+    name: String,
+    bytes: u64,
+}
 
 /// Runs `shoal produce`.
-pub async fn run(_g: &Global, _a: &ProduceArgs, _out: Out) -> Result<()> {
-    Err(CliError::fail("not written yet"))
+pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
+    let file = schema_file::load(&a.schema)?;
+    let format = match a.format {
+        Some(f) => f,
+        None if a.input.ends_with(".parquet") || a.input.ends_with(".parq") => Format::Parquet,
+        None => Format::Jsonl,
+    };
+    if format == Format::Parquet && a.input == "-" {
+        return Err(CliError::usage(
+            "--input -: Parquet cannot be read from standard input; give a file",
+        ));
+    }
+    if a.input != "-" && !Path::new(&a.input).is_file() {
+        return Err(CliError::fail(format!(
+            "no input file {}: give --input <FILE>, or - for standard input",
+            a.input
+        )));
+    }
+    let store = open_store(g, true).await?;
+    let mut builder = Producer::builder(store)
+        .schema(Arc::new(file.schema.clone()))
+        .root_type(&file.root);
+    if let Some(pct) = a.max_change {
+        builder = builder.validator(RecordCountChange::all_types(pct));
+    }
+    if let Some(n) = a.keep_versions {
+        builder = builder.keep_versions(n);
+    }
+    let mut producer = builder.build().await?;
+
+    let schema = file.schema.clone();
+    let converter = Converter::new(&schema, &file.root).expect("the root was checked");
+    let bad_input: Mutex<Option<InputError>> = Mutex::new(None);
+    let bar = ui::progress(None, "records");
+    let mut rows = 0u64;
+    let name = if a.input == "-" {
+        "stdin".to_string()
+    } else {
+        a.input.clone()
+    };
+    let result = producer
+        .run_cycle(|w| {
+            let sink: &mut dyn RecordSink = w;
+            let read = match format {
+                Format::Jsonl => {
+                    let each = |n, row: &serde_json::Value| {
+                        bar.inc(1);
+                        converter
+                            .add_row(sink, row)
+                            .map(|_| ())
+                            .map_err(|e| e.at(&name, "line", n))
+                    };
+                    if a.input == "-" {
+                        input::jsonl::read(std::io::stdin().lock(), &name, each)
+                    } else {
+                        match std::fs::File::open(&a.input) {
+                            Ok(f) => input::jsonl::read(
+                                std::io::BufReader::with_capacity(1 << 20, f),
+                                &name,
+                                each,
+                            ),
+                            Err(e) => Err(InputError::file(&name, e.to_string())),
+                        }
+                    }
+                }
+                Format::Parquet => Err(InputError::file(&name, "PARQUET-PENDING")),
+            };
+            match read {
+                Ok(n) => {
+                    rows = n;
+                    Ok(())
+                }
+                Err(e) => {
+                    *bad_input.lock().expect("lock") = Some(e.clone());
+                    Err(e)
+                }
+            }
+        })
+        .await;
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = producer.close().await;
+            if let Some(bad) = bad_input.into_inner().expect("lock") {
+                return Err(CliError::fail(format!("{bad}; nothing was published")));
+            }
+            return Err(CliError::from(e).context("nothing was published"));
+        }
+    };
+    producer.close().await?;
+    let r = Report {
+        version: report.version.0,
+        previous: report.previous.map(|v| v.0),
+        published: report.published,
+        records_read: rows,
+        types: report
+            .types
+            .iter()
+            .map(|t| TypeRow {
+                name: t.name.clone(),
+                records: t.records,
+                added: t.added,
+                removed: t.removed,
+                changed: t.changed,
+            })
+            .collect(),
+        blobs: report
+            .blobs
+            .iter()
+            .map(|(name, bytes)| BlobRow {
+                name: name.clone(),
+                bytes: *bytes,
+            })
+            .collect(),
+        seconds: report.timings.total.as_secs_f64(),
+    };
+    out.report(&r, |r| text(r, &g.store));
+    Ok(())
+}
+
+fn text(r: &Report, store: &str) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    if !r.published {
+        let _ = writeln!(
+            s,
+            "version {} unchanged: {} records read, nothing changed, nothing published",
+            r.version, r.records_read
+        );
+        return s;
+    }
+    let from = r
+        .previous
+        .map(|v| format!(" (from {v})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "published version {}{from} to {store}: {} records read in {}",
+        r.version,
+        r.records_read,
+        ui::duration(std::time::Duration::from_secs_f64(r.seconds))
+    );
+    let _ = writeln!(
+        s,
+        "  {:<20} {:>10} {:>9} {:>9} {:>9}",
+        "type", "records", "added", "removed", "changed"
+    );
+    for t in &r.types {
+        let _ = writeln!(
+            s,
+            "  {:<20} {:>10} {:>9} {:>9} {:>9}",
+            t.name, t.records, t.added, t.removed, t.changed
+        );
+    }
+    for b in &r.blobs {
+        let _ = writeln!(s, "  wrote {:<24} {:>10}", b.name, ui::bytes(b.bytes));
+    }
+    s
 }
