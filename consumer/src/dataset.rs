@@ -84,6 +84,19 @@ pub struct ApplyStats {
     pub bytes_rebuilt: u64,
 }
 
+/// How one column is stored, for `shoal inspect`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ColumnStats {
+    /// Pages held.
+    pub pages: u64,
+    /// Bytes of those pages (headers included).
+    pub bytes: u64,
+    /// The narrowest fixed page's bit width (`None` for a var column).
+    pub min_width: Option<u8>,
+    /// The widest fixed page's bit width.
+    pub max_width: Option<u8>,
+}
+
 /// One version of the dataset, read in place.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -630,6 +643,69 @@ impl Dataset {
             (Page::Fixed(h, b), i) if i < h_len(h, b) => FixedPage::from_parts(*h, b).raw(i),
             _ => None,
         }
+    }
+
+    /// How a column of `ty` is stored: pages, bytes, and the bit widths of its fixed pages.
+    /// `None` for a type or column the schema lacks.
+    pub fn column_stats(&self, ty: TypeId, column: FieldId) -> Option<ColumnStats> {
+        let c = self.types.get(ty.index())?.columns.get(column.index())?;
+        let mut stats = ColumnStats {
+            pages: c.pages.len() as u64,
+            ..ColumnStats::default()
+        };
+        for p in &c.pages {
+            match p {
+                Page::Fixed(h, b) => {
+                    let page = FixedPage::from_parts(*h, b);
+                    let width = page.width() as u8;
+                    stats.bytes +=
+                        (PAGE_HEADER_LEN + (page.len() * width as usize).div_ceil(8)) as u64;
+                    stats.min_width = Some(stats.min_width.map_or(width, |w| w.min(width)));
+                    stats.max_width = Some(stats.max_width.map_or(width, |w| w.max(width)));
+                }
+                Page::Var(_, b) => stats.bytes += b.len() as u64,
+            }
+        }
+        Some(stats)
+    }
+
+    /// The ordinals of `ty` whose record may differ between `self` and `other`: those
+    /// populated in one and not the other, and every populated ordinal of a page that the two
+    /// versions do not share in some column. When `other` came from `self` by deltas (or the
+    /// reverse), that is the records the deltas touched, found without reading a value; two
+    /// versions loaded apart (or of different schemas) share nothing, so every populated
+    /// ordinal is returned.
+    pub fn differing_ordinals(&self, other: &Dataset, ty: TypeId) -> RoaringBitmap {
+        let (Some(a), Some(b)) = (self.types.get(ty.index()), other.types.get(ty.index())) else {
+            return RoaringBitmap::new();
+        };
+        let all = &a.populated | &b.populated;
+        if (!Arc::ptr_eq(&self.schema, &other.schema) && self.schema != other.schema)
+            || self.shift != other.shift
+        {
+            return all;
+        }
+        let mut out = &a.populated ^ &b.populated;
+        let mut pages = RoaringBitmap::new();
+        for (ca, cb) in a.columns.iter().zip(&b.columns) {
+            for p in 0..ca.pages.len().max(cb.pages.len()) {
+                let shared = matches!(
+                    (ca.pages.get(p), cb.pages.get(p)),
+                    (Some(x), Some(y)) if x.same(y)
+                );
+                if !shared {
+                    pages.insert(p as u32);
+                }
+            }
+        }
+        for p in pages {
+            let start = p << self.shift;
+            let end = start.saturating_add(1 << self.shift);
+            let mut range = RoaringBitmap::new();
+            range.insert_range(start..end);
+            out |= &all & &range;
+        }
+        out
     }
 
     /// True when the two versions hold the same bytes for this page (for tests of sharing).

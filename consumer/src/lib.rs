@@ -45,7 +45,7 @@ mod index;
 mod map;
 
 pub use consumer::{Consumer, ConsumerBuilder, Listener, RefreshEvent};
-pub use dataset::{ApplyStats, Dataset, Field, IndexId};
+pub use dataset::{ApplyStats, ColumnStats, Dataset, Field, IndexId};
 pub use error::{Error, Result};
 pub use index::IndexSpec;
 

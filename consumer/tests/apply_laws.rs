@@ -39,6 +39,26 @@ fn assert_holds(data: &Dataset, truth: &DataState) {
     }
 }
 
+/// Every ordinal whose record differs between two versions (or exists in one only) is among
+/// the `differing_ordinals` the page handles point to (what `shoal diff` compares).
+fn assert_differences_found(a: &Dataset, b: &Dataset, truth_a: &DataState, truth_b: &DataState) {
+    for t in 0..truth_a.schema().type_count() {
+        let ty = TypeId(t as u32);
+        let found = b.differing_ordinals(a, ty);
+        let all = truth_a.populated(ty) | truth_b.populated(ty);
+        for o in all {
+            let o = shoal_format::Ordinal(o);
+            if truth_a.get(ty, o) != truth_b.get(ty, o) {
+                assert!(
+                    found.contains(o.0),
+                    "type {t} #{} differs but was not found",
+                    o.0
+                );
+            }
+        }
+    }
+}
+
 fn apply(data: &Dataset, bytes: Bytes) -> Dataset {
     let view = DeltaView::open(bytes).unwrap();
     data.apply(&view).unwrap().0
@@ -64,11 +84,13 @@ proptest! {
         }
         let mut data = Dataset::from_snapshot(snapshot(&states[0], 1, &options)).unwrap();
         assert_holds(&data, &states[0]);
+        let first = data.clone();
         for i in 1..states.len() {
             let d = delta(&states[i - 1], &states[i], i as u64, i as u64 + 1, &options);
             data = apply(&data, d);
             prop_assert_eq!(data.version(), Version(i as u64 + 1));
             assert_holds(&data, &states[i]);
+            assert_differences_found(&first, &data, &states[0], &states[i]);
         }
         // And back, by reverse deltas.
         for i in (1..states.len()).rev() {

@@ -12,6 +12,7 @@
 //! - `cmd` holds one module per command.
 #![forbid(unsafe_code)]
 
+pub mod changes;
 pub mod cli;
 mod cmd;
 pub mod error;
