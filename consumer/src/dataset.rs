@@ -802,7 +802,7 @@ fn pages_of(table: &PageTable, bytes: &Bytes) -> Vec<Page> {
             .collect(),
         PageTable::Var(pages) => pages
             .iter()
-            .map(|(h, at)| Page::Var(*h, bytes.slice(*at..)))
+            .map(|(h, at)| Page::Var(*h, bytes.slice(*at..*at + h.byte_len())))
             .collect(),
     }
 }

@@ -524,6 +524,7 @@ pub struct VarHeader {
     key_width: u8,
     value_width: u8,
     pairs: bool,
+    heap: bool,
     has_nulls: bool,
     nulls_at: usize,
     payload_at: usize,
@@ -608,11 +609,26 @@ impl VarHeader {
             key_width,
             value_width,
             pairs: layout == LAYOUT_PAIRS,
+            heap: layout == LAYOUT_HEAP,
             has_nulls,
             nulls_at,
             payload_at,
             values_at,
         })
+    }
+}
+
+impl VarHeader {
+    /// The page's length in bytes, header included: where the next page may start.
+    pub fn byte_len(&self) -> usize {
+        let n = self.payload_count as usize;
+        if self.pairs {
+            self.values_at + packed_len(n, self.value_width as u32)
+        } else if self.heap {
+            self.payload_at + n.div_ceil(8) * 8
+        } else {
+            self.payload_at + packed_len(n, self.key_width as u32)
+        }
     }
 }
 
@@ -884,6 +900,7 @@ mod tests {
         let mut out = Vec::new();
         encode_var(VarKind::String, &cells, &mut out);
         let page = VarPage::parse(&out, VarKind::String, 5).unwrap();
+        assert_eq!(page.header().byte_len(), out.len());
         assert_eq!(page.str(0), Ok(Some("Drama")));
         assert_eq!(page.str(1), Ok(None));
         assert_eq!(page.str(2), Ok(Some("")));
@@ -897,6 +914,7 @@ mod tests {
         let mut out = Vec::new();
         encode_var(VarKind::Ordinals(TypeId(0)), &cells, &mut out);
         let page = VarPage::parse(&out, VarKind::Ordinals(TypeId(0)), 2).unwrap();
+        assert_eq!(page.header().byte_len(), out.len());
         let got: Vec<_> = page.elements(0).unwrap().map(|(o, _)| o).collect();
         assert_eq!(got, a);
         assert_eq!(page.elements(1).unwrap().count(), 0);
@@ -906,6 +924,7 @@ mod tests {
         let kind = VarKind::Pairs(TypeId(0), TypeId(1));
         encode_var(kind, &[VarCell::Pairs(&m)], &mut out);
         let page = VarPage::parse(&out, kind, 1).unwrap();
+        assert_eq!(page.header().byte_len(), out.len());
         let got: Vec<_> = page.elements(0).unwrap().collect();
         assert_eq!(
             got,

@@ -28,8 +28,10 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "shoal", version, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
+    /// Options of every command.
     #[command(flatten)]
     pub global: Global,
+    /// The command.
     #[command(subcommand)]
     pub command: Command,
 }

@@ -54,8 +54,8 @@ async fn open_s3(g: &Global) -> Result<Arc<dyn BlobStore>> {
 
 /// A version loaded by a consumer, with the cache folder it maps from.
 pub struct Loaded {
-    /// The consumer, on the version.
-    pub consumer: Consumer,
+    /// The consumer, on the version (kept so the cache outlives the data mapped from it).
+    _consumer: Consumer,
     /// The version's data.
     pub data: Arc<Dataset>,
     _cache: Option<tempfile::TempDir>,
@@ -97,7 +97,7 @@ pub async fn load(g: &Global, version: Option<u64>, keyed: &[&str]) -> Result<Lo
         .current()
         .ok_or_else(|| CliError::fail("no version loaded"))?;
     Ok(Loaded {
-        consumer,
+        _consumer: consumer,
         data,
         _cache: cache,
     })

@@ -52,7 +52,7 @@ pub async fn listing(store: &dyn BlobStore) -> Result<Listing> {
     let mut rows: BTreeMap<u64, VersionRow> = BTreeMap::new();
     let mut times: BTreeMap<u64, SystemTime> = BTreeMap::new();
     let mut other_keys = Vec::new();
-    let mut row = |v: u64| VersionRow {
+    let row = |v: u64| VersionRow {
         version: v,
         reachable: false,
         announced: Some(v) == announced,
@@ -150,8 +150,8 @@ fn text(l: &Listing) -> String {
     }
     let _ = writeln!(
         s,
-        "{:>8}  {:<9}  {:>10}  {:<20}  {:<20}  {}",
-        "version", "reachable", "snapshot", "deltas in", "reverse out", "written"
+        "{:>8}  {:<9}  {:>10}  {:<20}  {:<20}  written",
+        "version", "reachable", "snapshot", "deltas in", "reverse out"
     );
     let pairs = |v: &[(u64, u64)], arrow: bool, me: u64| {
         v.iter()
