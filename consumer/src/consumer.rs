@@ -14,7 +14,7 @@
 //! - **Failure.** A refresh that fails leaves the current dataset serving, is reported to
 //!   listeners and in metrics, and is tried again at the next announcement.
 
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -120,7 +120,6 @@ impl ConsumerBuilder {
                 listeners: Mutex::new(self.listeners),
                 indexes: self.indexes,
                 pinned: Mutex::new(None),
-                avoid: Mutex::new(std::collections::HashMap::new()),
                 refreshing: tokio::sync::Mutex::new(()),
             }),
         })
@@ -134,8 +133,6 @@ struct Inner {
     listeners: Mutex<Vec<Arc<dyn Listener>>>,
     indexes: Vec<IndexSpec>,
     pinned: Mutex<Option<Version>>,
-    /// Blobs found damaged, with the size they had: not used again unless they change.
-    avoid: Mutex<std::collections::HashMap<BlobName, u64>>,
     /// One refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
 }
@@ -286,18 +283,17 @@ impl Consumer {
 
     /// Builds the dataset at `target` and swaps it in; `None` when already there.
     async fn go_to(&self, target: Version) -> Result<Option<RefreshEvent>> {
-        // A blob that turns out damaged is avoided and the way planned again (a few times:
-        // each attempt rules out at least one blob).
+        // A blob that turns out damaged (or gone) is avoided and the way planned again, a few
+        // times: each attempt rules out at least one blob. What is avoided is forgotten when
+        // the refresh ends: a transfer that was damaged on the way is tried again next time.
+        // A store that cannot be reached ends the refresh at once.
+        let mut avoid = HashMap::new();
         let mut last = None;
         for _ in 0..4 {
-            match self.try_go_to(target).await {
+            match self.try_go_to(target, &avoid).await {
                 Err(Failed::Blob(name, size, e)) => {
                     tracing::warn!(blob = %name, error = %e, "damaged blob avoided");
-                    self.inner
-                        .avoid
-                        .lock()
-                        .expect("avoid lock")
-                        .insert(name, size);
+                    avoid.insert(name, size);
                     last = Some(e);
                 }
                 // No way left once the damaged blobs are ruled out: say which one was bad.
@@ -309,7 +305,11 @@ impl Consumer {
         Err(last.expect("at least one attempt failed"))
     }
 
-    async fn try_go_to(&self, target: Version) -> Result<Option<RefreshEvent>, Failed> {
+    async fn try_go_to(
+        &self,
+        target: Version,
+        avoid: &HashMap<BlobName, u64>,
+    ) -> Result<Option<RefreshEvent>, Failed> {
         let start = Instant::now();
         let current = self.current();
         let from = current.as_ref().map(|d| d.version());
@@ -318,13 +318,10 @@ impl Consumer {
         }
         let listed = self.inner.store.list("").await?;
         let mut sizes: BTreeMap<BlobName, u64> = BTreeMap::new();
-        {
-            let avoid = self.inner.avoid.lock().expect("avoid lock");
-            for info in listed {
-                if let Ok(name) = info.key.parse::<BlobName>() {
-                    if avoid.get(&name) != Some(&info.size) {
-                        sizes.insert(name, info.size);
-                    }
+        for info in listed {
+            if let Ok(name) = info.key.parse::<BlobName>() {
+                if avoid.get(&name) != Some(&info.size) {
+                    sizes.insert(name, info.size);
                 }
             }
         }
@@ -339,7 +336,23 @@ impl Consumer {
         let mut fetched = 0;
         let mut stats = ApplyStats::default();
         let mut blobs = Vec::new();
-        let blob_failed = |name: BlobName, e: Error| Failed::Blob(name, sizes[&name], e);
+        // The blob is bad (damaged, not what its name says, gone): plan around it. Anything
+        // else (the store unreachable, the local disk) fails the refresh.
+        let blob_failed = |name: BlobName, e: Error| {
+            let bad_blob = matches!(
+                e,
+                Error::Format(_)
+                    | Error::DamagedCache { .. }
+                    | Error::DeltaMismatch { .. }
+                    | Error::Store(shoal_store::Error::Corrupt { .. })
+                    | Error::Store(shoal_store::Error::NotFound { .. })
+            );
+            if bad_blob {
+                Failed::Blob(name, sizes[&name], e)
+            } else {
+                Failed::Other(e)
+            }
+        };
         let mut dataset: Arc<Dataset> = match path.start {
             Start::Current => current
                 .clone()
