@@ -416,6 +416,15 @@ impl Dataset {
             if populated.max().is_some_and(|m| m >= slot_count) {
                 return Err(mismatch("a record lies beyond the slot count".into()));
             }
+            // The ordinal space grows only by the records a delta adds: a larger slot count
+            // (which sizes the page tables below) is a hostile or broken delta.
+            let grown = added.max().map_or(0, |m| m + 1);
+            if slot_count > old.slot_count.max(grown) {
+                return Err(mismatch(format!(
+                    "type `{}` grows to {slot_count} slots, beyond its records",
+                    self.schema.types()[t].name
+                )));
+            }
             let added: Vec<u32> = added.iter().collect();
             let bases: Vec<Option<Ordinal>> = (0..added.len()).map(|k| delta.base(ty, k)).collect();
             let mut columns = Vec::with_capacity(old.columns.len());

@@ -249,7 +249,11 @@ impl FixedHeader {
     pub fn code_of(&self, cell: FixedCell) -> Option<u64> {
         match cell {
             FixedCell::Hole => Some(0),
-            FixedCell::Null => self.has_nulls.then_some(self.null_code),
+            // A null code that does not fit the width (a hostile header) cannot be patched.
+            FixedCell::Null => self
+                .has_nulls
+                .then_some(self.null_code)
+                .filter(|c| self.width >= 64 || c >> self.width == 0),
             FixedCell::Raw(bits) => {
                 let raw = if self.decimal {
                     decimal_mantissa(bits, self.scale, self.is_f32)? as u64

@@ -1,4 +1,5 @@
 //! Shared helpers of the format's integration tests.
 #![allow(dead_code)]
 
+pub mod mutate;
 pub mod random;
