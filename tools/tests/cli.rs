@@ -47,7 +47,7 @@ fn json(out: &Output) -> Json {
     serde_json::from_str(&ok(out)).expect("--json prints JSON")
 }
 
-/// Asserts the exit code and returns stderr (one `error: ` line for failures).
+/// Asserts the exit code and returns stderr (ending with one `error: ` line for failures).
 fn failed(out: &Output, code: i32) -> String {
     assert_eq!(
         out.status.code(),
@@ -57,7 +57,8 @@ fn failed(out: &Output, code: i32) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(err.starts_with("error: ") || code == 2, "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: ") || code == 2, "{err}");
     err
 }
 
@@ -449,4 +450,70 @@ fn the_same_against_the_s3_server() {
         store.create_bucket_if_missing().await.unwrap();
     });
     two_versions_then_look(&url, "jsonl");
+}
+
+/// Writes a Parquet file of the given columns (one row group per 2 rows).
+fn parquet(path: &Path, columns: Vec<(&str, arrow_array::ArrayRef)>) {
+    let batch = arrow_array::RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(2))
+        .build();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn bad_parquet_is_refused_with_its_column_or_row() {
+    use arrow_array::{ArrayRef, Int64Array, StringArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    produce(s, "v1.jsonl");
+    let run = |file: &Path| {
+        shoal(
+            s,
+            &[
+                "produce",
+                "--schema",
+                &example("schema.toml"),
+                "--input",
+                file.to_str().unwrap(),
+            ],
+        )
+    };
+    // A column of the wrong type: refused before any row, naming the column.
+    let wrong_type = dir.path().join("wrong-type.parquet");
+    parquet(
+        &wrong_type,
+        vec![
+            ("id", Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef),
+            (
+                "year",
+                Arc::new(StringArray::from(vec!["1999", "2000", "2001"])) as ArrayRef,
+            ),
+        ],
+    );
+    let err = failed(&run(&wrong_type), 1);
+    assert!(err.contains("column `year` is Utf8"), "{err}");
+    assert!(err.contains("nothing was published"), "{err}");
+    // A value that does not fit its field, in the second row group: its row and field.
+    let out_of_range = dir.path().join("out-of-range.parquet");
+    parquet(
+        &out_of_range,
+        vec![
+            ("id", Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef),
+            (
+                "year",
+                Arc::new(Int64Array::from(vec![1999, 2000, 1 << 40])) as ArrayRef,
+            ),
+        ],
+    );
+    let err = failed(&run(&out_of_range), 1);
+    assert!(err.contains("row 3, field `year`"), "{err}");
+    let versions = json(&shoal(s, &["versions", "--json"]));
+    assert_eq!(versions["announced"], 1);
 }

@@ -141,7 +141,29 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
                         }
                     }
                 }
-                Format::Parquet => Err(InputError::file(&name, "PARQUET-PENDING")),
+                Format::Parquet => {
+                    let path = Path::new(&a.input);
+                    input::parquet::ParquetFile::open(path, &schema, &file.root).and_then(|pf| {
+                        for c in pf.ignored_columns() {
+                            eprintln!(
+                                "note: {name}: column `{c}` is no field of {}: ignored",
+                                file.root
+                            );
+                        }
+                        for f in pf.missing_fields() {
+                            eprintln!(
+                                "note: {name}: no column for field `{f}`: null in every record"
+                            );
+                        }
+                        pf.read(|n, row| {
+                            bar.inc(1);
+                            converter
+                                .add_row(sink, row)
+                                .map(|_| ())
+                                .map_err(|e| e.at(&name, "row", n))
+                        })
+                    })
+                }
             };
             match read {
                 Ok(n) => {

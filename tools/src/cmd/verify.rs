@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use serde::Serialize;
 use shoal_format::{DataState, DeltaView, SnapshotView, Version};
-use shoal_store::{read_announced, BlobName, BlobStore};
+use shoal_store::{read_announced, BlobName};
 
 use crate::cli::Global;
 use crate::cmd::open_store;
