@@ -7,7 +7,7 @@
 //! Records are generated in memory before anything is timed, so producer cycles exclude
 //! parsing. Times are medians of a few repetitions ([`CYCLE_REPS`], [`STARTUP_REPS`],
 //! [`APPLY_REPS`], [`LOOKUP_ROUNDS`]); resident memory is measured once per side, in a child
-//! process (see [`memory`]).
+//! process (see `bench/memory.rs`).
 
 mod baseline;
 mod catalog;
