@@ -19,7 +19,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use roaring::RoaringBitmap;
 use shoal_format::page::{
-    encode_fixed, encode_var, FixedCell, FixedHeader, FixedPage, VarCell, VarHeader, VarPage,
+    encode_fixed, encode_var, FixedCell, FixedHeader, FixedPage, ReadError, VarCell, VarHeader,
+    VarPage,
 };
 use shoal_format::{
     ColumnKind, DeltaView, Elements, FieldId, FieldValue, FixedKind, Ordinal, PageTable,
@@ -39,6 +40,78 @@ enum Page {
     Fixed(FixedHeader, Bytes),
     /// A var page: its header and the whole page.
     Var(VarHeader, Bytes),
+    /// A var page with a few values replaced by a delta: the page's bytes stay shared with
+    /// the versions before, the replaced values are held beside them. A delta that edits a
+    /// few strings of a page costs those strings, not a page rebuilt; past
+    /// [`patch_limit`] values the page is rebuilt whole.
+    Patched(Arc<Patched>),
+}
+
+/// See [`Page::Patched`].
+#[derive(Debug)]
+struct Patched {
+    h: VarHeader,
+    bytes: Bytes,
+    /// Replaced values by index in the page, sorted, each index once.
+    patches: Vec<(u32, PatchValue)>,
+}
+
+/// A replaced value of a var page.
+#[derive(Debug, Clone)]
+enum PatchValue {
+    Null,
+    Bytes(Box<[u8]>),
+    Ordinals(Box<[Ordinal]>),
+    Pairs(Box<[(Ordinal, Ordinal)]>),
+}
+
+impl PatchValue {
+    fn of(value: Owned<'_>) -> PatchValue {
+        match value {
+            Owned::Hole | Owned::Null => PatchValue::Null,
+            Owned::Bytes(b) => PatchValue::Bytes(b.into()),
+            Owned::Ordinals(o) => PatchValue::Ordinals(o.into()),
+            Owned::Pairs(p) => PatchValue::Pairs(p.into()),
+        }
+    }
+
+    fn owned(&self) -> Owned<'_> {
+        match self {
+            PatchValue::Null => Owned::Null,
+            PatchValue::Bytes(b) => Owned::Bytes(b),
+            PatchValue::Ordinals(o) => Owned::Ordinals(o.to_vec()),
+            PatchValue::Pairs(p) => Owned::Pairs(p.to_vec()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            PatchValue::Null => 0,
+            PatchValue::Bytes(b) => b.len(),
+            PatchValue::Ordinals(o) => o.len() * 4,
+            PatchValue::Pairs(p) => p.len() * 8,
+        }
+    }
+}
+
+impl Patched {
+    #[inline]
+    fn find(&self, i: usize) -> Option<&PatchValue> {
+        let i = u32::try_from(i).ok()?;
+        self.patches
+            .binary_search_by_key(&i, |(at, _)| *at)
+            .ok()
+            .map(|k| &self.patches[k].1)
+    }
+
+    fn base(&self) -> VarPage<'_> {
+        VarPage::from_parts(self.h, &self.bytes)
+    }
+}
+
+/// How many values of a var page may be patched before it is rebuilt (1/16 of a page).
+fn patch_limit(per_page: usize) -> usize {
+    (per_page / 16).max(1)
 }
 
 impl Page {
@@ -46,6 +119,7 @@ impl Page {
         match self {
             Page::Fixed(h, b) => FixedPage::from_parts(*h, b).len(),
             Page::Var(h, b) => VarPage::from_parts(*h, b).len(),
+            Page::Patched(p) => p.base().len(),
         }
     }
 
@@ -55,7 +129,68 @@ impl Page {
             (Page::Fixed(_, a), Page::Fixed(_, b)) | (Page::Var(_, a), Page::Var(_, b)) => {
                 a.as_ptr() == b.as_ptr()
             }
+            (Page::Patched(a), Page::Patched(b)) => Arc::ptr_eq(a, b),
             _ => false,
+        }
+    }
+
+    /// The bytes this page holds (a patched page: its shared page and its patches).
+    fn byte_len(&self) -> u64 {
+        match self {
+            Page::Fixed(h, b) => {
+                let page = FixedPage::from_parts(*h, b);
+                (PAGE_HEADER_LEN + (page.len() * page.width() as usize).div_ceil(8)) as u64
+            }
+            Page::Var(_, b) => b.len() as u64,
+            Page::Patched(p) => {
+                p.bytes.len() as u64
+                    + p.patches
+                        .iter()
+                        .map(|(_, v)| 8 + v.len() as u64)
+                        .sum::<u64>()
+            }
+        }
+    }
+
+    /// Value `i` of a string or bytes page; `None` past the page or for a fixed page.
+    #[inline]
+    fn var_bytes(&self, i: usize) -> Option<std::result::Result<Option<&[u8]>, ReadError>> {
+        match self {
+            Page::Var(h, b) if i < h_len_var(h, b) => Some(VarPage::from_parts(*h, b).bytes(i)),
+            Page::Patched(p) if i < p.base().len() => Some(match p.find(i) {
+                Some(PatchValue::Bytes(b)) => Ok(Some(b)),
+                Some(_) => Ok(None),
+                None => p.base().bytes(i),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The elements of value `i` of a list, set or map page.
+    fn var_elements(&self, i: usize) -> Option<std::result::Result<Elements<'_>, ReadError>> {
+        match self {
+            Page::Var(h, b) if i < h_len_var(h, b) => Some(VarPage::from_parts(*h, b).elements(i)),
+            Page::Patched(p) if i < p.base().len() => Some(match p.find(i) {
+                Some(PatchValue::Ordinals(o)) => Ok(Elements::Slice(o.iter())),
+                Some(PatchValue::Pairs(pairs)) => Ok(Elements::Pairs(pairs.iter())),
+                Some(_) => Ok(Elements::Slice([].iter())),
+                None => p.base().elements(i),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Value `i` of a var page as owned parts (for rebuilding and patching).
+    fn var_owned(&self, kind: VarKind, i: usize) -> std::result::Result<Owned<'_>, ReadError> {
+        match self {
+            Page::Var(h, b) if i < h_len_var(h, b) => {
+                read_var(&VarPage::from_parts(*h, b), kind, i)
+            }
+            Page::Patched(p) if i < p.base().len() => match p.find(i) {
+                Some(v) => Ok(v.owned()),
+                None => read_var(&p.base(), kind, i),
+            },
+            _ => Ok(Owned::Null),
         }
     }
 }
@@ -278,17 +413,7 @@ impl Dataset {
         for t in &self.types {
             for c in &t.columns {
                 pages += c.pages.len() as u64;
-                bytes += c
-                    .pages
-                    .iter()
-                    .map(|p| match p {
-                        Page::Fixed(h, b) => {
-                            let page = FixedPage::from_parts(*h, b);
-                            (page.len() * page.width() as usize).div_ceil(8) as u64
-                        }
-                        Page::Var(_, b) => b.len() as u64,
-                    })
-                    .sum::<u64>();
+                bytes += c.pages.iter().map(Page::byte_len).sum::<u64>();
             }
         }
         (pages, bytes)
@@ -353,23 +478,15 @@ impl Dataset {
     /// (possible only in a blob that was never verified) reads as `None`.
     #[inline]
     pub fn get_str(&self, f: Field, o: Ordinal) -> Option<&str> {
-        match self.page(f.ty, f.field, o)? {
-            (Page::Var(h, b), i) if i < h_len_var(h, b) => {
-                VarPage::from_parts(*h, b).str(i).ok().flatten()
-            }
-            _ => None,
-        }
+        let (page, i) = self.page(f.ty, f.field, o)?;
+        std::str::from_utf8(page.var_bytes(i)?.ok()??).ok()
     }
 
     /// A bytes field, borrowed from the page.
     #[inline]
     pub fn get_bytes(&self, f: Field, o: Ordinal) -> Option<&[u8]> {
-        match self.page(f.ty, f.field, o)? {
-            (Page::Var(h, b), i) if i < h_len_var(h, b) => {
-                VarPage::from_parts(*h, b).bytes(i).ok().flatten()
-            }
-            _ => None,
-        }
+        let (page, i) = self.page(f.ty, f.field, o)?;
+        page.var_bytes(i)?.ok()?
     }
 
     /// The next version: this one with `delta` applied, sharing every page the delta does
@@ -533,6 +650,7 @@ impl Dataset {
             stats.pages_rebuilt += 1;
             stats.bytes_rebuilt += match &page {
                 Page::Fixed(_, b) | Page::Var(_, b) => b.len() as u64,
+                Page::Patched(p) => p.patches.iter().map(|(_, v)| 8 + v.len() as u64).sum(),
             };
             pages[p] = Some(page);
         }
@@ -612,32 +730,69 @@ impl Dataset {
                 Ok(Page::Fixed(h, Bytes::from(buf).slice(PAGE_HEADER_LEN..)))
             }
             ColumnKind::Var(kind) => {
-                let old_page = match old {
-                    Some(Page::Var(h, b)) => Some(VarPage::from_parts(*h, b)),
-                    _ => None,
-                };
-                // Values as owned parts first (elements must be unpacked), cells after.
-                let mut values: Vec<Owned<'_>> = (0..count)
-                    .map(|i| match &old_page {
-                        Some(page) if i < page.len() => read_var(page, kind, i),
-                        _ => Ok(Owned::Hole),
-                    })
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(bad)?;
-                for &(i, source) in updates {
-                    values[i] = match source {
+                let new_value = |source: Source| -> Result<Owned<'_>> {
+                    Ok(match source {
                         Source::Delta(rank) => match a.reader.var_page(rank) {
                             Some((pg, j)) => read_var(&pg, kind, j).map_err(bad)?,
                             None => Owned::Null,
                         },
                         Source::Old(b) => match self.page(a.ty, a.column, b) {
-                            Some((Page::Var(h, bytes), j)) if j < h_len_var(h, bytes) => {
-                                read_var(&VarPage::from_parts(*h, bytes), kind, j).map_err(bad)?
-                            }
-                            _ => Owned::Null,
+                            Some((page, j)) => page.var_owned(kind, j).map_err(bad)?,
+                            None => Owned::Null,
                         },
                         Source::Null => Owned::Null,
-                    };
+                    })
+                };
+                // The fast path: a page of the same length with few values replaced keeps
+                // its bytes and holds the new values beside them.
+                let (h, bytes, patches) = match old {
+                    Some(Page::Var(h, b)) => (Some(*h), Some(b), &[][..]),
+                    Some(Page::Patched(p)) => (Some(p.h), Some(&p.bytes), &p.patches[..]),
+                    _ => (None, None, &[][..]),
+                };
+                if let (Some(h), Some(bytes)) = (h, bytes) {
+                    let same_len = old.is_some_and(|p| p.len() == count);
+                    let fresh = updates
+                        .iter()
+                        .filter(|(i, _)| {
+                            patches.binary_search_by_key(&(*i as u32), |p| p.0).is_err()
+                        })
+                        .count();
+                    if same_len && patches.len() + fresh <= patch_limit(1 << self.shift) {
+                        let mut merged: Vec<(u32, PatchValue)> =
+                            Vec::with_capacity(patches.len() + fresh);
+                        for &(i, source) in updates {
+                            merged.push((i as u32, PatchValue::of(new_value(source)?)));
+                        }
+                        // Later updates of one index (none from a valid delta) win; then the
+                        // old patches not replaced.
+                        merged.reverse();
+                        merged.sort_by_key(|p| p.0);
+                        merged.dedup_by_key(|p| p.0);
+                        let kept: Vec<(u32, PatchValue)> = patches
+                            .iter()
+                            .filter(|(i, _)| merged.binary_search_by_key(i, |p| p.0).is_err())
+                            .cloned()
+                            .collect();
+                        merged.extend(kept);
+                        merged.sort_by_key(|p| p.0);
+                        return Ok(Page::Patched(Arc::new(Patched {
+                            h,
+                            bytes: bytes.clone(),
+                            patches: merged,
+                        })));
+                    }
+                }
+                // Values as owned parts first (elements must be unpacked), cells after.
+                let mut values: Vec<Owned<'_>> = (0..count)
+                    .map(|i| match old {
+                        Some(page) if i < page.len() => page.var_owned(kind, i),
+                        _ => Ok(Owned::Hole),
+                    })
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(bad)?;
+                for &(i, source) in updates {
+                    values[i] = new_value(source)?;
                 }
                 let cells: Vec<VarCell<'_>> = values.iter().map(Owned::cell).collect();
                 encode_var(kind, &cells, &mut buf);
@@ -672,7 +827,7 @@ impl Dataset {
                     stats.min_width = Some(stats.min_width.map_or(width, |w| w.min(width)));
                     stats.max_width = Some(stats.max_width.map_or(width, |w| w.max(width)));
                 }
-                Page::Var(_, b) => stats.bytes += b.len() as u64,
+                Page::Var(..) | Page::Patched(_) => stats.bytes += p.byte_len(),
             }
         }
         Some(stats)
@@ -848,21 +1003,19 @@ impl Dataset {
                 };
                 Some(fixed_value(FixedPage::from_parts(*h, b).raw(i), kind))
             }
-            (Page::Var(h, b), i) if i < h_len_var(h, b) => {
-                let page = VarPage::from_parts(*h, b);
+            (page, i) => {
+                let bytes = page.var_bytes(i)?.ok()?;
                 match self.types[ty.index()].columns[field.index()].kind {
-                    ColumnKind::Var(VarKind::String) => {
-                        Some(page.str(i).ok()?.map_or(FieldValue::Null, FieldValue::Str))
+                    ColumnKind::Var(VarKind::String) => Some(match bytes {
+                        Some(b) => FieldValue::Str(std::str::from_utf8(b).ok()?),
+                        None => FieldValue::Null,
+                    }),
+                    ColumnKind::Var(VarKind::Bytes) => {
+                        Some(bytes.map_or(FieldValue::Null, FieldValue::Bytes))
                     }
-                    ColumnKind::Var(VarKind::Bytes) => Some(
-                        page.bytes(i)
-                            .ok()?
-                            .map_or(FieldValue::Null, FieldValue::Bytes),
-                    ),
                     _ => None,
                 }
             }
-            _ => None,
         }
     }
 }
@@ -900,20 +1053,17 @@ impl RecordSource for Dataset {
             (ColumnKind::Fixed(k), Some((Page::Fixed(h, b), i))) if i < h_len(h, b) => {
                 fixed_value(FixedPage::from_parts(*h, b).raw(i), k)
             }
-            (ColumnKind::Var(k), Some((Page::Var(h, b), i))) if i < h_len_var(h, b) => {
-                let page = VarPage::from_parts(*h, b);
-                match k {
-                    VarKind::String => page
-                        .str(i)
-                        .map_err(damaged)?
-                        .map_or(FieldValue::Null, FieldValue::Str),
-                    VarKind::Bytes => page
-                        .bytes(i)
-                        .map_err(damaged)?
-                        .map_or(FieldValue::Null, FieldValue::Bytes),
+            (ColumnKind::Var(k), Some((page, i))) => match page.var_bytes(i) {
+                Some(bytes) => match (k, bytes.map_err(damaged)?) {
+                    (_, None) => FieldValue::Null,
+                    (VarKind::String, Some(b)) => FieldValue::Str(
+                        std::str::from_utf8(b).map_err(|_| damaged(ReadError::Utf8))?,
+                    ),
+                    (VarKind::Bytes, Some(b)) => FieldValue::Bytes(b),
                     _ => FieldValue::Null,
-                }
-            }
+                },
+                None => FieldValue::Null,
+            },
             _ => FieldValue::Null,
         })
     }
@@ -924,13 +1074,14 @@ impl RecordSource for Dataset {
                 "no record {ordinal} of {ty}"
             )));
         }
-        match self.page(ty, FieldId(0), ordinal) {
-            Some((Page::Var(h, b), i)) if i < h_len_var(h, b) => {
-                VarPage::from_parts(*h, b).elements(i).map_err(|e| {
-                    shoal_format::Error::NoSuchField(format!("record {ordinal} of {ty}: {e:?}"))
-                })
-            }
-            _ => Ok(Elements::Slice([].iter())),
+        match self
+            .page(ty, FieldId(0), ordinal)
+            .and_then(|(p, i)| p.var_elements(i))
+        {
+            Some(elements) => elements.map_err(|e| {
+                shoal_format::Error::NoSuchField(format!("record {ordinal} of {ty}: {e:?}"))
+            }),
+            None => Ok(Elements::Slice([].iter())),
         }
     }
 }
