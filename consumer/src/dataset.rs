@@ -597,9 +597,13 @@ impl Dataset {
         let n_pages = (a.slot_count as usize).div_ceil(per_page);
         // What changes, page by page: (index in page, where the value comes from).
         let mut updates: Vec<Vec<(usize, Source)>> = vec![Vec::new(); n_pages];
+        // Added records are visited in order, so the rank of each in `present` is a count.
+        let mut present = a.present.iter().peekable();
+        let mut rank = 0;
         for (k, &o) in a.added.iter().enumerate() {
-            let source = if a.present.contains(k as u32) {
-                Source::Delta((a.present.rank(k as u32) - 1) as usize)
+            let source = if present.next_if_eq(&(k as u32)).is_some() {
+                rank += 1;
+                Source::Delta(rank - 1)
             } else {
                 match a.bases[k] {
                     // An in-place edit that leaves this column alone: the page holds it.
