@@ -47,6 +47,13 @@ pub(crate) struct Index {
     hasher: hashbrown::DefaultHashBuilder,
 }
 
+/// A change to an index: remove ordinal `o` under hash `h` (no tag), or insert it.
+struct Op {
+    h: u64,
+    tag: Option<u64>,
+    o: Ordinal,
+}
+
 /// One indexed record: its ordinal and a tag: the key's bits for an exact index, the full
 /// hash otherwise (so growing a table never reads the dataset).
 #[derive(Debug, Clone, Copy)]
@@ -143,18 +150,48 @@ impl Index {
             .iter()
             .filter(|&o| unchanged(Ordinal(o)))
             .collect();
+        // Removals first, then insertions (an ordinal can leave and come back with another
+        // key), grouped by shard so that the copies of many shards are shared between two
+        // threads.
+        let mut ops: Vec<Op> = Vec::new();
         for o in (removed - &kept).iter().map(Ordinal) {
             if let Some((h, _)) = self.hash_of(old, o) {
-                let table = Arc::make_mut(&mut shards[shard(h)]);
-                if let Ok(entry) = table.find_entry(h, |e| e.ordinal == o) {
-                    entry.remove();
-                }
+                ops.push(Op { h, tag: None, o });
             }
         }
         for o in (added - &kept).iter().map(Ordinal) {
             if let Some((h, tag)) = self.hash_of(new, o) {
-                self.insert(Arc::make_mut(&mut shards[shard(h)]), h, tag, o);
+                ops.push(Op {
+                    h,
+                    tag: Some(tag),
+                    o,
+                });
             }
+        }
+        ops.sort_by_key(|op| shard(op.h)); // stable: removals stay before insertions
+        let apply = |shards: &mut [Arc<HashTable<Entry>>], first: usize, ops: &[Op]| {
+            for op in ops {
+                let table = Arc::make_mut(&mut shards[shard(op.h) - first]);
+                match op.tag {
+                    None => {
+                        if let Ok(entry) = table.find_entry(op.h, |e| e.ordinal == op.o) {
+                            entry.remove();
+                        }
+                    }
+                    Some(tag) => self.insert(table, op.h, tag, op.o),
+                }
+            }
+        };
+        if ops.len() >= 1024 {
+            let half = SHARDS / 2;
+            let mid = ops.partition_point(|op| shard(op.h) < half);
+            let (left, right) = shards.split_at_mut(half);
+            std::thread::scope(|scope| {
+                scope.spawn(|| apply(right, half, &ops[mid..]));
+                apply(left, 0, &ops[..mid]);
+            });
+        } else {
+            apply(&mut shards, 0, &ops);
         }
         Index {
             shards,

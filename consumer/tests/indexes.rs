@@ -43,7 +43,9 @@ async fn indexes_follow_every_version() {
     let mut next_id = 3_000;
     for cycle in 0..20 {
         if cycle > 0 {
-            mutate(&mut rng, &mut movies, &mut next_id, 3);
+            // One large change, so the index is updated on two threads (>= 1024 changes).
+            let percent = if cycle == 5 { 90 } else { 3 };
+            mutate(&mut rng, &mut movies, &mut next_id, percent);
             // Edits in place that change a hash index's key (the year).
             let some: Vec<i64> = movies.keys().skip(cycle * 7).take(25).copied().collect();
             for id in some {
