@@ -45,6 +45,25 @@ enum Page {
     /// few strings of a page costs those strings, not a page rebuilt; past
     /// [`patch_limit`] values the page is rebuilt whole.
     Patched(Arc<Patched>),
+    /// A fixed page with a few values replaced by values that do not fit its width or frame
+    /// (a new reference beyond the page's range, say): its codes stay shared, the replaced
+    /// raw values are held beside them. Past [`patch_limit`] values the page is rebuilt.
+    FixedPatched(Arc<FixedPatched>),
+}
+
+/// See [`Page::FixedPatched`].
+#[derive(Debug)]
+struct FixedPatched {
+    h: FixedHeader,
+    codes: Bytes,
+    /// Replaced raw values (`None`: null) by index in the page, sorted, each index once.
+    patches: Vec<(u32, Option<u64>)>,
+}
+
+impl FixedPatched {
+    fn base(&self) -> FixedPage<'_> {
+        FixedPage::from_parts(self.h, &self.codes)
+    }
 }
 
 /// See [`Page::Patched`].
@@ -120,6 +139,7 @@ impl Page {
             Page::Fixed(h, b) => FixedPage::from_parts(*h, b).len(),
             Page::Var(h, b) => VarPage::from_parts(*h, b).len(),
             Page::Patched(p) => p.base().len(),
+            Page::FixedPatched(p) => p.base().len(),
         }
     }
 
@@ -130,6 +150,7 @@ impl Page {
                 a.as_ptr() == b.as_ptr()
             }
             (Page::Patched(a), Page::Patched(b)) => Arc::ptr_eq(a, b),
+            (Page::FixedPatched(a), Page::FixedPatched(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -149,6 +170,28 @@ impl Page {
                         .map(|(_, v)| 8 + v.len() as u64)
                         .sum::<u64>()
             }
+            Page::FixedPatched(p) => {
+                let page = p.base();
+                (PAGE_HEADER_LEN + (page.len() * page.width() as usize).div_ceil(8)) as u64
+                    + 16 * p.patches.len() as u64
+            }
+        }
+    }
+
+    /// The raw value `i` of a fixed page (`Some(None)`: null); `None` past the page or for
+    /// a var page.
+    #[inline]
+    fn fixed_raw(&self, i: usize) -> Option<Option<u64>> {
+        match self {
+            Page::Fixed(h, b) if i < h_len(h, b) => Some(FixedPage::from_parts(*h, b).raw(i)),
+            Page::FixedPatched(p) if i < p.base().len() => {
+                let at = u32::try_from(i).ok()?;
+                Some(match p.patches.binary_search_by_key(&at, |(k, _)| *k) {
+                    Ok(k) => p.patches[k].1,
+                    Err(_) => p.base().raw(i),
+                })
+            }
+            _ => None,
         }
     }
 
@@ -429,10 +472,8 @@ impl Dataset {
 
     #[inline]
     fn raw(&self, f: Field, o: Ordinal) -> Option<u64> {
-        match self.page(f.ty, f.field, o)? {
-            (Page::Fixed(h, b), i) if i < h_len(h, b) => FixedPage::from_parts(*h, b).raw(i),
-            _ => None,
-        }
+        let (page, i) = self.page(f.ty, f.field, o)?;
+        page.fixed_raw(i)?
     }
 
     /// An i64 field (unspecified for an ordinal that holds no record: see [`contains`]).
@@ -655,6 +696,7 @@ impl Dataset {
             stats.bytes_rebuilt += match &page {
                 Page::Fixed(_, b) | Page::Var(_, b) => b.len() as u64,
                 Page::Patched(p) => p.patches.iter().map(|(_, v)| 8 + v.len() as u64).sum(),
+                Page::FixedPatched(p) => 16 * p.patches.len() as u64,
             };
             pages[p] = Some(page);
         }
@@ -716,14 +758,53 @@ impl Dataset {
                         }
                     }
                 }
-                let old_page = match old {
-                    Some(Page::Fixed(h, b)) => Some(FixedPage::from_parts(*h, b)),
-                    _ => None,
+                // Next: values that do not fit (or a page patched before) are held beside
+                // the shared codes, while they are few.
+                let (h, codes, patches) = match old {
+                    Some(Page::Fixed(h, b)) => (Some(*h), Some(b), &[][..]),
+                    Some(Page::FixedPatched(p)) => (Some(p.h), Some(&p.codes), &p.patches[..]),
+                    _ => (None, None, &[][..]),
                 };
+                if let (Some(h), Some(codes)) = (h, codes) {
+                    let fresh = updates
+                        .iter()
+                        .filter(|(i, _)| {
+                            patches.binary_search_by_key(&(*i as u32), |p| p.0).is_err()
+                        })
+                        .count();
+                    let same_len = old.is_some_and(|p| p.len() == count);
+                    if same_len && patches.len() + fresh <= patch_limit(1 << self.shift) {
+                        let mut merged: Vec<(u32, Option<u64>)> = updates
+                            .iter()
+                            .map(|&(i, source)| {
+                                let raw = match new_cell(source) {
+                                    FixedCell::Raw(r) => Some(r),
+                                    FixedCell::Null | FixedCell::Hole => None,
+                                };
+                                (i as u32, raw)
+                            })
+                            .collect();
+                        merged.reverse();
+                        merged.sort_by_key(|p| p.0);
+                        merged.dedup_by_key(|p| p.0);
+                        let kept: Vec<(u32, Option<u64>)> = patches
+                            .iter()
+                            .filter(|(i, _)| merged.binary_search_by_key(i, |p| p.0).is_err())
+                            .copied()
+                            .collect();
+                        merged.extend(kept);
+                        merged.sort_by_key(|p| p.0);
+                        return Ok(Page::FixedPatched(Arc::new(FixedPatched {
+                            h,
+                            codes: codes.clone(),
+                            patches: merged,
+                        })));
+                    }
+                }
                 let mut cells: Vec<FixedCell> = (0..count)
-                    .map(|i| match &old_page {
-                        Some(page) if i < page.len() => cell(page.raw(i)),
-                        _ => FixedCell::Hole,
+                    .map(|i| match old.and_then(|page| page.fixed_raw(i)) {
+                        Some(raw) => cell(raw),
+                        None => FixedCell::Hole,
                     })
                     .collect();
                 for &(i, source) in updates {
@@ -807,10 +888,8 @@ impl Dataset {
     }
 
     fn raw_at(&self, ty: TypeId, column: FieldId, o: Ordinal) -> Option<u64> {
-        match self.page(ty, column, o)? {
-            (Page::Fixed(h, b), i) if i < h_len(h, b) => FixedPage::from_parts(*h, b).raw(i),
-            _ => None,
-        }
+        let (page, i) = self.page(ty, column, o)?;
+        page.fixed_raw(i)?
     }
 
     /// How a column of `ty` is stored: pages, bytes, and the bit widths of its fixed pages.
@@ -828,6 +907,12 @@ impl Dataset {
                     let width = page.width() as u8;
                     stats.bytes +=
                         (PAGE_HEADER_LEN + (page.len() * width as usize).div_ceil(8)) as u64;
+                    stats.min_width = Some(stats.min_width.map_or(width, |w| w.min(width)));
+                    stats.max_width = Some(stats.max_width.map_or(width, |w| w.max(width)));
+                }
+                Page::FixedPatched(f) => {
+                    let width = f.base().width() as u8;
+                    stats.bytes += p.byte_len();
                     stats.min_width = Some(stats.min_width.map_or(width, |w| w.min(width)));
                     stats.max_width = Some(stats.max_width.map_or(width, |w| w.max(width)));
                 }
@@ -1000,12 +1085,12 @@ impl Dataset {
         ordinal: Ordinal,
     ) -> Option<FieldValue<'_>> {
         match self.page(ty, field, ordinal)? {
-            (Page::Fixed(h, b), i) if i < h_len(h, b) => {
+            (page @ (Page::Fixed(..) | Page::FixedPatched(_)), i) => {
                 let kind = match self.types[ty.index()].columns[field.index()].kind {
                     ColumnKind::Fixed(k) => k,
                     ColumnKind::Var(_) => return None,
                 };
-                Some(fixed_value(FixedPage::from_parts(*h, b).raw(i), kind))
+                Some(fixed_value(page.fixed_raw(i)?, kind))
             }
             (page, i) => {
                 let bytes = page.var_bytes(i)?.ok()?;
@@ -1054,9 +1139,10 @@ impl RecordSource for Dataset {
         let damaged =
             |e| shoal_format::Error::NoSuchField(format!("record {ordinal} of {ty}: {e:?}"));
         Ok(match (kind, self.page(ty, field, ordinal)) {
-            (ColumnKind::Fixed(k), Some((Page::Fixed(h, b), i))) if i < h_len(h, b) => {
-                fixed_value(FixedPage::from_parts(*h, b).raw(i), k)
-            }
+            (ColumnKind::Fixed(k), Some((page, i))) => match page.fixed_raw(i) {
+                Some(raw) => fixed_value(raw, k),
+                None => FieldValue::Null,
+            },
             (ColumnKind::Var(k), Some((page, i))) => match page.var_bytes(i) {
                 Some(bytes) => match (k, bytes.map_err(damaged)?) {
                     (_, None) => FieldValue::Null,
