@@ -421,7 +421,7 @@ fields = ["name: string", "born: i32"]
         assert_eq!(e.field, "id");
         assert!(e.message.contains("missing primary key"), "{e:?}");
         let e = err(json!({"id": 1, "tags": ["a", 5]}), &mut sink);
-        assert_eq!(e.field, "tags[1].name");
+        assert_eq!(e.field, "tags[1]");
         let e = err(json!({"id": 1, "titel": "x"}), &mut sink);
         assert!(e.message.contains("unknown field `titel`"), "{e:?}");
         let e = err(json!({"id": 1, "tags": "a"}), &mut sink);
