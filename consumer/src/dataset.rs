@@ -584,7 +584,7 @@ impl Dataset {
                 )));
             }
             let added: Vec<u32> = added.iter().collect();
-            let bases: Vec<Option<Ordinal>> = (0..added.len()).map(|k| delta.base(ty, k)).collect();
+            let bases: Vec<Option<Ordinal>> = delta.bases(ty);
             let mut columns = Vec::with_capacity(old.columns.len());
             for (c, column) in old.columns.iter().enumerate() {
                 let (present, reader) = delta.column(ty, FieldId(c as u32))?;
@@ -959,6 +959,21 @@ impl Dataset {
             out |= &all & &range;
         }
         out
+    }
+
+    /// True when both versions hold the same page (the same bytes, not a copy) for ordinal
+    /// `o` of a column: its value cannot differ between them.
+    pub(crate) fn same_page_at(
+        &self,
+        other: &Dataset,
+        ty: TypeId,
+        column: FieldId,
+        o: Ordinal,
+    ) -> bool {
+        matches!(
+            (self.page(ty, column, o), other.page(ty, column, o)),
+            (Some((a, _)), Some((b, _))) if a.same(b)
+        )
     }
 
     /// True when the two versions hold the same bytes for this page (for tests of sharing).

@@ -135,6 +135,15 @@ impl Index {
         // A record edited in place whose key did not change keeps its entry: most edits
         // leave the key alone, and then no shard is copied for them.
         let unchanged = |o: Ordinal| {
+            // A key of one field of the type itself whose page the delta left shared did not
+            // change: no need to read it.
+            if let [path] = self.steps.as_slice() {
+                if let [(t, f)] = path.as_slice() {
+                    if new.same_page_at(old, *t, *f, o) {
+                        return true;
+                    }
+                }
+            }
             self.hash_of(old, o)
                 .is_some_and(|a| Some(a) == self.hash_of(new, o))
                 && (self.exact.is_some()

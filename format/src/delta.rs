@@ -393,6 +393,22 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
         Some(Ordinal(u32::try_from(base).unwrap_or(u32::MAX)))
     }
 
+    /// [`base`](Self::base) of every added record of `ty`, in order, in one pass.
+    pub fn bases(&self, ty: TypeId) -> Vec<Option<Ordinal>> {
+        let Some(t) = self.types.get(ty.index()) else {
+            return Vec::new();
+        };
+        let reader = self.reader(&t.bases.0, BASES_KIND);
+        t.added
+            .iter()
+            .enumerate()
+            .map(|(k, added)| {
+                let base = (added as i64).checked_sub(reader.i64(k)?)?;
+                Some(Ordinal(u32::try_from(base).unwrap_or(u32::MAX)))
+            })
+            .collect()
+    }
+
     /// For one column: which added records (by index among the added) store a value, and a
     /// reader of those values by their rank in that bitmap.
     pub fn column(

@@ -444,6 +444,11 @@ fn delta_json(bytes: &[u8]) -> Vec<Json> {
         let ty = TypeId(t as u32);
         let added: Vec<u32> = view.added(ty).unwrap().iter().collect();
         let bases: Vec<Option<Ordinal>> = (0..added.len()).map(|i| view.base(ty, i)).collect();
+        assert_eq!(
+            view.bases(ty),
+            bases,
+            "bases in one pass agree with base one by one"
+        );
         let distances: Vec<Json> = added
             .iter()
             .zip(&bases)

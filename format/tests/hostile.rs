@@ -43,6 +43,7 @@ fn exercise(bytes: &[u8], base: &DataState) -> bool {
             for i in 0..added as usize {
                 let _ = view.base(ty, i);
             }
+            let _ = view.bases(ty);
             for c in 0..view.schema().columns(ty).len() {
                 if let Ok((present, reader)) = view.column(ty, FieldId(c as u32)) {
                     for i in 0..present.len() as usize + 2 {
