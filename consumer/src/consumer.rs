@@ -10,7 +10,8 @@
 //! - **Hot swap.** The current dataset sits in an `ArcSwap`: [`Consumer::current`] is a
 //!   lock-free load of an `Arc`, valid as long as it is held; a refresh builds the next
 //!   dataset aside and swaps it in, never blocking readers. An old dataset (and the pages
-//!   only it holds) is freed when its last handle goes.
+//!   only it holds) is freed by the first refresh after its last handle goes, on the
+//!   refreshing thread, so a reader never pays for freeing a version.
 //! - **Failure.** A refresh that fails leaves the current dataset serving, is reported to
 //!   listeners and in metrics, and is tried again at the next announcement.
 
@@ -121,6 +122,7 @@ impl ConsumerBuilder {
                 indexes: self.indexes,
                 pinned: Mutex::new(None),
                 refreshing: tokio::sync::Mutex::new(()),
+                retired: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -135,6 +137,8 @@ struct Inner {
     pinned: Mutex<Option<Version>>,
     /// One refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
+    /// Replaced versions that readers may still hold (see `Consumer::retire`).
+    retired: Mutex<Vec<Arc<Dataset>>>,
 }
 
 /// Follows one store prefix and serves its current version.
@@ -384,7 +388,8 @@ impl Consumer {
                 why: format!("the blobs lead to version {}", dataset.version().0),
             }));
         }
-        self.inner.current.store(Some(dataset));
+        let replaced = self.inner.current.swap(Some(dataset));
+        self.retire(replaced);
         Ok(Some(RefreshEvent {
             from,
             to: target,
@@ -393,6 +398,16 @@ impl Consumer {
             stats,
             duration: start.elapsed(),
         }))
+    }
+
+    /// Keeps a replaced version until a refresh finds no reader holding it, and frees it
+    /// then, on the refreshing thread: a reader that drops the last handle of an old version
+    /// would otherwise pay for freeing it (pages, patches, index shards) in the middle of its
+    /// lookups.
+    fn retire(&self, replaced: Option<Arc<Dataset>>) {
+        let mut retired = self.inner.retired.lock().expect("retired lock");
+        retired.extend(replaced);
+        retired.retain(|d| Arc::strong_count(d) > 1);
     }
 
     fn cache_path(&self, name: &BlobName) -> PathBuf {

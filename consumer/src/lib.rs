@@ -9,7 +9,8 @@
 //! builds the next dataset from the current one, sharing every column page the delta does
 //! not touch (see [`dataset`](crate::Dataset)), so a refresh copies a few pages, not the
 //! dataset. The current dataset sits behind an atomic pointer ([`Consumer::current`]): a
-//! refresh never blocks readers, and a version is freed when its last handle goes.
+//! refresh never blocks readers, and an old version is freed by the next refresh after its last
+//! handle goes (on the refreshing thread, so a reader never pays for freeing it).
 //!
 //! A type or field that is never read costs no memory: its pages stay in the map, on disk,
 //! until the page cache brings them in.
