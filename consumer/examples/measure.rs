@@ -84,6 +84,30 @@ async fn main() {
         heap as f64 / 1048576.0
     );
 
+    // Where start-up goes: loading (map, section checksums, page tables), then the index.
+    let t = Instant::now();
+    let plain = Consumer::builder(store.clone())
+        .cache_dir(cache.path())
+        .build()
+        .expect("consumer");
+    plain.refresh_to(Version(1)).await.expect("refresh");
+    let load = t.elapsed();
+    let t = Instant::now();
+    let indexed = (*plain.current().expect("loaded"))
+        .clone()
+        .with_indexes(&[IndexSpec {
+            name: "Movie".into(),
+            type_name: "Movie".into(),
+            paths: vec![],
+        }])
+        .expect("index");
+    let index = t.elapsed();
+    black_box(indexed);
+    drop(plain);
+    println!(
+        "start-up parts: load {load:?} (map, section checksums, page tables), key index {index:?}"
+    );
+
     // Lookups of random existing keys.
     let id = data.field("Movie", "id").expect("id");
     let rating = data.field("Movie", "rating").expect("rating");

@@ -215,32 +215,42 @@ impl Index {
             .populated(self.ty)
             .map(|p| p.iter().collect())
             .unwrap_or_default();
-        let hash_all = |part: &[u32]| -> Vec<(u64, u64, u32)> {
-            part.iter()
-                .filter_map(|&o| self.hash_of(data, Ordinal(o)).map(|(h, tag)| (h, tag, o)))
-                .collect()
+        // Each thread hashes half of the records straight into per-shard buckets (no sort),
+        // then each builds half of the shards from both threads' buckets.
+        let hash_all = |part: &[u32]| -> Vec<Vec<(u64, u64, u32)>> {
+            let guess = part.len() / SHARDS + part.len() / SHARDS / 8 + 1;
+            let mut buckets: Vec<Vec<(u64, u64, u32)>> =
+                (0..SHARDS).map(|_| Vec::with_capacity(guess)).collect();
+            for &o in part {
+                if let Some((h, tag)) = self.hash_of(data, Ordinal(o)) {
+                    buckets[shard(h)].push((h, tag, o));
+                }
+            }
+            buckets
         };
         let (left, right) = ordinals.split_at(ordinals.len() / 2);
-        let mut hashed = std::thread::scope(|scope| {
+        let (a, b) = std::thread::scope(|scope| {
             let other = scope.spawn(|| hash_all(right));
-            let mut mine = hash_all(left);
-            mine.extend(other.join().expect("hashing does not panic"));
-            mine
+            let mine = hash_all(left);
+            (mine, other.join().expect("hashing does not panic"))
         });
-        hashed.sort_unstable_by_key(|(h, _, _)| shard(*h));
-        let mut tables = Vec::with_capacity(SHARDS);
-        let mut rest = &hashed[..];
-        for s in 0..SHARDS {
-            let n = rest.iter().take_while(|(h, _, _)| shard(*h) == s).count();
-            let (mine, tail) = rest.split_at(n);
-            rest = tail;
-            let mut table = HashTable::with_capacity(n);
-            for &(h, tag, o) in mine {
-                self.insert(&mut table, h, tag, Ordinal(o));
-            }
-            tables.push(Arc::new(table));
-        }
-        tables
+        let build = |shards: std::ops::Range<usize>| -> Vec<Arc<HashTable<Entry>>> {
+            shards
+                .map(|s| {
+                    let mut table = HashTable::with_capacity(a[s].len() + b[s].len());
+                    for &(h, tag, o) in a[s].iter().chain(&b[s]) {
+                        self.insert(&mut table, h, tag, Ordinal(o));
+                    }
+                    Arc::new(table)
+                })
+                .collect()
+        };
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| build(SHARDS / 2..SHARDS));
+            let mut tables = build(0..SHARDS / 2);
+            tables.extend(other.join().expect("building does not panic"));
+            tables
+        })
     }
 
     fn insert(&self, table: &mut HashTable<Entry>, h: u64, tag: u64, ordinal: Ordinal) {
