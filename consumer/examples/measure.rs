@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p shoal-producer --example catalog -- 10000000 /tmp/shoal-10m
-//! cargo run --release -p shoal-consumer --example measure -- /tmp/shoal-10m
+//! cargo run --release -p shoal-consumer --example measure -- /tmp/shoal-10m [v1.jsonl]
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -128,11 +128,52 @@ async fn main() {
         black_box(sum);
         rounds.push(t.elapsed().as_secs_f64() * 1e9 / ids.len() as f64);
     }
+    let shoal_ns = median(rounds);
     println!(
-        "key lookup + one field read: {:.1} ns (median of 20 rounds of {})",
-        median(rounds),
+        "key lookup + one field read: {shoal_ns:.1} ns (median of 20 rounds of {})",
         ids.len()
     );
+
+    // The baseline, when the JSON lines of version 1 are given: a HashMap<u64, Movie>.
+    if let Some(jsonl) = std::env::args().nth(2) {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Movie {
+            id: u64,
+            title: String,
+            year: i32,
+            rating: f64,
+            runtime_min: i32,
+            country: String,
+            genres: Vec<String>,
+            tags: Vec<String>,
+        }
+        use std::io::BufRead;
+        let t = Instant::now();
+        let file = std::fs::File::open(&jsonl).expect("JSON lines");
+        let mut map: std::collections::HashMap<u64, Movie> = std::collections::HashMap::new();
+        for line in std::io::BufReader::new(file).lines() {
+            let m: Movie = serde_json::from_str(&line.expect("line")).expect("a movie");
+            map.insert(m.id, m);
+        }
+        let load = t.elapsed();
+        let mut rounds = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let mut sum = 0.0;
+            for k in &ids {
+                sum += map.get(&(*k as u64)).expect("found").rating;
+            }
+            black_box(sum);
+            rounds.push(t.elapsed().as_secs_f64() * 1e9 / ids.len() as f64);
+        }
+        let map_ns = median(rounds);
+        println!(
+            "HashMap<u64, Movie> from JSON lines: load {load:?}; get + field {map_ns:.1} ns; shoal / HashMap = {:.2}x",
+            shoal_ns / map_ns
+        );
+        drop(map);
+    }
 
     // Applying the delta 1 -> 2 (dataset with its key index).
     let spec = [IndexSpec {
