@@ -61,6 +61,7 @@ pub struct ConsumerBuilder {
     cache: Option<PathBuf>,
     listeners: Vec<Arc<dyn Listener>>,
     indexes: Vec<IndexSpec>,
+    write_back_after: Option<usize>,
 }
 
 impl std::fmt::Debug for ConsumerBuilder {
@@ -100,6 +101,16 @@ impl ConsumerBuilder {
         self
     }
 
+    /// Writes the current version into the cache as a snapshot of its own once it was
+    /// reached by `n` deltas or more since the last snapshot loaded (default 16; `None`
+    /// never), in the background: a restarted consumer then starts from it instead of
+    /// replaying the chain. The file is an ordinary snapshot blob, verified like any other
+    /// when mapped.
+    pub fn write_back_after(mut self, n: Option<usize>) -> Self {
+        self.write_back_after = n;
+        self
+    }
+
     /// Adds a listener.
     pub fn listener(mut self, listener: Arc<dyn Listener>) -> Self {
         self.listeners.push(listener);
@@ -120,6 +131,8 @@ impl ConsumerBuilder {
                 current: ArcSwapOption::empty(),
                 listeners: Mutex::new(self.listeners),
                 indexes: self.indexes,
+                write_back_after: self.write_back_after,
+                chain: Mutex::new(0),
                 pinned: Mutex::new(None),
                 refreshing: tokio::sync::Mutex::new(()),
                 retired: Mutex::new(Vec::new()),
@@ -139,7 +152,14 @@ struct Inner {
     refreshing: tokio::sync::Mutex<()>,
     /// Replaced versions that readers may still hold (see `Consumer::retire`).
     retired: Mutex<Vec<Arc<Dataset>>>,
+    /// See [`ConsumerBuilder::write_back_after`].
+    write_back_after: Option<usize>,
+    /// Deltas applied since the current version's chain left a snapshot.
+    chain: Mutex<usize>,
 }
+
+/// Deltas after which the current version is written back to the cache as a snapshot.
+const DEFAULT_WRITE_BACK_AFTER: usize = 16;
 
 /// Follows one store prefix and serves its current version.
 #[derive(Clone)]
@@ -164,6 +184,7 @@ impl Consumer {
             cache: None,
             listeners: Vec::new(),
             indexes: Vec::new(),
+            write_back_after: Some(DEFAULT_WRITE_BACK_AFTER),
         }
     }
 
@@ -329,6 +350,18 @@ impl Consumer {
                 }
             }
         }
+        // Snapshots the cache holds (written back, or fetched before and since deleted from
+        // the store) are starts too.
+        if let Ok(entries) = std::fs::read_dir(self.inner.cache.join("snapshot")) {
+            for entry in entries.flatten() {
+                let key = format!("snapshot/{}", entry.file_name().to_string_lossy());
+                if let (Ok(name), Ok(meta)) = (key.parse::<BlobName>(), entry.metadata()) {
+                    if avoid.get(&name) != Some(&meta.len()) {
+                        sizes.entry(name).or_insert(meta.len());
+                    }
+                }
+            }
+        }
         let cached = |name: &BlobName| self.cache_path(name).exists();
         let path = plan(from, target, &sizes, cached).ok_or_else(|| {
             Failed::Other(Error::NoPath {
@@ -388,6 +421,12 @@ impl Consumer {
                 why: format!("the blobs lead to version {}", dataset.version().0),
             }));
         }
+        let chain = match path.start {
+            Start::Snapshot(_) => path.steps.len(),
+            Start::Current => *self.inner.chain.lock().expect("chain lock") + path.steps.len(),
+        };
+        *self.inner.chain.lock().expect("chain lock") = chain;
+        self.maybe_write_back(&dataset, chain);
         let replaced = self.inner.current.swap(Some(dataset));
         self.retire(replaced);
         Ok(Some(RefreshEvent {
@@ -408,6 +447,34 @@ impl Consumer {
         let mut retired = self.inner.retired.lock().expect("retired lock");
         retired.extend(replaced);
         retired.retain(|d| Arc::strong_count(d) > 1);
+    }
+
+    /// Starts writing `data` back to the cache as a snapshot when its chain is long enough
+    /// and the cache holds no snapshot of its version (see
+    /// [`ConsumerBuilder::write_back_after`]).
+    fn maybe_write_back(&self, data: &Arc<Dataset>, chain: usize) {
+        let Some(n) = self.inner.write_back_after else {
+            return;
+        };
+        let path = self.cache_path(&BlobName::Snapshot(data.version()));
+        if chain < n || path.exists() {
+            return;
+        }
+        *self.inner.chain.lock().expect("chain lock") = 0;
+        let data = data.clone();
+        let spawned = tokio::runtime::Handle::try_current().map(|rt| {
+            rt.spawn_blocking(move || match write_back(&data, &path) {
+                Ok(bytes) => tracing::info!(
+                    version = data.version().0,
+                    bytes,
+                    "current version written back to the cache as a snapshot"
+                ),
+                Err(e) => tracing::warn!(error = %e, "writing the current version back failed"),
+            })
+        });
+        if spawned.is_err() {
+            tracing::warn!("no tokio runtime: the current version is not written back");
+        }
     }
 
     fn cache_path(&self, name: &BlobName) -> PathBuf {
@@ -440,6 +507,31 @@ impl Consumer {
             }
         }
     }
+}
+
+/// Encodes `data` as a snapshot and puts it at `path` atomically (temporary file, fsync,
+/// rename); returns its size.
+fn write_back(data: &Dataset, path: &Path) -> Result<u64> {
+    let bytes = data.encode_snapshot()?;
+    let dir = path.parent().expect("a cache path has a folder");
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create cache folder", dir, e))?;
+    let temp = dir.join(format!(
+        ".{}.write-back-{}",
+        data.version().0,
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&temp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&temp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        Error::io("write back a snapshot", path, e)
+    })?;
+    Ok(bytes.len() as u64)
 }
 
 /// Why an attempt to reach a version failed: a blob (to avoid next time) or anything else.

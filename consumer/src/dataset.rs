@@ -961,6 +961,29 @@ impl Dataset {
         out
     }
 
+    /// This version as a snapshot blob, byte for byte what a producer writes for the same
+    /// records (every record is read out, so it costs O(records): see
+    /// `ConsumerBuilder::write_back_after`).
+    pub fn encode_snapshot(&self) -> Result<Vec<u8>> {
+        let mut state = shoal_format::DataState::new(self.schema.clone());
+        for t in 0..self.schema.type_count() {
+            let ty = TypeId(t as u32);
+            for o in self.ordinals(ty) {
+                state.insert(ty, o, RecordSource::record(self, ty, o)?)?;
+            }
+        }
+        let mut out = Vec::new();
+        shoal_format::write_snapshot(
+            &state,
+            self.version,
+            &shoal_format::WriteOptions {
+                page_shift: self.shift,
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
     /// True when both versions hold the same page (the same bytes, not a copy) for ordinal
     /// `o` of a column: its value cannot differ between them.
     pub(crate) fn same_page_at(

@@ -299,3 +299,84 @@ async fn one_edit_rebuilds_one_page_and_shares_every_other() {
     assert_ne!(before.get_f64(rating, o), Some(9.75));
     assert_eq!(after.get_f64(rating, o), Some(9.75));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_chain_is_written_back_to_the_cache_and_a_restart_starts_there() {
+    let store_dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let store = fs_store(store_dir.path());
+    // Only version 1 gets a snapshot in the store.
+    let mut producer = Producer::builder(store.clone())
+        .schema(schema())
+        .snapshot_every(1000)
+        .build()
+        .await
+        .unwrap();
+    let consumer = Consumer::builder(store.clone())
+        .cache_dir(cache_dir.path())
+        .primary_key_index("Movie")
+        .write_back_after(Some(5))
+        .build()
+        .unwrap();
+    let mut rng = Rng::new(17);
+    let mut movies = catalog(&mut rng, 800);
+    let mut next_id = 800;
+    let mut truth: BTreeMap<u64, DataState> = BTreeMap::new();
+    for v in 1..=12u64 {
+        if v > 1 {
+            mutate(&mut rng, &mut movies, &mut next_id, 4);
+        }
+        full(&mut producer, &movies).await;
+        truth.insert(v, producer.state().clone());
+        consumer.refresh().await.unwrap();
+        assert_same(&consumer.current().unwrap(), &truth[&v]);
+    }
+    assert!(store.head("snapshot/6").await.unwrap().is_none());
+    // Versions 6 and 11 were reached by 5 deltas since a snapshot: both written back, in
+    // the background, byte for byte what a producer writes for that state.
+    for v in [6u64, 11] {
+        let path = cache_dir.path().join(format!("snapshot/{v}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !path.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "snapshot/{v} never written back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mut expected = Vec::new();
+        shoal_format::write_snapshot(
+            &truth[&v],
+            Version(v),
+            &shoal_format::WriteOptions::default(),
+            &mut expected,
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected, "snapshot/{v}");
+    }
+    // A restarted consumer starts from the written-back snapshot: one delta, nothing fetched.
+    let recorder = Arc::new(Recorder::default());
+    let restarted = Consumer::builder(store.clone())
+        .cache_dir(cache_dir.path())
+        .listener(recorder.clone())
+        .build()
+        .unwrap();
+    restarted.refresh().await.unwrap();
+    let event = recorder.events.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(event.blobs, ["snapshot/11", "delta/11-12"]);
+    assert_eq!(event.bytes_fetched, 0);
+    assert_same(&restarted.current().unwrap(), &truth[&12]);
+    // A damaged written-back snapshot is refused and the chain from the store used instead.
+    let path = cache_dir.path().join("snapshot/11");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    let again = Consumer::builder(store.clone())
+        .cache_dir(cache_dir.path())
+        .write_back_after(None)
+        .build()
+        .unwrap();
+    again.refresh().await.unwrap();
+    assert_same(&again.current().unwrap(), &truth[&12]);
+}

@@ -79,6 +79,10 @@ pub fn consumer(
         }
     };
     let mut b = Consumer::builder(store).cache_dir(dir);
+    if temp.is_some() {
+        // A cache removed at exit gains nothing from a snapshot written into it.
+        b = b.write_back_after(None);
+    }
     for t in keyed {
         b = b.primary_key_index(t);
     }
