@@ -241,7 +241,9 @@ impl Page {
 #[derive(Debug, Clone)]
 struct Column {
     kind: ColumnKind,
-    pages: Vec<Page>,
+    /// Shared whole with the previous version when a delta leaves the column alone (one
+    /// reference count, not one per page).
+    pages: Arc<Vec<Page>>,
 }
 
 #[derive(Debug, Clone)]
@@ -325,7 +327,7 @@ impl Dataset {
                 let reader = view.column(ty, FieldId(c as u32))?;
                 columns.push(Column {
                     kind: *kind,
-                    pages: pages_of(reader.table(), &bytes),
+                    pages: Arc::new(pages_of(reader.table(), &bytes)),
                 });
             }
             types.push(TypeData {
@@ -655,6 +657,20 @@ impl Dataset {
             };
             updates[(o as usize) / per_page].push((o as usize % per_page, source));
         }
+        // A column the delta leaves alone (no value to write, same page count and lengths)
+        // keeps its whole page table.
+        let untouched = updates.iter().all(Vec::is_empty)
+            && a.old.pages.len() == n_pages
+            && a.old.pages.last().is_none_or(|last| {
+                last.len() == per_page.min(a.slot_count as usize - (n_pages - 1) * per_page)
+            });
+        if untouched {
+            stats.pages_shared += n_pages as u64;
+            return Ok(Column {
+                kind: a.old.kind,
+                pages: a.old.pages.clone(),
+            });
+        }
         // Which pages are shared and which are rebuilt; rebuilt ones are made on two threads
         // when there are many (pages are independent).
         let mut pages: Vec<Option<Page>> = Vec::with_capacity(n_pages);
@@ -700,10 +716,12 @@ impl Dataset {
             };
             pages[p] = Some(page);
         }
-        let pages = pages
-            .into_iter()
-            .map(|p| p.expect("every page is shared or rebuilt"))
-            .collect();
+        let pages = Arc::new(
+            pages
+                .into_iter()
+                .map(|p| p.expect("every page is shared or rebuilt"))
+                .collect(),
+        );
         Ok(Column {
             kind: a.old.kind,
             pages,
@@ -900,7 +918,7 @@ impl Dataset {
             pages: c.pages.len() as u64,
             ..ColumnStats::default()
         };
-        for p in &c.pages {
+        for p in c.pages.iter() {
             match p {
                 Page::Fixed(h, b) => {
                     let page = FixedPage::from_parts(*h, b);
