@@ -56,7 +56,12 @@ struct Op {
 
 /// One indexed record: its ordinal and a tag: the key's bits for an exact index, the full
 /// hash otherwise (so growing a table never reads the dataset).
+///
+/// Packed to 12 bytes (no padding after the ordinal): a quarter less memory to fill when an
+/// index is built, and more entries per cache line when it is probed. Fields are only ever
+/// read by value.
 #[derive(Debug, Clone, Copy)]
+#[repr(C, packed(4))]
 struct Entry {
     tag: u64,
     ordinal: Ordinal,
