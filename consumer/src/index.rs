@@ -353,8 +353,10 @@ fn raw_of(v: &FieldValue<'_>, kind: FixedKind) -> Option<u64> {
 }
 
 fn shard(h: u64) -> usize {
-    // The top bits: the table inside a shard uses the low ones.
-    (h >> 56) as usize % SHARDS
+    // Bits 48..56: the table inside a shard uses the low bits for the bucket and the top 7
+    // for its control bytes; taking the shard from the top bits made every entry of a shard
+    // carry the same control byte, so a probe compared every entry of a group.
+    (h >> 48) as usize % SHARDS
 }
 
 /// One key field of record `o`, following references.
