@@ -1,6 +1,7 @@
 //! Readers hold and read versions while the consumer swaps through hundreds of them: no
 //! reader sees a torn version, and every version is freed once its last handle goes.
 
+#[path = "../../producer/tests/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,7 @@
 //! consumer equals the producer's truth; deltas share pages; a second consumer starting
 //! later agrees; pinning and rolling back; failures leave the current version serving.
 
+#[path = "../../producer/tests/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
 //! Primary-key and hash indexes, kept up to date across deltas, agree with the truth after
 //! every version; a delta copies only the index shards it touches.
 
+#[path = "../../producer/tests/common/mod.rs"]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -4,6 +4,7 @@
 //! on) and the worst gap between two lookups (bounded by the scheduler on a busy machine, not
 //! by the swap). Bounded for CI (2 s); `SHOAL_SOAK_SECS` runs it longer.
 
+#[path = "../../producer/tests/common/mod.rs"]
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,5 +1,6 @@
 //! Reading fields and looking up keys allocate nothing (a counting allocator proves it).
 
+#[path = "../../producer/tests/common/mod.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -1,5 +1,5 @@
-//! Shared by the producer's tests: a small movie catalog, random changes, and checks that
-//! what a store holds decodes to what the producer says it published.
+//! Shared by the producer's tests and the consumer's (included by path): a small movie catalog,
+//! random changes, and checks that what a store holds decodes to what the producer published.
 
 #![allow(dead_code)]
 
