@@ -128,9 +128,35 @@ impl Patched {
     }
 }
 
-/// How many values of a var page may be patched before it is rebuilt (1/16 of a page).
+/// How many values of a page may be patched before it is rebuilt (1/16 of a page).
 fn patch_limit(per_page: usize) -> usize {
     (per_page / 16).max(1)
+}
+
+/// Whether a page already holding `patches` can take `updates` as patches too, within
+/// [`patch_limit`].
+fn fits_patches<V>(patches: &[(u32, V)], updates: &[(usize, Source)], per_page: usize) -> bool {
+    let fresh = updates
+        .iter()
+        .filter(|(i, _)| patches.binary_search_by_key(&(*i as u32), |p| p.0).is_err())
+        .count();
+    patches.len() + fresh <= patch_limit(per_page)
+}
+
+/// The patches of a page after `new` ones (by index in the page; the last of one index wins,
+/// though a valid delta writes each once) replace or join the `old` ones; sorted by index.
+fn merge_patches<V: Clone>(old: &[(u32, V)], mut new: Vec<(u32, V)>) -> Vec<(u32, V)> {
+    new.reverse();
+    new.sort_by_key(|p| p.0);
+    new.dedup_by_key(|p| p.0);
+    let kept: Vec<(u32, V)> = old
+        .iter()
+        .filter(|(i, _)| new.binary_search_by_key(i, |p| p.0).is_err())
+        .cloned()
+        .collect();
+    new.extend(kept);
+    new.sort_by_key(|p| p.0);
+    new
 }
 
 impl Page {
@@ -784,38 +810,19 @@ impl Dataset {
                     _ => (None, None, &[][..]),
                 };
                 if let (Some(h), Some(codes)) = (h, codes) {
-                    let fresh = updates
-                        .iter()
-                        .filter(|(i, _)| {
-                            patches.binary_search_by_key(&(*i as u32), |p| p.0).is_err()
-                        })
-                        .count();
                     let same_len = old.is_some_and(|p| p.len() == count);
-                    if same_len && patches.len() + fresh <= patch_limit(1 << self.shift) {
-                        let mut merged: Vec<(u32, Option<u64>)> = updates
-                            .iter()
-                            .map(|&(i, source)| {
-                                let raw = match new_cell(source) {
-                                    FixedCell::Raw(r) => Some(r),
-                                    FixedCell::Null | FixedCell::Hole => None,
-                                };
-                                (i as u32, raw)
-                            })
-                            .collect();
-                        merged.reverse();
-                        merged.sort_by_key(|p| p.0);
-                        merged.dedup_by_key(|p| p.0);
-                        let kept: Vec<(u32, Option<u64>)> = patches
-                            .iter()
-                            .filter(|(i, _)| merged.binary_search_by_key(i, |p| p.0).is_err())
-                            .copied()
-                            .collect();
-                        merged.extend(kept);
-                        merged.sort_by_key(|p| p.0);
+                    if same_len && fits_patches(patches, updates, 1 << self.shift) {
+                        let new = updates.iter().map(|&(i, source)| {
+                            let raw = match new_cell(source) {
+                                FixedCell::Raw(r) => Some(r),
+                                FixedCell::Null | FixedCell::Hole => None,
+                            };
+                            (i as u32, raw)
+                        });
                         return Ok(Page::FixedPatched(Arc::new(FixedPatched {
                             h,
                             codes: codes.clone(),
-                            patches: merged,
+                            patches: merge_patches(patches, new.collect()),
                         })));
                     }
                 }
@@ -855,34 +862,15 @@ impl Dataset {
                 };
                 if let (Some(h), Some(bytes)) = (h, bytes) {
                     let same_len = old.is_some_and(|p| p.len() == count);
-                    let fresh = updates
-                        .iter()
-                        .filter(|(i, _)| {
-                            patches.binary_search_by_key(&(*i as u32), |p| p.0).is_err()
-                        })
-                        .count();
-                    if same_len && patches.len() + fresh <= patch_limit(1 << self.shift) {
-                        let mut merged: Vec<(u32, PatchValue)> =
-                            Vec::with_capacity(patches.len() + fresh);
-                        for &(i, source) in updates {
-                            merged.push((i as u32, PatchValue::of(new_value(source)?)));
-                        }
-                        // Later updates of one index (none from a valid delta) win; then the
-                        // old patches not replaced.
-                        merged.reverse();
-                        merged.sort_by_key(|p| p.0);
-                        merged.dedup_by_key(|p| p.0);
-                        let kept: Vec<(u32, PatchValue)> = patches
+                    if same_len && fits_patches(patches, updates, 1 << self.shift) {
+                        let new = updates
                             .iter()
-                            .filter(|(i, _)| merged.binary_search_by_key(i, |p| p.0).is_err())
-                            .cloned()
-                            .collect();
-                        merged.extend(kept);
-                        merged.sort_by_key(|p| p.0);
+                            .map(|&(i, source)| Ok((i as u32, PatchValue::of(new_value(source)?))))
+                            .collect::<Result<Vec<_>>>()?;
                         return Ok(Page::Patched(Arc::new(Patched {
                             h,
                             bytes: bytes.clone(),
-                            patches: merged,
+                            patches: merge_patches(patches, new),
                         })));
                     }
                 }
