@@ -19,7 +19,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,13 +26,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use notify::Watcher;
 
+use crate::temp::{sweep_temps, temp_path};
 use crate::watch::Watch;
 use crate::{check_key, BlobInfo, BlobStore, Condition, Error, Result, Tag};
 
+/// How long a dead writer's temporary file is left alone (see [`sweep_temps`]).
+const TEMP_GRACE: Duration = Duration::from_secs(60);
+
 /// Copy buffer for streamed reads and writes.
 const CHUNK: usize = 1 << 20;
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A blob store in a local folder.
 #[derive(Debug, Clone)]
@@ -48,10 +49,12 @@ struct Inner {
 }
 
 impl FsStore {
-    /// A store in the folder `root`, created if missing.
+    /// A store in the folder `root`, created if missing. Temporary files that writers
+    /// killed mid-write left in it are removed (see [`sweep_temps`]).
     pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(|e| Error::io("create store folder", &root, e))?;
+        sweep_temps(&root, TEMP_GRACE)?;
         Ok(FsStore {
             inner: Arc::new(Inner {
                 root,
@@ -544,12 +547,6 @@ fn store_crc(bytes: &[u8]) -> u32 {
 /// The tag of a control object: its length and checksum.
 fn tag_of(bytes: &[u8]) -> Tag {
     Tag(format!("{}-{:08x}", bytes.len(), store_crc(bytes)))
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("blob");
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 fn side_path(path: &Path) -> PathBuf {

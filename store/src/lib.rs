@@ -8,8 +8,11 @@
 //! - blob names ([`BlobName`]): `snapshot/<v>`, `delta/<a>-<b>`, `reverse/<b>-<a>` and
 //!   `announced`, relative to the store's prefix, so one bucket or folder holds many datasets
 //!   side by side;
-//! - the announcement ([`read_announced`], [`announce`]): the version consumers should be
-//!   on, written last by the producer and watched by consumers;
+//! - the announcement ([`read_announced`], [`announce_with`], [`set_pin`]): the version
+//!   consumers should be on, written last by the producer and watched by consumers, with an
+//!   operator's pin and a manifest of the version's blobs;
+//! - temporary files ([`temp_path`], [`sweep_temps`]): named after the process writing them,
+//!   so what a killed writer left behind is found and removed at the next open;
 //! - [`FsStore`], a local folder (atomic writes: temporary file, fsync, rename, fsync of the
 //!   folder; watched with `notify`, with a polling fallback), and `S3Store` (feature `s3`),
 //!   any S3-compatible server through aws-sdk-s3;
@@ -33,8 +36,10 @@ mod error;
 mod faulty;
 mod fs;
 mod name;
+mod requests;
 #[cfg(feature = "s3")]
 mod s3;
+mod temp;
 mod watch;
 
 use std::ops::Range;
@@ -44,16 +49,18 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-pub use announce::{announce, read_announced, Announced};
+pub use announce::{announce, announce_with, read_announced, set_pin, Announced};
 pub use error::{Error, Result};
 #[cfg(feature = "faults")]
 pub use faulty::{Fault, FaultRule, FaultyStore, InjectedFault, StoreOp, Trigger};
 pub use fs::FsStore;
 pub use name::{BlobName, ANNOUNCED, LOCK};
+pub use requests::RequestCounts;
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Store, MIN_PART_SIZE};
 
-pub use watch::Watch;
+pub use temp::{sweep_temps, temp_path, Swept};
+pub use watch::{jittered, Watch};
 
 /// An opaque version tag of a stored object (an S3 ETag; for a folder, the object's length and
 /// checksum), used for conditional writes.

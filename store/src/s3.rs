@@ -47,14 +47,17 @@
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::upload_part::UploadPartError;
 use aws_sdk_s3::primitives::ByteStream;
@@ -65,6 +68,8 @@ use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
+use crate::requests::{RequestCounter, RequestCounts};
+use crate::temp::temp_path;
 use crate::watch::Watch;
 use crate::{check_key, checksum, BlobInfo, BlobStore, Condition, Error, Result, Tag};
 
@@ -80,8 +85,6 @@ const META_LENGTH: &str = "shoal-length";
 const WRITE_BUFFER: usize = 1 << 20;
 /// The region used when none is configured or found (S3-compatible servers accept it).
 const FALLBACK_REGION: &str = "us-east-1";
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Where an [`S3Store`] is and how it talks to the service.
 ///
@@ -255,6 +258,8 @@ pub struct S3Store {
 struct Inner {
     client: Client,
     config: S3Config,
+    /// Every HTTP request sent, by kind.
+    requests: Arc<RequestCounter>,
     /// `prefix/`, or empty: what every full key starts with.
     root: String,
     /// Where requests go, for messages.
@@ -286,7 +291,8 @@ impl S3Store {
         check_prefix(&config.prefix).map_err(invalid)?;
         config.part_size = config.part_size.max(MIN_PART_SIZE);
 
-        let client = Client::from_conf(sdk_config(&config).await);
+        let requests = Arc::new(RequestCounter::default());
+        let client = Client::from_conf(sdk_config(&config, requests.clone()).await);
         let root = if config.prefix.is_empty() {
             String::new()
         } else {
@@ -300,10 +306,16 @@ impl S3Store {
             inner: Arc::new(Inner {
                 client,
                 config,
+                requests,
                 root,
                 endpoint,
             }),
         })
+    }
+
+    /// The HTTP requests this store sent so far, by kind (every attempt, retries included).
+    pub fn requests(&self) -> RequestCounts {
+        self.inner.requests.counts()
     }
 
     /// The configuration the store was made with (the part size as used).
@@ -1044,7 +1056,7 @@ impl BlobStore for S3Store {
 }
 
 /// The SDK configuration for `config`: region, credentials, endpoint, retries, timeouts.
-async fn sdk_config(config: &S3Config) -> aws_sdk_s3::Config {
+async fn sdk_config(config: &S3Config, requests: Arc<RequestCounter>) -> aws_sdk_s3::Config {
     let mut builder = match &config.credentials {
         Some((id, secret)) => aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -1072,6 +1084,7 @@ async fn sdk_config(config: &S3Config) -> aws_sdk_s3::Config {
         builder = builder.endpoint_url(url);
     }
     builder
+        .interceptor(CountRequests(requests))
         .force_path_style(config.force_path_style)
         .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)))
         .timeout_config(
@@ -1080,6 +1093,27 @@ async fn sdk_config(config: &S3Config) -> aws_sdk_s3::Config {
                 .build(),
         )
         .build()
+}
+
+/// Counts every request the SDK transmits (each retry too) into the store's counter.
+#[derive(Debug)]
+struct CountRequests(Arc<RequestCounter>);
+
+impl Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "shoal-count-requests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        let request = context.request();
+        self.0.record(request.method(), request.uri());
+        Ok(())
+    }
 }
 
 /// The part size for a blob of `size` bytes: the configured one, grown so the blob needs at
@@ -1104,13 +1138,6 @@ fn file_checksum(path: &Path) -> Result<(u64, u32)> {
         crc = crc32c::crc32c_append(crc, &buf[..n]);
         len += n as u64;
     }
-}
-
-/// A hidden temporary file beside `dest`.
-fn temp_path(dest: &Path) -> PathBuf {
-    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("blob");
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    dest.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 fn parse_crc(text: &str) -> Option<u32> {

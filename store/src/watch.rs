@@ -30,8 +30,10 @@ impl std::fmt::Debug for Watch {
 }
 
 impl Watch {
-    /// A watch that polls `fingerprint` every `interval` and wakes on every change of its
-    /// value (errors count as a change only once they clear, so a flaky store does not spin).
+    /// A watch that polls `fingerprint` about every `interval` and wakes on every change of
+    /// its value (errors count as a change only once they clear, so a flaky store does not
+    /// spin). Polls are jittered (see [`jittered`]) so a fleet started together does not
+    /// poll the store in the same second.
     pub(crate) fn polling<F, Fut>(interval: Duration, mut fingerprint: F) -> (Self, Notifier)
     where
         F: FnMut() -> Fut + Send + 'static,
@@ -41,10 +43,8 @@ impl Watch {
         let notifier = Notifier(tx.clone());
         let task = tokio::spawn(async move {
             let mut last: Option<Option<String>> = None;
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first look at once (what later polls compare with), then jittered polls.
             loop {
-                ticker.tick().await;
                 match fingerprint().await {
                     Ok(now) => {
                         if last.as_ref().is_some_and(|l| *l != now) {
@@ -57,6 +57,7 @@ impl Watch {
                 if tx.is_closed() {
                     return;
                 }
+                tokio::time::sleep(jittered(interval)).await;
             }
         });
         (
@@ -96,6 +97,13 @@ impl Drop for Watch {
             task.abort();
         }
     }
+}
+
+/// `interval` scaled by a random factor in [0.8, 1.2): a thousand consumers polling every
+/// 5 s spread their requests over the whole interval instead of keeping the phase they
+/// started with.
+pub fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(0.8 + 0.4 * fastrand::f64())
 }
 
 /// Wakes a [`Watch`] from outside its polling task (a file-system event callback).

@@ -126,3 +126,38 @@ async fn the_store_never_writes_outside_its_folder() {
         .join("outside")
         .exists());
 }
+
+/// A writer killed mid-write leaves its temporary file; the next open of the store removes
+/// it once the writer is gone, and leaves a live writer's file and every blob alone.
+#[tokio::test]
+async fn temporary_files_of_killed_writers_are_swept_at_open() {
+    let s = store("sweep");
+    s.put("snapshot/1", Bytes::from_static(b"blob"))
+        .await
+        .unwrap();
+    let dir = s.root().join("snapshot");
+    let mut child = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let dead = dir.join(format!(".2.tmp-{}-0", child.id()));
+    let live = shoal_store::temp_path(&dir.join("3"));
+    for p in [&dead, &live] {
+        let f = std::fs::File::create(p).unwrap();
+        f.set_len(1000).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(120))
+            .unwrap();
+    }
+    // While the writer runs, its file stays.
+    FsStore::new(s.root()).unwrap();
+    assert!(dead.exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    FsStore::new(s.root()).unwrap();
+    assert!(!dead.exists(), "the killed writer's temporary file is gone");
+    assert!(live.exists(), "this process's own temporary file stays");
+    assert_eq!(
+        s.get("snapshot/1").await.unwrap(),
+        Bytes::from_static(b"blob")
+    );
+}

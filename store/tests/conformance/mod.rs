@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use shoal_format::Version;
 use shoal_store::{
-    announce, read_announced, BlobName, BlobStore, Condition, Error, Tag, ANNOUNCED,
+    announce, announce_with, read_announced, set_pin, BlobName, BlobStore, Condition, Error, Tag,
+    ANNOUNCED,
 };
 
 /// A backend under test: makes a fresh store for a prefix.
@@ -286,6 +287,49 @@ pub async fn announcements(store: Arc<dyn BlobStore>) {
     assert!(matches!(err, Error::BadAnnouncement { .. }), "{err}");
 }
 
+/// A pin holds the fleet on a version while the producer keeps announcing: the producer's
+/// conditional announcement (made with the tag it saw before the pin) carries the pin over,
+/// and unpinning keeps the producer's latest announcement.
+pub async fn pins_survive_announcements(store: Arc<dyn BlobStore>) {
+    let err = set_pin(&*store, Some(Version(1))).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    let blobs = [(BlobName::Snapshot(Version(1)), 100)];
+    let first = announce_with(&*store, Version(1), &blobs, None)
+        .await
+        .unwrap();
+    assert_eq!(first.blobs, blobs);
+    let second = announce(&*store, Version(2), Some(&first)).await.unwrap();
+    let pinned = set_pin(&*store, Some(Version(1))).await.unwrap();
+    assert_eq!(
+        (pinned.version, pinned.pinned),
+        (Version(2), Some(Version(1)))
+    );
+    assert_eq!(pinned.target(), Version(1));
+    // The producer saw `second`, not the pin: its next announcement still lands, pinned.
+    let delta = [(BlobName::Delta(Version(2), Version(3)), 7)];
+    let third = announce_with(&*store, Version(3), &delta, Some(&second))
+        .await
+        .unwrap();
+    assert_eq!(third.pinned, Some(Version(1)));
+    let read = read_announced(&*store).await.unwrap().unwrap();
+    assert_eq!(read, third);
+    assert_eq!(read.target(), Version(1));
+    // But a writer that missed an announcement is still refused.
+    let err = announce(&*store, Version(3), Some(&second))
+        .await
+        .unwrap_err();
+    assert!(err.is_precondition_failed(), "{err}");
+    let unpinned = set_pin(&*store, None).await.unwrap();
+    assert_eq!(
+        (unpinned.version, unpinned.pinned, unpinned.blobs),
+        (Version(3), None, delta.to_vec())
+    );
+    assert_eq!(
+        read_announced(&*store).await.unwrap().unwrap().target(),
+        Version(3)
+    );
+}
+
 pub async fn watch_sees_announcements(store: Arc<dyn BlobStore>) {
     let mut watch = store.watch(ANNOUNCED).await.unwrap();
     // Give the watcher its first look before changing anything.
@@ -329,7 +373,8 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@cases $make, $base;
             put_get_round_trip, overwrite_replaces, large_file_streams_both_ways, ranged_get,
             missing_blobs, delete_removes, list_by_prefix_with_paging, conditional_puts,
-            racing_writers_one_wins, announcements, watch_sees_announcements,
+            racing_writers_one_wins, announcements, pins_survive_announcements,
+            watch_sees_announcements,
             invalid_keys_are_refused);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
