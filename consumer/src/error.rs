@@ -62,6 +62,14 @@ pub enum Error {
         /// Where the store is.
         location: String,
     },
+    /// A refresh's worker thread panicked or was cancelled.
+    #[error("the refresh could not {what}: its worker thread failed ({reason})")]
+    Task {
+        /// What the thread was doing.
+        what: &'static str,
+        /// The panic or cancellation.
+        reason: String,
+    },
     /// A misuse of the API (unknown type or field, and the like).
     #[error("{0}")]
     Usage(String),

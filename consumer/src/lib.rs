@@ -27,7 +27,7 @@
 //! let store = Arc::new(shoal_store::FsStore::new("shoal-data")?);
 //! let consumer = Consumer::builder(store).cache_dir("/var/cache/movies").build()?;
 //! consumer.refresh().await?;
-//! let _follow = consumer.follow(); // refresh at every announcement
+//! let _follow = consumer.follow(); // every announcement, retrying after failures
 //!
 //! let data = consumer.current().expect("loaded");
 //! let movie = data.type_id("Movie")?;
@@ -39,15 +39,22 @@
 //! # Ok(()) }
 //! ```
 
+mod builder;
+mod cache;
 mod consumer;
 mod dataset;
 mod error;
+mod follow;
 mod index;
 mod map;
+mod plan;
+mod refresh;
 
-pub use consumer::{Consumer, ConsumerBuilder, Listener, RefreshEvent};
+pub use builder::ConsumerBuilder;
+pub use consumer::{Consumer, Listener, RefreshEvent};
 pub use dataset::{ApplyStats, ColumnStats, Dataset, Field, IndexId};
 pub use error::{Error, Result};
+pub use follow::{FollowOptions, Follower, Status};
 pub use index::IndexSpec;
 
 impl Dataset {

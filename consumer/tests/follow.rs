@@ -246,7 +246,7 @@ async fn follow_refreshes_on_announcements() {
         }
         assert_same(&consumer.current().unwrap(), producer.state());
     }
-    task.abort();
+    task.stop().await;
 }
 
 #[tokio::test]
@@ -317,6 +317,8 @@ async fn a_long_chain_is_written_back_to_the_cache_and_a_restart_starts_there() 
         .cache_dir(cache_dir.path())
         .primary_key_index("Movie")
         .write_back_after(Some(5))
+        // Keep every written-back snapshot (retention is tested in fleet.rs).
+        .cache_max_bytes(u64::MAX)
         .build()
         .unwrap();
     let mut rng = Rng::new(17);

@@ -48,6 +48,8 @@ async fn lookups_never_wait_for_a_swap() {
     let consumer = Consumer::builder(store.clone())
         .cache_dir(cache_dir.path())
         .primary_key_index("Movie")
+        // The swaps below go back and forth over a warm cache.
+        .cache_max_bytes(u64::MAX)
         .build()
         .unwrap();
     // Warm the cache: every delta and reverse delta once.

@@ -9,7 +9,7 @@ use shoal_format::{
     write_delta, write_snapshot, DataState, DeltaView, Ordinal, Schema, SnapshotView, TypeId,
     TypeKind, Value, Version, WriteOptions,
 };
-use shoal_store::{announce, read_announced, Announced, BlobName, BlobStore};
+use shoal_store::{announce_with, read_announced, Announced, BlobName, BlobStore};
 
 use crate::error::{BoxError, Error, Result};
 use crate::index::{key_with, Hasher, KeyIndex, RecordIndex};
@@ -601,7 +601,13 @@ impl Producer {
         if let Some(lease) = &mut self.lease {
             lease.renew(&*self.store).await?;
         }
-        let announced = match announce(&*self.store, version, self.announced.as_ref()).await {
+        // The manifest lets a consumer one version behind find its delta without a LIST.
+        let manifest: Vec<(BlobName, u64)> = blobs
+            .iter()
+            .map(|(name, bytes)| (*name, bytes.len() as u64))
+            .collect();
+        let announcement = announce_with(&*self.store, version, &manifest, self.announced.as_ref());
+        let announced = match announcement.await {
             Ok(a) => a,
             Err(e) => {
                 // Did the announcement land anyway (its answer lost, a retry refused)? Read
@@ -861,9 +867,10 @@ impl Producer {
                 .saturating_sub(self.options.keep_versions as u64 - 1),
         );
         // Never delete what the store's own announcement needs (it may lag behind this
-        // producer's version if an announcement write was lost).
+        // producer's version if an announcement write was lost), nor what the version an
+        // operator pinned the fleet to needs.
         if let Some(a) = read_announced(&*self.store).await? {
-            oldest_kept = oldest_kept.min(a.version);
+            oldest_kept = oldest_kept.min(a.version).min(a.target());
         }
         // The newest snapshot at or before the oldest kept version anchors the window.
         let Some(anchor) = names

@@ -499,7 +499,12 @@ impl BlobStore for FsStore {
         fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
         let file_name = path.file_name().map(|n| n.to_os_string());
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event {
+            // Only changes: reading the file (the consumer, this watch's own polls) makes
+            // access events, which would otherwise wake the watcher in a loop.
+            let event = event
+                .ok()
+                .filter(|e| !e.kind.is_access() && !e.kind.is_other());
+            if let Some(event) = event {
                 if event
                     .paths
                     .iter()

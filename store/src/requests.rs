@@ -66,6 +66,7 @@ impl RequestCounter {
     }
 
     /// The counts so far.
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
     pub(crate) fn counts(&self) -> RequestCounts {
         RequestCounts {
             get: self.get.load(Ordering::Relaxed),

@@ -161,3 +161,25 @@ async fn temporary_files_of_killed_writers_are_swept_at_open() {
         Bytes::from_static(b"blob")
     );
 }
+
+/// Reading the watched file (consumers do, and so do the watch's own polls) is not a
+/// change: before this was fixed every read woke the watch, and a follower that read the
+/// announcement on every wake-up spun.
+#[tokio::test]
+async fn reading_the_watched_file_does_not_wake_the_watch() {
+    let s = store("watch-reads");
+    s.put("announced", Bytes::from_static(b"1")).await.unwrap();
+    let mut watch = s.watch("announced").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = watch.wakeups();
+    for _ in 0..20 {
+        s.get("announced").await.unwrap();
+        s.get_tagged("announced").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(watch.wakeups(), before, "reads woke the watch");
+    s.put("announced", Bytes::from_static(b"2")).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), watch.changed())
+        .await
+        .expect("a write wakes the watch");
+}

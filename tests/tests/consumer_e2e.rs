@@ -89,7 +89,7 @@ async fn follow_100_cycles(store: Arc<dyn BlobStore>) {
         wait_for(&consumer, report.version).await;
         assert_holds(&consumer.current().unwrap(), &movies);
     }
-    follow.abort();
+    follow.stop().await;
     let last = producer.version().unwrap();
     assert!(last.0 >= 90, "most cycles change something");
     // Versions moved forward by deltas, one or a few at a time.
