@@ -22,6 +22,8 @@ Examples:
   shoal diff --from 1 --to 2
   shoal watch
   shoal verify
+  shoal pin --version 41          (hold every consumer on version 41)
+  shoal unpin
   shoal --store s3://bucket/movies --endpoint-url http://127.0.0.1:9000 versions";
 
 /// shoal: publish a dataset as compact versioned blobs, and look inside what is published.
@@ -104,6 +106,20 @@ new value. Along a delta chain only the records the deltas touch are compared.")
     /// Follow announcements and print one line per new version, like tail -f.
     #[command(after_help = "Examples:\n  shoal watch\n  shoal watch --type Movie --json")]
     Watch(cmd::watch::WatchArgs),
+    /// Hold every consumer on one version (a fleet-wide rollback), whatever is announced.
+    #[command(after_help = "\
+Examples:
+  shoal pin --version 41
+  shoal --store s3://bucket/movies pin --version 41
+
+The version is first built as a consumer builds it, every blob's checksums verified; a version
+the store cannot build is refused and nothing is pinned. Consumers move to it (by reverse
+deltas, or a snapshot) and stay. The producer keeps publishing meanwhile and keeps the blobs
+the pinned version needs. `shoal versions` and `shoal watch` show the pin.")]
+    Pin(cmd::pin::PinArgs),
+    /// Let consumers follow announcements again after `shoal pin`.
+    #[command(after_help = "Examples:\n  shoal unpin")]
+    Unpin,
     /// Check every blob's checksums and every delta chain; exit 1 naming any bad blob.
     #[command(after_help = "Examples:\n  shoal verify\n  shoal verify --version 7")]
     Verify(cmd::verify::VerifyArgs),
@@ -153,6 +169,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Command::Diff(a) => cmd::diff::run(g, a, out).await,
             Command::Watch(a) => cmd::watch::run(g, a, out).await,
             Command::Verify(a) => cmd::verify::run(g, a, out).await,
+            Command::Pin(a) => cmd::pin::pin(g, a, out).await,
+            Command::Unpin => cmd::pin::unpin(g, out).await,
             Command::Bench(a) => cmd::bench::run(a, out).await,
         }
     })

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod diff;
 pub mod inspect;
+pub mod pin;
 pub mod produce;
 pub mod read;
 pub mod verify;

@@ -21,6 +21,8 @@ pub struct Listing {
     pub store: String,
     /// The announced version.
     pub announced: Option<u64>,
+    /// The version an operator pinned every consumer to (`shoal pin`), if any.
+    pub pinned: Option<u64>,
     /// Every version a blob names, newest first.
     pub versions: Vec<VersionRow>,
     /// Keys that are not blobs of shoal's naming (left alone).
@@ -36,6 +38,8 @@ pub struct VersionRow {
     pub reachable: bool,
     /// The announced version.
     pub announced: bool,
+    /// The pinned version.
+    pub pinned: bool,
     /// Size of its snapshot, if it has one.
     pub snapshot_bytes: Option<u64>,
     /// Deltas into it: (from, bytes).
@@ -48,7 +52,9 @@ pub struct VersionRow {
 
 /// Lists the store's blobs and works out which versions are reachable.
 pub async fn listing(store: &dyn BlobStore) -> Result<Listing> {
-    let announced = read_announced(store).await?.map(|a| a.version.0);
+    let read = read_announced(store).await?;
+    let announced = read.as_ref().map(|a| a.version.0);
+    let pinned = read.as_ref().and_then(|a| a.pinned).map(|v| v.0);
     let mut rows: BTreeMap<u64, VersionRow> = BTreeMap::new();
     let mut times: BTreeMap<u64, SystemTime> = BTreeMap::new();
     let mut other_keys = Vec::new();
@@ -56,6 +62,7 @@ pub async fn listing(store: &dyn BlobStore) -> Result<Listing> {
         version: v,
         reachable: false,
         announced: Some(v) == announced,
+        pinned: Some(v) == pinned,
         snapshot_bytes: None,
         deltas_in: Vec::new(),
         reverse_out: Vec::new(),
@@ -86,8 +93,8 @@ pub async fn listing(store: &dyn BlobStore) -> Result<Listing> {
             *e = (*e).max(t);
         }
     }
-    if let Some(a) = announced {
-        rows.entry(a).or_insert_with(|| row(a));
+    for v in announced.into_iter().chain(pinned) {
+        rows.entry(v).or_insert_with(|| row(v));
     }
     // Reachability: from every snapshot, along deltas (a -> b) and reverse deltas (b -> a).
     let mut edges: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
@@ -120,6 +127,7 @@ pub async fn listing(store: &dyn BlobStore) -> Result<Listing> {
     Ok(Listing {
         store: store.location(),
         announced,
+        pinned,
         versions: rows.into_values().rev().collect(),
         other_keys,
     })
@@ -136,11 +144,18 @@ pub async fn run(g: &Global, out: Out) -> Result<()> {
 fn text(l: &Listing) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    match l.announced {
-        Some(v) => {
+    match (l.announced, l.pinned) {
+        (Some(v), Some(p)) => {
+            let _ = writeln!(
+                s,
+                "{}: announced version {v}; PINNED to version {p} (consumers stay there until `shoal unpin`)",
+                l.store
+            );
+        }
+        (Some(v), None) => {
             let _ = writeln!(s, "{}: announced version {v}", l.store);
         }
-        None => {
+        (None, _) => {
             let _ = writeln!(s, "{}: nothing announced", l.store);
         }
     }
@@ -165,7 +180,7 @@ fn text(l: &Listing) -> String {
     for r in &l.versions {
         let _ = writeln!(
             s,
-            "{:>8}  {:<9}  {:>10}  {:<20}  {:<20}  {}{}",
+            "{:>8}  {:<9}  {:>10}  {:<20}  {:<20}  {}{}{}",
             r.version,
             if r.reachable { "yes" } else { "NO" },
             r.snapshot_bytes
@@ -174,7 +189,8 @@ fn text(l: &Listing) -> String {
             pairs(&r.deltas_in, true, r.version),
             pairs(&r.reverse_out, false, r.version),
             r.written.as_deref().unwrap_or("-"),
-            if r.announced { "  <- announced" } else { "" }
+            if r.announced { "  <- announced" } else { "" },
+            if r.pinned { "  <- pinned" } else { "" }
         );
     }
     for k in &l.other_keys {

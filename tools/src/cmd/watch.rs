@@ -51,6 +51,10 @@ struct Line {
     blobs: Vec<String>,
     bytes_fetched: u64,
     refresh_ms: f64,
+    /// The version the store announces.
+    announced: Option<u64>,
+    /// The version an operator pinned the fleet to, if any.
+    pinned: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -92,6 +96,8 @@ pub async fn run(g: &Global, a: &WatchArgs, out: Out) -> Result<()> {
             blobs: event.blobs,
             bytes_fetched: event.bytes_fetched,
             refresh_ms: event.duration.as_secs_f64() * 1e3,
+            announced: consumer.status().announced.map(|v| v.0),
+            pinned: consumer.status().pinned.map(|v| v.0),
         };
         if let Some(prev) = &previous {
             let prev: &Arc<shoal_consumer::Dataset> = prev;
@@ -128,14 +134,25 @@ pub async fn run(g: &Global, a: &WatchArgs, out: Out) -> Result<()> {
     Ok(())
 }
 
+/// `  PINNED (announced: 12)` while an operator holds the fleet on a version.
+fn pin_note(line: &Line) -> String {
+    match (line.pinned, line.announced) {
+        (Some(_), Some(a)) => format!("  PINNED (announced: {a})"),
+        (Some(_), None) => "  PINNED".to_string(),
+        _ => String::new(),
+    }
+}
+
 fn print(line: &Line, out: Out) {
     use std::io::Write;
     let text = if out.json {
         serde_json::to_string(line).expect("serialises")
     } else if line.from.is_none() {
         format!(
-            "{}  version {} (current; watching for new versions)",
-            line.time, line.version
+            "{}  version {} (current; watching for new versions){}",
+            line.time,
+            line.version,
+            pin_note(line)
         )
     } else {
         let counts: Vec<String> = line
@@ -144,14 +161,15 @@ fn print(line: &Line, out: Out) {
             .map(|c| format!("{} +{} -{} ~{}", c.name, c.added, c.removed, c.changed))
             .collect();
         format!(
-            "{}  version {} (from {})  {}  [{}, {}, {:.1} ms]",
+            "{}  version {} (from {})  {}  [{}, {}, {:.1} ms]{}",
             line.time,
             line.version,
             line.from.unwrap_or_default(),
             counts.join("  "),
             line.blobs.join(" "),
             ui::bytes(line.bytes_fetched),
-            line.refresh_ms
+            line.refresh_ms,
+            pin_note(line)
         )
     };
     let mut stdout = std::io::stdout().lock();
