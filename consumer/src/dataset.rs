@@ -29,6 +29,7 @@ use shoal_format::{
 
 use crate::error::{Error, Result};
 use crate::index::{Index, IndexSpec};
+use crate::parallel::map_shares;
 
 /// The length of a page header; a fixed page's codes follow it.
 const PAGE_HEADER_LEN: usize = 24;
@@ -697,8 +698,8 @@ impl Dataset {
                 pages: a.old.pages.clone(),
             });
         }
-        // Which pages are shared and which are rebuilt; rebuilt ones are made on two threads
-        // when there are many (pages are independent).
+        // Which pages are shared and which are rebuilt; rebuilt ones are made on several
+        // threads when there are many (pages are independent).
         let mut pages: Vec<Option<Page>> = Vec::with_capacity(n_pages);
         let mut work: Vec<usize> = Vec::new();
         for (p, page_updates) in updates.iter().enumerate() {
@@ -723,13 +724,10 @@ impl Dataset {
                 .collect()
         };
         let built = if work.len() >= 32 {
-            let (left, right) = work.split_at(work.len() / 2);
-            std::thread::scope(|scope| {
-                let other = scope.spawn(|| build(right));
-                let mut mine = build(left)?;
-                mine.extend(other.join().expect("page rebuilding does not panic")?);
-                Ok::<_, Error>(mine)
-            })?
+            map_shares(&work, build)
+                .into_iter()
+                .collect::<Result<Vec<_>>>()?
+                .concat()
         } else {
             build(&work)?
         };

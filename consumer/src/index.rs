@@ -19,6 +19,7 @@ use shoal_format::{ColumnKind, FieldId, FieldPath, FieldValue, FixedKind, Ordina
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::parallel::{map_shares, threads};
 
 /// Shards per index: a delta copies the shards its records fall in.
 const SHARDS: usize = 256;
@@ -165,7 +166,7 @@ impl Index {
             .filter(|&o| unchanged(Ordinal(o)))
             .collect();
         // Removals first, then insertions (an ordinal can leave and come back with another
-        // key), grouped by shard so that the copies of many shards are shared between two
+        // key), grouped by shard so that the copies of many shards are shared between
         // threads.
         let mut ops: Vec<Op> = Vec::new();
         for o in (removed - &kept).iter().map(Ordinal) {
@@ -197,13 +198,7 @@ impl Index {
             }
         };
         if ops.len() >= 1024 {
-            let half = SHARDS / 2;
-            let mid = ops.partition_point(|op| shard(op.h) < half);
-            let (left, right) = shards.split_at_mut(half);
-            std::thread::scope(|scope| {
-                scope.spawn(|| apply(right, half, &ops[mid..]));
-                apply(left, 0, &ops[..mid]);
-            });
+            apply_by_shard_ranges(&mut shards, &ops, &apply);
         } else {
             apply(&mut shards, 0, &ops);
         }
@@ -213,16 +208,15 @@ impl Index {
         }
     }
 
-    /// Every record of the type, hashed on two threads, then inserted shard by shard into
-    /// tables sized up front.
+    /// Every record of the type, hashed on [`threads`] threads straight into per-shard
+    /// buckets (no sort), then the shards built from every thread's buckets, shared out the
+    /// same way; tables are sized up front.
     fn build_shards(&self, data: &Dataset) -> Vec<Arc<HashTable<Entry>>> {
         let ordinals: Vec<u32> = data
             .populated(self.ty)
             .map(|p| p.iter().collect())
             .unwrap_or_default();
-        // Each thread hashes half of the records straight into per-shard buckets (no sort),
-        // then each builds half of the shards from both threads' buckets.
-        let hash_all = |part: &[u32]| -> Vec<Vec<(u64, u64, u32)>> {
+        let buckets = map_shares(&ordinals, |part| {
             let guess = part.len() / SHARDS + part.len() / SHARDS / 8 + 1;
             let mut buckets: Vec<Vec<(u64, u64, u32)>> =
                 (0..SHARDS).map(|_| Vec::with_capacity(guess)).collect();
@@ -232,30 +226,21 @@ impl Index {
                 }
             }
             buckets
-        };
-        let (left, right) = ordinals.split_at(ordinals.len() / 2);
-        let (a, b) = std::thread::scope(|scope| {
-            let other = scope.spawn(|| hash_all(right));
-            let mine = hash_all(left);
-            (mine, other.join().expect("hashing does not panic"))
         });
-        let build = |shards: std::ops::Range<usize>| -> Vec<Arc<HashTable<Entry>>> {
-            shards
-                .map(|s| {
-                    let mut table = HashTable::with_capacity(a[s].len() + b[s].len());
-                    for &(h, tag, o) in a[s].iter().chain(&b[s]) {
+        let shard_ids: Vec<usize> = (0..SHARDS).collect();
+        map_shares(&shard_ids, |ids| {
+            ids.iter()
+                .map(|&s| {
+                    let len = buckets.iter().map(|b| b[s].len()).sum();
+                    let mut table = HashTable::with_capacity(len);
+                    for &(h, tag, o) in buckets.iter().flat_map(|b| &b[s]) {
                         self.insert(&mut table, h, tag, Ordinal(o));
                     }
                     Arc::new(table)
                 })
-                .collect()
-        };
-        std::thread::scope(|scope| {
-            let other = scope.spawn(|| build(SHARDS / 2..SHARDS));
-            let mut tables = build(0..SHARDS / 2);
-            tables.extend(other.join().expect("building does not panic"));
-            tables
+                .collect::<Vec<_>>()
         })
+        .concat()
     }
 
     fn insert(&self, table: &mut HashTable<Entry>, h: u64, tag: u64, ordinal: Ordinal) {
@@ -402,4 +387,35 @@ fn hash_value(h: &mut impl Hasher, v: &FieldValue<'_>) {
         FieldValue::Bytes(b) => (7u8, b).hash(h),
         FieldValue::Ref(o) => (8u8, o.0).hash(h),
     }
+}
+
+/// Applies `ops` (sorted by shard) to `shards` on [`threads`] threads, each owning a
+/// contiguous range of shards and the operations that fall in it.
+fn apply_by_shard_ranges<F>(shards: &mut [Arc<HashTable<Entry>>], ops: &[Op], apply: &F)
+where
+    F: Fn(&mut [Arc<HashTable<Entry>>], usize, &[Op]) + Sync,
+{
+    let k = threads().min(SHARDS);
+    let bounds: Vec<usize> = (0..=k).map(|i| SHARDS * i / k).collect();
+    let cuts: Vec<usize> = bounds
+        .iter()
+        .map(|&b| ops.partition_point(|op| shard(op.h) < b))
+        .collect();
+    let mut rest = shards;
+    let mut ranges = Vec::with_capacity(k);
+    for i in 0..k {
+        let (range, tail) = rest.split_at_mut(bounds[i + 1] - bounds[i]);
+        ranges.push((range, bounds[i], &ops[cuts[i]..cuts[i + 1]]));
+        rest = tail;
+    }
+    std::thread::scope(|scope| {
+        let mut ranges = ranges.into_iter();
+        let first = ranges.next();
+        for (range, start, ops) in ranges {
+            scope.spawn(move || apply(range, start, ops));
+        }
+        if let Some((range, start, ops)) = first {
+            apply(range, start, ops);
+        }
+    });
 }

@@ -47,6 +47,7 @@ mod error;
 mod follow;
 mod index;
 mod map;
+mod parallel;
 mod plan;
 mod refresh;
 
