@@ -13,3 +13,4 @@
 
 pub mod catalog;
 pub mod chain;
+pub mod fleet;
