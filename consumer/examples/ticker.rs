@@ -49,6 +49,11 @@ impl Lateness {
     }
 }
 
+/// Lets the ticker record a tick it was kept from (a tick is recorded when it runs).
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+}
+
 fn row(what: &str, took: Duration, (worst, median, ticks): (f64, f64, usize)) {
     println!(
         "{what:<44} {:>9.1} ms   ticker worst {worst:>8.2} ms   median {median:>5.2} ms   ticks {ticks}",
@@ -91,7 +96,7 @@ async fn inline(cache: &std::path::Path, lateness: &Lateness) {
         paths: Vec::new(),
     }];
     // Let the ticker catch up after the reads, then start counting.
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    settle().await;
     lateness.take();
     let t = Instant::now();
     let data = Dataset::from_snapshot(snapshot)
