@@ -52,6 +52,8 @@ pub struct Args {
     pub spread_ms: u64,
     /// After the producer stops, how long consumers have to reach its last version.
     pub deadline_ms: u64,
+    /// Lookups a consumer's reader makes between two 1 ms pauses.
+    pub read_batch: usize,
     /// The consumer's number (consumer role only).
     pub id: usize,
 }
@@ -76,6 +78,7 @@ impl Default for Args {
             poll_ms: 500,
             spread_ms: 0,
             deadline_ms: 30_000,
+            read_batch: 100,
             id: 0,
         }
     }
@@ -85,7 +88,7 @@ impl Default for Args {
 pub const USAGE: &str = "usage: shoal-fleet [--store DIR|s3://bucket/prefix] [--endpoint-url URL] \
 [--consumers K] [--versions V] [--interval-ms MS] [--seed N] [--kills N] [--faults N] \
 [--fault-ms MS] [--pins 0|1] [--work DIR] [--records N] [--change-percent P] [--poll-ms MS] \
-[--spread-ms MS] [--deadline-ms MS]";
+[--spread-ms MS] [--deadline-ms MS] [--read-batch N]";
 
 impl Args {
     /// Parses the arguments after the program name.
@@ -131,6 +134,7 @@ impl Args {
             "--poll-ms" => self.poll_ms = number(key, v)?,
             "--spread-ms" => self.spread_ms = number(key, v)?,
             "--deadline-ms" => self.deadline_ms = number(key, v)?,
+            "--read-batch" => self.read_batch = number(key, v)?,
             "--id" => self.id = number(key, v)?,
             _ => return Err(format!("unknown option `{key}`\n{USAGE}")),
         }
@@ -165,6 +169,7 @@ impl Args {
         push("--change-percent", self.change_percent.to_string());
         push("--poll-ms", self.poll_ms.to_string());
         push("--spread-ms", self.spread_ms.to_string());
+        push("--read-batch", self.read_batch.to_string());
         push("--id", id.to_string());
         argv
     }

@@ -68,6 +68,7 @@ pub async fn run(args: &Args) -> Result<(), BoxError> {
         Truth::new(generator),
         args.id,
         reader_seed,
+        args.read_batch,
     );
     let mut outage = None;
     loop {

@@ -15,9 +15,6 @@ use super::files::WRONG_READ;
 use super::truth::{Expected, Truth, FIRST_ADDED_ID};
 use crate::catalog::{Movie, Rng};
 
-/// Lookups between two short pauses (so K readers leave the machine to the refreshes).
-const BATCH: usize = 100;
-
 /// Reads and wrong reads so far.
 #[derive(Debug, Default)]
 pub struct Counts {
@@ -37,15 +34,17 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// Starts reading from `consumer`, checking against `truth`; `id` names the consumer in
-    /// messages.
-    pub fn spawn(consumer: Consumer, truth: Truth, id: usize, seed: u64) -> Reader {
+    /// Starts reading from `consumer`, checking against `truth`, `batch` lookups between two
+    /// 1 ms pauses (so K readers leave the machine to the refreshes); `id` names the consumer
+    /// in messages.
+    pub fn spawn(consumer: Consumer, truth: Truth, id: usize, seed: u64, batch: usize) -> Reader {
         let stop = Arc::new(AtomicBool::new(false));
         let counts = Arc::new(Counts::default());
         let mut state = ReadLoop {
             consumer,
             truth,
             id,
+            batch,
             rng: Rng::new(seed),
             counts: counts.clone(),
             stop: stop.clone(),
@@ -71,6 +70,7 @@ struct ReadLoop {
     consumer: Consumer,
     truth: Truth,
     id: usize,
+    batch: usize,
     rng: Rng,
     counts: Arc<Counts>,
     stop: Arc<AtomicBool>,
@@ -91,7 +91,7 @@ impl ReadLoop {
         let version = data.version().0;
         let expected = self.truth.version(version);
         let mut wrong = 0;
-        for _ in 0..BATCH {
+        for _ in 0..self.batch {
             let id = self.pick(&expected);
             if let Err(detail) = check(data, &expected, id) {
                 eprintln!(
@@ -101,7 +101,9 @@ impl ReadLoop {
                 wrong += 1;
             }
         }
-        self.counts.reads.fetch_add(BATCH as u64, Ordering::Relaxed);
+        self.counts
+            .reads
+            .fetch_add(self.batch as u64, Ordering::Relaxed);
         self.counts.wrong.fetch_add(wrong, Ordering::Relaxed);
     }
 
