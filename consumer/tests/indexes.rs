@@ -29,6 +29,8 @@ async fn indexes_follow_every_version() {
     let store = fs_store(store_dir.path());
     let mut producer = Producer::builder(store.clone())
         .schema(schema())
+        // Cycle 5 changes 90% of the movies (removing about 30%) on purpose.
+        .max_removal(None)
         .build()
         .await
         .unwrap();

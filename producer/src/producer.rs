@@ -17,7 +17,7 @@ use crate::lease::{owner_id, Lease};
 use crate::offload::{self, Offload, Plan};
 use crate::place::{place, Placed, Placement, RefTargets};
 use crate::report::{CycleReport, Timings, TypeReport};
-use crate::validate::{CycleView, Validator};
+use crate::validate::{CycleView, RemovalGuard, Validator};
 use crate::writer::{Bitset, Changes, CycleWriter, IncrementalWriter, PROVISIONAL};
 
 /// Configures a [`Producer`].
@@ -32,6 +32,7 @@ pub struct ProducerBuilder {
     page_shift: u8,
     lease_ttl: Duration,
     break_lease: bool,
+    removal_guard: RemovalGuard,
 }
 
 impl std::fmt::Debug for ProducerBuilder {
@@ -102,6 +103,28 @@ impl ProducerBuilder {
         self
     }
 
+    /// The largest share of a type's records, in percent, that one cycle may remove; a cycle
+    /// that removes more is refused with [`Error::TooManyRemovals`] before anything is
+    /// published. Default `Some(10.0)`; `None` lifts the limit. Skipped on the first cycle.
+    ///
+    /// This guards the fleet against a truncated input (an upstream job that failed half way).
+    /// Removals count records of the current version the next one no longer holds, not edits:
+    /// for a type with a primary key, a record replaced by one with the same key is an edit;
+    /// for a type without one, the net loss is counted. Removing at most 10 records of a type
+    /// is always allowed, so small types can change. Applies to incremental cycles too.
+    pub fn max_removal(mut self, percent: Option<f64>) -> Self {
+        self.removal_guard.max_percent = percent;
+        self
+    }
+
+    /// Let a cycle remove every record of a type that has some (default `false`: such a cycle
+    /// is refused with [`Error::WouldEmpty`], the guard against an empty input file). An
+    /// allowed emptying is not held to [`max_removal`](Self::max_removal) either.
+    pub fn allow_empty(mut self, yes: bool) -> Self {
+        self.removal_guard.allow_empty = yes;
+        self
+    }
+
     /// How new records are placed (default [`Placement::FillFreed`]).
     pub fn placement(mut self, placement: Placement) -> Self {
         self.placement = placement;
@@ -142,6 +165,11 @@ impl ProducerBuilder {
             }
             None => only_root(&schema),
         };
+        if let Some(pct) = self.removal_guard.max_percent.filter(|p| !(*p >= 0.0)) {
+            return Err(Error::Usage(format!(
+                "max_removal {pct}: give a percentage of 0 or more, or None for no limit"
+            )));
+        }
         if !(4..=16).contains(&self.page_shift) {
             return Err(Error::Usage(format!(
                 "page shift {} outside 4..=16",
@@ -169,6 +197,7 @@ impl ProducerBuilder {
                 keep_versions: self.keep_versions,
                 placement: self.placement,
                 page_shift: self.page_shift,
+                removal_guard: self.removal_guard,
             },
             validators: self.validators,
             lease: Some(lease),
@@ -216,6 +245,7 @@ struct Options {
     keep_versions: usize,
     placement: Placement,
     page_shift: u8,
+    removal_guard: RemovalGuard,
 }
 
 /// Publishes versions of one dataset to one store prefix: the only writer there.
@@ -273,6 +303,7 @@ impl Producer {
             page_shift: shoal_format::DEFAULT_PAGE_SHIFT,
             lease_ttl: Duration::from_secs(600),
             break_lease: false,
+            removal_guard: RemovalGuard::default(),
         }
     }
 
@@ -527,6 +558,9 @@ impl Producer {
         }
         let version = Version(previous.map_or(1, |v| v.0 + 1));
         let first = previous.is_none();
+        if !first {
+            self.guard_removals(&placed, version)?;
+        }
         let opts = WriteOptions {
             page_shift: self.options.page_shift,
         };
@@ -734,6 +768,19 @@ impl Producer {
             }
         }
         Ok((next_index, next_keys, t.elapsed()))
+    }
+
+    /// The default guard against a truncated or empty input (see [`RemovalGuard`]).
+    fn guard_removals(&self, placed: &Placed, version: Version) -> Result<()> {
+        let changes = (&placed.removed[..], &placed.added[..], &placed.edited[..]);
+        let checked =
+            self.options
+                .removal_guard
+                .check(version, &self.current, &placed.next, changes);
+        if let Err(e) = &checked {
+            tracing::warn!(version = version.0, error = %e, "cycle refused");
+        }
+        checked
     }
 
     fn type_reports(&self, placed: &Placed) -> Vec<TypeReport> {

@@ -3,7 +3,9 @@
 //! The producer restores the announced version from the store, takes the whole input as the
 //! new dataset, and publishes a delta (and a snapshot) only if something changed. The input
 //! is streamed row by row into the cycle; the first bad row stops the cycle, which then
-//! publishes nothing.
+//! publishes nothing. The producer's default guard refuses a cycle that would empty a type or
+//! remove more than 10% of its records (a truncated input); `--allow-empty` and
+//! `--max-removal` allow it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -44,6 +46,15 @@ pub struct ProduceArgs {
     /// this percentage.
     #[arg(long, value_name = "PCT")]
     pub max_change: Option<f64>,
+    /// Refuse the cycle (publishing nothing) if it would remove more than this percentage of
+    /// a type's records (default 10; edits by primary key do not count, and removing at most
+    /// 10 records of a type is always allowed). 100 lifts the limit.
+    #[arg(long, value_name = "PCT")]
+    pub max_removal: Option<f64>,
+    /// Allow a cycle that removes every record of a type (refused by default: an empty input
+    /// is more often a failed upstream job than an intended wipe).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// How many versions stay reachable in the store; older blobs are deleted.
     #[arg(long, value_name = "N")]
     pub keep_versions: Option<usize>,
@@ -104,6 +115,10 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
     if let Some(n) = a.keep_versions {
         builder = builder.keep_versions(n);
     }
+    if let Some(pct) = a.max_removal {
+        builder = builder.max_removal(Some(pct));
+    }
+    builder = builder.allow_empty(a.allow_empty);
     let mut producer = builder.build().await?;
 
     let schema = file.schema.clone();
@@ -185,6 +200,9 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
             if let Some(bad) = bad_input.into_inner().expect("lock") {
                 return Err(CliError::fail(format!("{bad}; nothing was published")));
             }
+            if let Some(refused) = refusal(&e) {
+                return Err(CliError::fail(refused));
+            }
             return Err(CliError::from(e).context("nothing was published"));
         }
     };
@@ -217,6 +235,36 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
     };
     out.report(&r, |r| text(r, &g.store));
     Ok(())
+}
+
+/// The one line for a cycle the removal guard refused, naming the flag that allows it.
+fn refusal(e: &shoal_producer::Error) -> Option<String> {
+    use shoal_producer::Error;
+    match e {
+        Error::WouldEmpty {
+            type_name, before, ..
+        } => Some(format!(
+            "the input has no `{type_name}` record (the store has {before}); nothing was \
+             published. If emptying `{type_name}` is intended, run again with --allow-empty"
+        )),
+        Error::TooManyRemovals {
+            type_name,
+            before,
+            after,
+            removed,
+            max_percent,
+            ..
+        } => {
+            let share = *removed as f64 * 100.0 / (*before).max(1) as f64;
+            Some(format!(
+                "the input would remove {removed} of {before} `{type_name}` records \
+                 ({share:.1}%, more than the {max_percent}% allowed; {after} left); nothing was \
+                 published. If that is intended, run again with --max-removal {}",
+                share.ceil()
+            ))
+        }
+        _ => None,
+    }
 }
 
 fn text(r: &Report, store: &str) -> String {
