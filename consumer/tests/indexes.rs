@@ -12,7 +12,8 @@ use shoal_format::{FieldValue, Ordinal, Version};
 use shoal_producer::{Error as ProducerError, Producer};
 
 async fn full(p: &mut Producer, movies: &BTreeMap<i64, Movie>) {
-    p.run_cycle(|w| {
+    let movies = movies.clone();
+    p.run_cycle(move |w| {
         for m in movies.values() {
             w.add(m)?;
         }

@@ -115,6 +115,15 @@ pub enum Error {
         /// What is missing or wrong.
         reason: String,
     },
+    /// Work on another thread or task did not finish: it panicked, or the runtime is shutting
+    /// down. Nothing was announced; the producer stays on its version.
+    #[error("{what} did not finish (it panicked or the runtime is shutting down): {source}")]
+    Interrupted {
+        /// What was running: the cycle, a restore, a blob upload.
+        what: &'static str,
+        /// Why it stopped.
+        source: tokio::task::JoinError,
+    },
     /// A misuse of the API: named type missing, no primary key, and the like.
     #[error("{0}")]
     Usage(String),

@@ -3,8 +3,9 @@
 //!
 //! Built in: duplicate primary keys (always on: two records of a keyed type with one key, found
 //! while the next version's key index is built), the removal guard (on by default: see
-//! [`ProducerBuilder::max_removal`](crate::ProducerBuilder::max_removal)) and [`RecordCountChange`] (a type's record count moved by more than a
-//! percentage). Users implement [`Validator`] or wrap a closure with [`validator_fn`].
+//! [`ProducerBuilder::max_removal`](crate::ProducerBuilder::max_removal)) and
+//! [`RecordCountChange`] (a type's record count moved by more than a percentage). Users
+//! implement [`Validator`] or wrap a closure with [`validator_fn`].
 
 use shoal_format::{DataState, Ordinal, Schema, TypeId, TypeKind, Version};
 
