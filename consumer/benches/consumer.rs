@@ -87,7 +87,7 @@ fn publish(store_dir: &Path, v1: &[Movie], v2: &[Movie]) {
             v1.to_vec(),
             edited(100),
         ] {
-            p.run_cycle(|w| {
+            p.run_cycle(move |w| {
                 for m in &movies {
                     w.add(m)?;
                 }

@@ -30,7 +30,7 @@ async fn main() {
         .expect("producer");
     for file in ["v1.jsonl", "v2.jsonl"] {
         let movies = load::read_movies(&dir.join(file));
-        p.run_cycle(|w| {
+        p.run_cycle(move |w| {
             for m in &movies {
                 w.add(m)?;
             }

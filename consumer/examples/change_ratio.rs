@@ -31,7 +31,8 @@ async fn main() {
         .nth(1)
         .map_or(10_000_000, |a| a.parse().expect("N"));
     let dir = load::ensure_catalog(n);
-    let v1 = load::read_movies(&dir.join("v1.jsonl"));
+    // Shared with each cycle's blocking thread, not copied.
+    let v1: Arc<[load::Movie]> = load::read_movies(&dir.join("v1.jsonl")).into();
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(FsStore::new(tmp.path()).expect("store"));
     let mut p = Producer::builder(store)
@@ -43,8 +44,9 @@ async fn main() {
         .expect("producer");
     // Versions: 1 = v1, 2 = 0.1% edited, 3 = v1, 4 = 10% edited.
     for per_mille in [0, 1, 0, 100] {
-        let edit = |i: usize| (i * 7919) % 1000 < per_mille;
-        p.run_cycle(|w| {
+        let edit = move |i: usize| (i * 7919) % 1000 < per_mille;
+        let v1 = v1.clone();
+        p.run_cycle(move |w| {
             for (i, m) in v1.iter().enumerate() {
                 if edit(i) {
                     let mut m = m.clone();

@@ -34,11 +34,14 @@ async fn readers_never_see_a_torn_version_and_old_versions_are_freed() {
         movies.get_mut(&0).unwrap().year = 1000 + v as i32;
         movies.get_mut(&1999).unwrap().rating = v as f64 / 4.0;
         producer
-            .run_cycle(|w| {
-                for m in movies.values() {
-                    w.add(m)?;
+            .run_cycle({
+                let movies = movies.clone();
+                move |w| {
+                    for m in movies.values() {
+                        w.add(m)?;
+                    }
+                    Ok::<_, ProducerError>(())
                 }
-                Ok::<_, ProducerError>(())
             })
             .await
             .unwrap();

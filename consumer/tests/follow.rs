@@ -15,7 +15,8 @@ use shoal_producer::{Error as ProducerError, Producer};
 use shoal_store::BlobStore;
 
 async fn full(p: &mut Producer, movies: &BTreeMap<i64, Movie>) -> shoal_producer::CycleReport {
-    p.run_cycle(|w| {
+    let movies = movies.clone();
+    p.run_cycle(move |w| {
         for m in movies.values() {
             w.add(m)?;
         }

@@ -12,7 +12,8 @@ use shoal_format::{FieldValue, Ordinal, Version};
 use shoal_producer::{Error as ProducerError, Producer};
 
 async fn full(p: &mut Producer, movies: &BTreeMap<i64, Movie>) {
-    p.run_cycle(|w| {
+    let movies = movies.clone();
+    p.run_cycle(move |w| {
         for m in movies.values() {
             w.add(m)?;
         }
@@ -29,6 +30,8 @@ async fn indexes_follow_every_version() {
     let store = fs_store(store_dir.path());
     let mut producer = Producer::builder(store.clone())
         .schema(schema())
+        // Cycle 5 changes 90% of the movies (removing about 30%) on purpose.
+        .max_removal(None)
         .build()
         .await
         .unwrap();

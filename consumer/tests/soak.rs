@@ -36,11 +36,14 @@ async fn lookups_never_wait_for_a_swap() {
             mutate(&mut rng, &mut movies, &mut next_id, 1);
         }
         producer
-            .run_cycle(|w| {
-                for m in movies.values() {
-                    w.add(m)?;
+            .run_cycle({
+                let movies = movies.clone();
+                move |w| {
+                    for m in movies.values() {
+                        w.add(m)?;
+                    }
+                    Ok::<_, ProducerError>(())
                 }
-                Ok::<_, ProducerError>(())
             })
             .await
             .unwrap();

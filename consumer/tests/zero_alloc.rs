@@ -42,11 +42,14 @@ async fn reads_and_key_lookups_allocate_nothing() {
     let mut rng = Rng::new(2);
     let movies = catalog(&mut rng, 3_000);
     producer
-        .run_cycle(|w| {
-            for m in movies.values() {
-                w.add(m)?;
+        .run_cycle({
+            let movies = movies.clone();
+            move |w| {
+                for m in movies.values() {
+                    w.add(m)?;
+                }
+                Ok::<_, ProducerError>(())
             }
-            Ok::<_, ProducerError>(())
         })
         .await
         .unwrap();

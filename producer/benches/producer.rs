@@ -37,9 +37,11 @@ async fn producer_with(dir: &std::path::Path, placement: Placement) -> Producer 
         .expect("producer")
 }
 
-async fn cycle(p: &mut Producer, movies: &[Movie]) -> shoal_producer::CycleReport {
-    p.run_cycle(|w| {
-        for m in movies {
+/// One cycle of `movies` (shared with the cycle's blocking thread, not copied).
+async fn cycle(p: &mut Producer, movies: &Arc<[Movie]>) -> shoal_producer::CycleReport {
+    let movies = movies.clone();
+    p.run_cycle(move |w| {
+        for m in movies.iter() {
             w.add(m)?;
         }
         Ok::<_, Error>(())
@@ -51,8 +53,8 @@ async fn cycle(p: &mut Producer, movies: &[Movie]) -> shoal_producer::CycleRepor
 fn bench(c: &mut Criterion) {
     let n = records();
     let dir = load::ensure_catalog(n);
-    let v1 = load::read_movies(&dir.join("v1.jsonl"));
-    let v2 = load::read_movies(&dir.join("v2.jsonl"));
+    let v1: Arc<[Movie]> = load::read_movies(&dir.join("v1.jsonl")).into();
+    let v2: Arc<[Movie]> = load::read_movies(&dir.join("v2.jsonl")).into();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -152,7 +154,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("json_lines_serialize_v1", |b| {
         b.iter(|| {
             let mut out = Vec::with_capacity(200 * n);
-            for m in &v1 {
+            for m in v1.iter() {
                 serde_json::to_writer(&mut out, m).expect("json");
                 out.push(b'\n');
             }

@@ -72,7 +72,7 @@ async fn main() -> Result<(), BoxError> {
         PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
         let before = LIVE.load(Ordering::Relaxed);
         let report = producer
-            .run_cycle(|w| {
+            .run_cycle(move |w| {
                 let reader = std::io::BufReader::new(std::fs::File::open(&path)?);
                 for (i, line) in reader.lines().enumerate() {
                     let movie: load::Movie = serde_json::from_str(&line?)

@@ -32,6 +32,46 @@ pub enum Error {
         /// Its reason.
         reason: String,
     },
+    /// The cycle would remove every record of a type that has some: refused before anything
+    /// was published. The default guard against an empty or failed upstream input; allow it
+    /// with [`ProducerBuilder::allow_empty`](crate::ProducerBuilder::allow_empty).
+    #[error(
+        "cycle to version {version} refused: it would remove every `{type_name}` record \
+         ({before} -> 0); nothing was published. If that is intended, allow it \
+         (ProducerBuilder::allow_empty)"
+    )]
+    WouldEmpty {
+        /// The version the cycle would have published.
+        version: Version,
+        /// The type that would be emptied.
+        type_name: String,
+        /// Its records in the current version.
+        before: u64,
+    },
+    /// The cycle would remove more of a type's records than allowed: refused before anything
+    /// was published. The default guard against a truncated upstream input; raise or lift the
+    /// limit with [`ProducerBuilder::max_removal`](crate::ProducerBuilder::max_removal).
+    #[error(
+        "cycle to version {version} refused: it would remove {removed} of {before} `{type_name}` \
+         records ({:.1}%, more than the {max_percent}% allowed; {after} left); nothing was \
+         published. If that is intended, raise the limit (ProducerBuilder::max_removal)",
+        share(*removed, *before)
+    )]
+    TooManyRemovals {
+        /// The version the cycle would have published.
+        version: Version,
+        /// The type.
+        type_name: String,
+        /// Its records in the current version.
+        before: u64,
+        /// Its records in the version the cycle would publish.
+        after: u64,
+        /// Records of the current version gone from the next, edits excluded (see
+        /// [`ProducerBuilder::max_removal`](crate::ProducerBuilder::max_removal)).
+        removed: u64,
+        /// The limit, in percent of `before`.
+        max_percent: f64,
+    },
     /// Another producer holds the store's lease.
     #[error(
         "{location}: another producer holds the lease ({holder}); \
@@ -75,9 +115,23 @@ pub enum Error {
         /// What is missing or wrong.
         reason: String,
     },
+    /// Work on another thread or task did not finish: it panicked, or the runtime is shutting
+    /// down. Nothing was announced; the producer stays on its version.
+    #[error("{what} did not finish (it panicked or the runtime is shutting down): {source}")]
+    Interrupted {
+        /// What was running: the cycle, a restore, a blob upload.
+        what: &'static str,
+        /// Why it stopped.
+        source: tokio::task::JoinError,
+    },
     /// A misuse of the API: named type missing, no primary key, and the like.
     #[error("{0}")]
     Usage(String),
+}
+
+/// `part` in percent of `whole`.
+pub(crate) fn share(part: u64, whole: u64) -> f64 {
+    part as f64 * 100.0 / whole.max(1) as f64
 }
 
 fn fmt_version(v: &Option<Version>) -> String {

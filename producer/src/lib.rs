@@ -10,7 +10,10 @@
 //! place by primary key, then freed slots page by page, then appended: see [`Placement`]),
 //! validators run, and the producer writes the delta, the reverse delta and (by cadence) a
 //! snapshot, then announces the new version, always last. A cycle that changes nothing
-//! publishes nothing. **Incremental cycles** ([`Producer::run_incremental`]) take only upserts
+//! publishes nothing. All of a cycle's CPU work (the closure included) runs on a blocking
+//! thread (`tokio::task::spawn_blocking`), never on the caller's executor; only store I/O
+//! runs there. A default guard refuses a cycle that would empty a type or remove more than
+//! 10% of its records ([`ProducerBuilder::max_removal`], [`ProducerBuilder::allow_empty`]). **Incremental cycles** ([`Producer::run_incremental`]) take only upserts
 //! and deletes by primary key and publish exactly what the equivalent full cycle would.
 //!
 //! On start, [`ProducerBuilder::build`] takes the store's lease (one writer per prefix) and
@@ -40,7 +43,8 @@
 //!     .primary_key(&["id"])])?;
 //! let mut producer = Producer::builder(store).schema(schema).build().await?;
 //! let movies = vec![Movie { id: 1, title: "Alien".into() }];
-//! let report = producer.run_cycle(|w| {
+//! // The closure runs on a blocking thread, off the caller's executor: it owns what it reads.
+//! let report = producer.run_cycle(move |w| {
 //!     for m in &movies {
 //!         w.add(m)?;
 //!     }
@@ -53,6 +57,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod cycle;
 mod error;
 mod index;
 mod infer;

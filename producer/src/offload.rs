@@ -1,4 +1,5 @@
-//! Matching on three threads during a full cycle.
+//! Matching on three threads during a full cycle (when `ProducerBuilder::threads` is 2 or
+//! more, by default `available_parallelism()`; with 1 the calling thread matches everything).
 //!
 //! The caller's closure runs on the calling thread: serde turns each value into records,
 //! children first, and every record is matched against the current version. Most of that
@@ -13,7 +14,8 @@
 //!   the real (kept or provisional) ordinal in its place;
 //! - the root record then goes on to a third thread, which matches it.
 //!
-//! On two cores the three threads keep both busy: serialising, matching children and
+//! The three threads are the pipeline's stages, not a count tuned to a machine; on two cores
+//! they keep both busy: serialising, matching children and
 //! matching roots take similar time. When the closure returns, what the threads matched is
 //! merged: kept ordinals, and
 //! pending records appended (renumbered only if the calling thread also added records of a

@@ -1,24 +1,21 @@
 //! [`Producer`] and its builder: cycles, publishing, restore and retention.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use shoal_format::{
-    write_delta, write_snapshot, DataState, DeltaView, Ordinal, Schema, SnapshotView, TypeId,
-    TypeKind, Value, Version, WriteOptions,
-};
+use shoal_format::{DataState, DeltaView, Schema, SnapshotView, TypeId, TypeKind, Version};
 use shoal_store::{announce_with, read_announced, Announced, BlobName, BlobStore};
 
+use crate::cycle::{Cycle, Data, Next, Options, Prepared, Setup};
 use crate::error::{BoxError, Error, Result};
-use crate::index::{key_with, Hasher, KeyIndex, RecordIndex};
+use crate::index::Hasher;
 use crate::lease::{owner_id, Lease};
-use crate::offload::{self, Offload, Plan};
-use crate::place::{place, Placed, Placement, RefTargets};
-use crate::report::{CycleReport, Timings, TypeReport};
-use crate::validate::{CycleView, Validator};
-use crate::writer::{Bitset, Changes, CycleWriter, IncrementalWriter, PROVISIONAL};
+use crate::place::{Placement, RefTargets};
+use crate::report::CycleReport;
+use crate::validate::{RemovalGuard, Validator};
+use crate::writer::{CycleWriter, IncrementalWriter};
 
 /// Configures a [`Producer`].
 pub struct ProducerBuilder {
@@ -32,6 +29,8 @@ pub struct ProducerBuilder {
     page_shift: u8,
     lease_ttl: Duration,
     break_lease: bool,
+    removal_guard: RemovalGuard,
+    threads: Option<usize>,
 }
 
 impl std::fmt::Debug for ProducerBuilder {
@@ -102,6 +101,28 @@ impl ProducerBuilder {
         self
     }
 
+    /// The largest share of a type's records, in percent, that one cycle may remove; a cycle
+    /// that removes more is refused with [`Error::TooManyRemovals`] before anything is
+    /// published. Default `Some(10.0)`; `None` lifts the limit. Skipped on the first cycle.
+    ///
+    /// This guards the fleet against a truncated input (an upstream job that failed half way).
+    /// Removals count records of the current version the next one no longer holds, not edits:
+    /// for a type with a primary key, a record replaced by one with the same key is an edit;
+    /// for a type without one, the net loss is counted. Removing at most 10 records of a type
+    /// is always allowed, so small types can change. Applies to incremental cycles too.
+    pub fn max_removal(mut self, percent: Option<f64>) -> Self {
+        self.removal_guard.max_percent = percent;
+        self
+    }
+
+    /// Let a cycle remove every record of a type that has some (default `false`: such a cycle
+    /// is refused with [`Error::WouldEmpty`], the guard against an empty input file). An
+    /// allowed emptying is not held to [`max_removal`](Self::max_removal) either.
+    pub fn allow_empty(mut self, yes: bool) -> Self {
+        self.removal_guard.allow_empty = yes;
+        self
+    }
+
     /// How new records are placed (default [`Placement::FillFreed`]).
     pub fn placement(mut self, placement: Placement) -> Self {
         self.placement = placement;
@@ -118,6 +139,14 @@ impl ProducerBuilder {
     /// every cycle).
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
+        self
+    }
+
+    /// Threads a cycle may keep busy (default: `std::thread::available_parallelism()`). With
+    /// 1, a cycle matches and encodes on its one blocking thread; with 2 or more, it matches
+    /// in a pipeline of three threads and encodes the snapshot beside the deltas.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = Some(n.max(1));
         self
     }
 
@@ -142,6 +171,15 @@ impl ProducerBuilder {
             }
             None => only_root(&schema),
         };
+        if let Some(pct) = self
+            .removal_guard
+            .max_percent
+            .filter(|p| p.is_nan() || *p < 0.0)
+        {
+            return Err(Error::Usage(format!(
+                "max_removal {pct}: give a percentage of 0 or more, or None for no limit"
+            )));
+        }
         if !(4..=16).contains(&self.page_shift) {
             return Err(Error::Usage(format!(
                 "page shift {} outside 4..=16",
@@ -151,28 +189,33 @@ impl ProducerBuilder {
         let store = self.store;
         let lease = Lease::acquire(&*store, owner_id(), self.lease_ttl, self.break_lease).await?;
         let hasher = Hasher::default();
-        let empty = DataState::new(schema.clone());
-        let targets = RefTargets::of(&schema);
-        let mut producer = Producer {
-            index: RecordIndex::build(&empty, hasher.clone()),
-            keys: KeyIndex::build(&empty, hasher.clone()).0,
-            current: empty,
+        let data = Data::of(DataState::new(schema.clone()), &hasher);
+        let threads = self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        let setup = Setup {
+            targets: RefTargets::of(&schema),
             hasher,
             schema,
             root,
-            version: None,
-            announced: None,
-            schema_changed: false,
-            cycles_since_snapshot: 0,
             options: Options {
                 snapshot_every: self.snapshot_every,
                 keep_versions: self.keep_versions,
                 placement: self.placement,
                 page_shift: self.page_shift,
+                removal_guard: self.removal_guard,
+                threads,
             },
             validators: self.validators,
+        };
+        let mut producer = Producer {
+            setup: Arc::new(setup),
+            data: Arc::new(data),
+            version: None,
+            announced: None,
+            schema_changed: false,
+            cycles_since_snapshot: 0,
             lease: Some(lease),
-            targets,
             last_snapshot_size: 0,
             uncertain: false,
             store,
@@ -210,14 +253,6 @@ fn only_root(schema: &Schema) -> Option<String> {
     roots.next().is_none().then(|| first.1.name.clone())
 }
 
-#[derive(Debug, Clone)]
-struct Options {
-    snapshot_every: u32,
-    keep_versions: usize,
-    placement: Placement,
-    page_shift: u8,
-}
-
 /// Publishes versions of one dataset to one store prefix: the only writer there.
 ///
 /// A cycle takes the new dataset, matches it against the current version (unchanged records
@@ -225,25 +260,24 @@ struct Options {
 /// and (by cadence) a snapshot, and announces the new version last. On any error nothing is
 /// announced and the producer stays on its current version.
 ///
-/// The producer is a batch job: cycles run their CPU work (matching, encoding) on the calling
-/// task.
+/// A cycle's CPU work (the caller's closure, matching, placing, checking, encoding) and a
+/// restore's (decoding, verifying, applying deltas, building indexes) run on tokio's blocking
+/// threads (`spawn_blocking`); only store I/O runs on the caller's executor, so a service
+/// that embeds the producer keeps serving during a cycle, even on a current-thread runtime.
+/// The producer moves to the new version only once it is announced: a cycle that fails,
+/// panics or is dropped leaves it on the version it was on.
 pub struct Producer {
     store: Arc<dyn BlobStore>,
-    schema: Arc<Schema>,
-    root: Option<String>,
-    current: DataState,
-    index: RecordIndex,
-    keys: KeyIndex,
-    hasher: Hasher,
+    /// Settings fixed at build, shared with the blocking thread of each cycle.
+    setup: Arc<Setup>,
+    /// The current version and its indexes, shared with the blocking thread of a cycle.
+    data: Arc<Data>,
     version: Option<Version>,
     announced: Option<Announced>,
     /// The restored version has another schema: the next cycle starts over with a snapshot.
     schema_changed: bool,
     cycles_since_snapshot: u32,
-    options: Options,
-    validators: Vec<Box<dyn Validator>>,
     lease: Option<Lease>,
-    targets: Vec<RefTargets>,
     /// The size of the last snapshot written or read, to size the next one's buffer.
     last_snapshot_size: u64,
     /// The last announcement's outcome is unknown: settle before the next cycle.
@@ -273,6 +307,8 @@ impl Producer {
             page_shift: shoal_format::DEFAULT_PAGE_SHIFT,
             lease_ttl: Duration::from_secs(600),
             break_lease: false,
+            removal_guard: RemovalGuard::default(),
+            threads: None,
         }
     }
 
@@ -283,12 +319,12 @@ impl Producer {
 
     /// The dataset at [`version`](Self::version).
     pub fn state(&self) -> &DataState {
-        &self.current
+        &self.data.current
     }
 
     /// The schema cycles write.
     pub fn schema(&self) -> &Arc<Schema> {
-        &self.schema
+        &self.setup.schema
     }
 
     /// The store.
@@ -298,62 +334,26 @@ impl Producer {
 
     /// A full cycle: `fill` adds the **whole** new dataset; records it does not add are
     /// removed. Publishes nothing (and returns the current version) when nothing changed.
+    ///
+    /// `fill` runs on a blocking thread (so it is `Send + 'static`: move into it what it
+    /// reads), with the rest of the cycle's CPU work.
     pub async fn run_cycle<F, E>(&mut self, fill: F) -> Result<CycleReport>
     where
-        F: FnOnce(&mut CycleWriter<'_>) -> std::result::Result<(), E>,
+        F: FnOnce(&mut CycleWriter<'_>) -> std::result::Result<(), E> + Send + 'static,
         E: Into<BoxError>,
     {
         self.settle().await?;
-        let start = Instant::now();
-        let plan = self
-            .root
-            .as_deref()
-            .and_then(|r| self.schema.type_id(r))
-            .and_then(|root| Plan::new(&self.schema, &self.targets, root));
-        let changes = std::thread::scope(|scope| -> Result<Changes> {
-            let mut writer = self.writer();
-            let workers = plan.as_ref().map(|plan| {
-                let (tx, rx) = std::sync::mpsc::sync_channel(8);
-                let (roots_tx, roots_rx) = std::sync::mpsc::sync_channel(8);
-                writer.offload = Some(Offload::new(plan.clone(), tx));
-                let (current, index, targets) = (&self.current, &self.index, &self.targets);
-                let types = targets.len();
-                let children = scope.spawn(move || {
-                    offload::run_children(plan, current, index, targets, rx, roots_tx)
-                });
-                let roots =
-                    scope.spawn(move || offload::run_roots(plan, current, index, types, roots_rx));
-                (children, roots)
-            });
-            let filled = fill(&mut writer).map_err(|e| input_error(e.into()));
-            writer.finish_offload();
-            let mut changes = writer.changes;
-            if let (Some((children, roots)), Some(plan)) = (workers, &plan) {
-                let children = children.join().expect("the matching thread does not panic");
-                let roots = roots.join().expect("the matching thread does not panic")?;
-                offload::merge(
-                    &mut changes,
-                    children?,
-                    roots,
-                    plan,
-                    &self.index,
-                    &self.targets,
-                );
-            }
-            filled?;
-            Ok(changes)
-        })?;
-        let offered = changes.offered;
-        let collect = start.elapsed();
-        self.finish_cycle(changes, None, offered, start, collect)
-            .await
+        let cycle = self.cycle();
+        let prepared = off_runtime("the cycle", move || cycle.full(fill)).await?;
+        self.publish(prepared).await
     }
 
     /// An incremental cycle: `fill` upserts and deletes records by primary key; everything
     /// else stays. Publishes the same blobs a full cycle with the resulting dataset would.
+    /// `fill` runs on a blocking thread, as in [`run_cycle`](Self::run_cycle).
     pub async fn run_incremental<F, E>(&mut self, fill: F) -> Result<CycleReport>
     where
-        F: FnOnce(&mut IncrementalWriter<'_>) -> std::result::Result<(), E>,
+        F: FnOnce(&mut IncrementalWriter<'_>) -> std::result::Result<(), E> + Send + 'static,
         E: Into<BoxError>,
     {
         self.settle().await?;
@@ -362,230 +362,54 @@ impl Producer {
                 "the store holds another schema: run a full cycle before incremental ones".into(),
             ));
         }
-        let start = Instant::now();
-        let types = self.schema.type_count();
-        let mut writer = IncrementalWriter {
-            inner: self.writer(),
-            keys: &self.keys,
-            ops: Vec::new(),
-        };
-        fill(&mut writer).map_err(|e| input_error(e.into()))?;
-        let IncrementalWriter { inner, ops, .. } = writer;
-        let offered = inner.changes.offered;
-        let mut changes = inner.changes;
-        let live = self.resolve_incremental(&mut changes, ops, types)?;
-        let collect = start.elapsed();
-        self.finish_cycle(changes, Some(live), offered, start, collect)
-            .await
+        let cycle = self.cycle();
+        let prepared =
+            off_runtime("the incremental cycle", move || cycle.incremental(fill)).await?;
+        self.publish(prepared).await
     }
 
-    fn writer(&self) -> CycleWriter<'_> {
-        CycleWriter {
-            schema: &self.schema,
-            current: &self.current,
-            index: &self.index,
-            root: self.root.as_deref(),
-            changes: Changes::new(self.schema.type_count()),
-            offload: None,
+    /// What a cycle's blocking thread needs, shared with this producer.
+    fn cycle(&self) -> Cycle {
+        Cycle {
+            setup: self.setup.clone(),
+            data: self.data.clone(),
+            previous: self.version,
+            schema_changed: self.schema_changed,
+            cycles_since_snapshot: self.cycles_since_snapshot,
+            last_snapshot_size: self.last_snapshot_size,
+            start: Instant::now(),
         }
     }
 
-    /// Turns the upserts and deletes of an incremental cycle into what a full cycle would
-    /// have seen: the records kept, and the pending records that are live. Records nothing
-    /// refers to any more are dropped; records that nothing referred to before (the roots)
-    /// stay unless deleted or replaced.
-    fn resolve_incremental(
-        &self,
-        changes: &mut Changes,
-        ops: Vec<(TypeId, Op)>,
-        types: usize,
-    ) -> Result<Vec<Bitset>> {
-        let current = &self.current;
-        // The last operation on each key wins.
-        let mut last: HashMap<(TypeId, Vec<Value>), Option<Ordinal>> = HashMap::new();
-        for (ty, op) in ops {
-            let paths = self.keys.paths(ty).expect("checked when added");
-            match op {
-                Op::Delete(key) => {
-                    last.insert((ty, key), None);
-                }
-                Op::Upsert(o) => {
-                    let get = |t: TypeId, o: Ordinal| {
-                        if o.0 >= PROVISIONAL {
-                            changes.pending[t.index()].get((o.0 - PROVISIONAL) as usize)
-                        } else {
-                            current.get(t, o)
-                        }
-                    };
-                    let key = key_with(&get, ty, o, paths).ok_or_else(|| {
-                        Error::Usage(format!(
-                            "an upserted `{}` record has no complete primary key",
-                            self.schema.types()[ty.index()].name
-                        ))
-                    })?;
-                    last.insert((ty, key), Some(o));
-                }
-            }
+    /// Writes the blobs of a prepared version, announces it last, and moves to it.
+    async fn publish(&mut self, prepared: Prepared) -> Result<CycleReport> {
+        let next = match prepared {
+            Prepared::Unchanged(report) => return Ok(report),
+            Prepared::Publish(next) => *next,
+        };
+        let (version, previous, start) = (next.version, self.version, next.start);
+        let t = Instant::now();
+        let written = self.put_blobs(&next.blobs).await?;
+        let announced = self.announce_next(version, previous, &next.blobs).await?;
+        let publish_time = t.elapsed();
+        let mut report = self.commit(next, announced);
+        if let Err(e) = self.clean_up().await {
+            tracing::warn!(error = %e, "could not delete old blobs; will retry next cycle");
         }
-        let mut dropped: Vec<Bitset> = vec![Bitset::default(); types];
-        let mut roots: Vec<(TypeId, Ordinal)> = Vec::new();
-        for ((ty, key), op) in &last {
-            let existing = self.keys.find(current, *ty, key);
-            match (op, existing) {
-                (None, Some(e)) => dropped[ty.index()].insert(e.0),
-                (None, None) => {}
-                (Some(o), e) => {
-                    if let Some(e) = e.filter(|e| e != o) {
-                        dropped[ty.index()].insert(e.0);
-                    }
-                    roots.push((*ty, *o));
-                }
-            }
-        }
-        // Records of the current version that nothing refers to are roots too.
-        let targets = RefTargets::of(&self.schema);
-        let mut referenced: Vec<Bitset> = vec![Bitset::default(); types];
-        for (t, target) in targets.iter().enumerate() {
-            for (_, r) in current.records(TypeId(t as u32)) {
-                target.for_each(r, |rt, ro| referenced[rt.index()].insert(ro.0));
-            }
-        }
-        for t in 0..types {
-            let ty = TypeId(t as u32);
-            for (o, _) in current.records(ty) {
-                if !referenced[t].contains(o.0) && !dropped[t].contains(o.0) {
-                    roots.push((ty, o));
-                }
-            }
-        }
-        // Mark everything reachable from the roots.
-        let mut seen: Vec<Bitset> = vec![Bitset::default(); types];
-        let mut live: Vec<Bitset> = vec![Bitset::default(); types];
-        let mut stack = roots;
-        while let Some((ty, o)) = stack.pop() {
-            let t = ty.index();
-            let record = if o.0 >= PROVISIONAL {
-                let i = o.0 - PROVISIONAL;
-                if live[t].contains(i) {
-                    continue;
-                }
-                live[t].insert(i);
-                &changes.pending[t][i as usize]
-            } else {
-                if seen[t].contains(o.0) {
-                    continue;
-                }
-                seen[t].insert(o.0);
-                current.get(ty, o).ok_or_else(|| {
-                    Error::Usage(format!("a record refers to a missing {ty} #{}", o.0))
-                })?
-            };
-            targets[t].for_each(record, |rt, ro| stack.push((rt, ro)));
-        }
-        changes.seen = seen;
-        Ok(live)
+        report.blobs = written;
+        report.timings.publish = publish_time;
+        report.timings.total = start.elapsed();
+        tracing::info!(
+            version = version.0,
+            bytes = report.bytes_written(),
+            ms = report.timings.total.as_millis() as u64,
+            "cycle published"
+        );
+        Ok(report)
     }
 
-    async fn finish_cycle(
-        &mut self,
-        changes: Changes,
-        live: Option<Vec<Bitset>>,
-        offered: u64,
-        start: Instant,
-        collect: Duration,
-    ) -> Result<CycleReport> {
-        let t = Instant::now();
-        let placed = place(
-            &self.current,
-            &self.index,
-            &self.keys,
-            changes,
-            live.as_deref(),
-            self.options.placement,
-            self.options.page_shift,
-        )?;
-        let place_time = t.elapsed();
-        let previous = self.version;
-        if let Some(v) = previous {
-            if placed.is_unchanged() && !self.schema_changed {
-                tracing::info!(version = v.0, "cycle: no change, nothing published");
-                return Ok(CycleReport {
-                    version: v,
-                    previous,
-                    published: false,
-                    records_offered: offered,
-                    types: self.type_reports(&placed),
-                    blobs: Vec::new(),
-                    timings: Timings {
-                        collect,
-                        place: place_time,
-                        total: start.elapsed(),
-                        ..Timings::default()
-                    },
-                });
-            }
-        }
-        let version = Version(previous.map_or(1, |v| v.0 + 1));
-        let first = previous.is_none();
-        let opts = WriteOptions {
-            page_shift: self.options.page_shift,
-        };
-        let with_deltas = previous.is_some() && !self.schema_changed;
-        let with_snapshot = first
-            || self.schema_changed
-            || self.cycles_since_snapshot + 1 >= self.options.snapshot_every;
-
-        // The snapshot is encoded on a second thread while this one checks the next version
-        // (references, the indexes it needs, validators) and encodes the two deltas: all of
-        // them only read the two versions. A vetoed cycle throws the encoded bytes away.
-        let t = Instant::now();
-        let (current, next) = (&self.current, &placed.next);
-        let size_hint = self.last_snapshot_size as usize;
-        let encode_snapshot = || -> Result<Option<(BlobName, Bytes)>> {
-            if !with_snapshot {
-                return Ok(None);
-            }
-            // Sized from the last snapshot: a doubling vector would hold up to three
-            // snapshots' worth of memory at the moment it grows.
-            let mut snapshot = Vec::with_capacity(size_hint + size_hint / 8);
-            write_snapshot(next, version, &opts, &mut snapshot)?;
-            Ok(Some((BlobName::Snapshot(version), Bytes::from(snapshot))))
-        };
-        let encode_deltas = || -> Result<Vec<(BlobName, Bytes)>> {
-            let mut out = Vec::new();
-            if let (true, Some(prev)) = (with_deltas, previous) {
-                let mut delta = Vec::new();
-                write_delta(current, next, prev, version, &opts, &mut delta)?;
-                out.push((BlobName::Delta(prev, version), Bytes::from(delta)));
-                let mut reverse = Vec::new();
-                write_delta(next, current, version, prev, &opts, &mut reverse)?;
-                out.push((BlobName::Reverse(version, prev), Bytes::from(reverse)));
-            }
-            Ok(out)
-        };
-        let (checked, deltas, snapshot) = std::thread::scope(|scope| {
-            let snapshot = scope.spawn(encode_snapshot);
-            let checked = self.check_next(&placed, version, first);
-            let deltas = match &checked {
-                Ok(_) => encode_deltas(),
-                Err(_) => Ok(Vec::new()),
-            };
-            let snapshot = snapshot
-                .join()
-                .expect("the snapshot encoder does not panic");
-            (checked, deltas, snapshot)
-        });
-        let (next_index, next_keys, validate_time) = checked?;
-        let mut blobs = deltas?;
-        if let Some((name, bytes)) = snapshot? {
-            self.last_snapshot_size = bytes.len() as u64;
-            blobs.push((name, bytes));
-        }
-        let encode_time = t.elapsed();
-
-        // Publish: blobs first, lease renewed, the announcement last.
-        let t = Instant::now();
-        // The blobs go up together (their writes and fsyncs overlap); all must succeed.
+    /// The blobs go up together (their writes and fsyncs overlap); all must succeed.
+    async fn put_blobs(&self, blobs: &[(BlobName, Bytes)]) -> Result<Vec<(String, u64)>> {
         let mut puts = tokio::task::JoinSet::new();
         for (i, (name, blob)) in blobs.iter().enumerate() {
             let (store, key, blob) = (self.store.clone(), name.key(), blob.clone());
@@ -593,11 +417,26 @@ impl Producer {
         }
         let mut written = vec![(String::new(), 0); blobs.len()];
         while let Some(done) = puts.join_next().await {
-            let (i, info) = done.map_err(|e| Error::Usage(format!("a blob upload failed: {e}")))?;
+            let (i, info) = done.map_err(|source| Error::Interrupted {
+                what: "a blob upload",
+                source,
+            })?;
             let info = info?;
             tracing::debug!(blob = %info.key, bytes = info.size, "blob written");
             written[i] = (info.key, info.size);
         }
+        Ok(written)
+    }
+
+    /// Renews the lease and announces `version` with the manifest of `blobs`, always last.
+    async fn announce_next(
+        &mut self,
+        version: Version,
+        previous: Option<Version>,
+        blobs: &[(BlobName, Bytes)],
+    ) -> Result<Announced> {
+        // Until the outcome is known: a cycle dropped while announcing settles first.
+        self.uncertain = true;
         if let Some(lease) = &mut self.lease {
             lease.renew(&*self.store).await?;
         }
@@ -634,13 +473,28 @@ impl Producer {
                 }
             }
         };
-        let publish_time = t.elapsed();
+        self.uncertain = false;
+        Ok(announced)
+    }
 
-        // Committed: move to the new version.
-        let report_types = self.type_reports(&placed);
-        self.index = next_index;
-        self.keys = next_keys;
-        self.current = placed.next;
+    /// Committed: moves to the announced version. Returns its report, but for the blobs
+    /// and the publish time.
+    fn commit(&mut self, next: Next, announced: Announced) -> CycleReport {
+        let Next {
+            version,
+            data,
+            blobs,
+            with_snapshot,
+            report,
+            ..
+        } = next;
+        if let Some((_, snapshot)) = blobs
+            .iter()
+            .find(|(n, _)| matches!(n, BlobName::Snapshot(_)))
+        {
+            self.last_snapshot_size = snapshot.len() as u64;
+        }
+        self.data = Arc::new(data);
         self.version = Some(version);
         self.announced = Some(announced);
         self.schema_changed = false;
@@ -649,116 +503,7 @@ impl Producer {
         } else {
             self.cycles_since_snapshot + 1
         };
-        if let Err(e) = self.clean_up().await {
-            tracing::warn!(error = %e, "could not delete old blobs; will retry next cycle");
-        }
-        let report = CycleReport {
-            version,
-            previous,
-            published: true,
-            records_offered: offered,
-            types: report_types,
-            blobs: written,
-            timings: Timings {
-                collect,
-                place: place_time,
-                validate: validate_time,
-                encode: encode_time,
-                publish: publish_time,
-                total: start.elapsed(),
-            },
-        };
-        tracing::info!(
-            version = version.0,
-            bytes = report.bytes_written(),
-            ms = report.timings.total.as_millis() as u64,
-            "cycle published"
-        );
-        Ok(report)
-    }
-
-    /// Checks the next version: every reference resolves, no primary key twice (while
-    /// building the indexes the next version needs), and every validator agrees. Returns
-    /// the indexes and the time it took.
-    fn check_next(
-        &self,
-        placed: &Placed,
-        version: Version,
-        first: bool,
-    ) -> Result<(RecordIndex, KeyIndex, Duration)> {
-        let t = Instant::now();
-        check_references(&placed.next, &self.targets)
-            .map_err(|e| Error::Usage(format!("version {} would not be whole: {e}", version.0)))?;
-        let mut next_index = self.index.clone();
-        next_index.update(
-            &self.current,
-            &placed.next,
-            &placed.removed,
-            &placed.added,
-            &placed.added_hashes,
-        );
-        let mut next_keys = self.keys.clone();
-        if let Some(d) =
-            next_keys.update(&self.current, &placed.next, &placed.removed, &placed.added)
-        {
-            let name = &self.schema.types()[d.ty.index()].name;
-            let key = crate::index::key_with(
-                &|t, o| placed.next.get(t, o),
-                d.ty,
-                d.second,
-                next_keys.paths(d.ty).unwrap_or_default(),
-            );
-            let reason = format!(
-                "two `{name}` records (#{} and #{}) share the primary key {:?}",
-                d.first.0,
-                d.second.0,
-                key.unwrap_or_default()
-            );
-            tracing::warn!(version = version.0, %reason, "cycle vetoed");
-            return Err(Error::Vetoed {
-                version,
-                validator: "duplicate primary keys".into(),
-                reason,
-            });
-        }
-        let view = CycleView {
-            version,
-            previous: &self.current,
-            next: &placed.next,
-            added: &placed.added,
-            removed: &placed.removed,
-            first,
-        };
-        for v in &self.validators {
-            if let Err(reason) = v.validate(&view) {
-                tracing::warn!(version = version.0, validator = v.name(), %reason, "cycle vetoed");
-                return Err(Error::Vetoed {
-                    version,
-                    validator: v.name().to_string(),
-                    reason,
-                });
-            }
-        }
-        Ok((next_index, next_keys, t.elapsed()))
-    }
-
-    fn type_reports(&self, placed: &Placed) -> Vec<TypeReport> {
-        self.schema
-            .types()
-            .iter()
-            .enumerate()
-            .map(|(t, def)| {
-                let changed = placed.edited[t];
-                TypeReport {
-                    name: def.name.clone(),
-                    records: placed.next.len(TypeId(t as u32)) as u64,
-                    added: placed.added[t].len() as u64 - changed,
-                    removed: placed.removed[t].len() as u64 - changed,
-                    changed,
-                    pages_touched: placed.pages_touched[t],
-                }
-            })
-            .collect()
+        report
     }
 
     /// After an announcement whose outcome is unknown, starts over from what the store
@@ -779,58 +524,47 @@ impl Producer {
     }
 
     /// Rebuilds the announced version from the store: the newest snapshot at or before it,
-    /// then deltas forward.
+    /// then deltas forward. The blobs are read here; decoding, verifying, applying and
+    /// building the indexes run on a blocking thread.
     async fn restore(&mut self) -> Result<()> {
         let Some(announced) = read_announced(&*self.store).await? else {
             return Ok(());
         };
         let target = announced.version;
-        let fail = |reason: String| Error::Restore {
-            location: self.store.location(),
-            version: target,
-            reason,
-        };
+        let fail = |reason: String| restore_error(&*self.store, target, reason);
         let names = self.blob_names().await?;
         let (state, cycles_since_snapshot) = restore_path(&names, target)
             .ok_or_else(|| fail("no snapshot with a chain of deltas leads to it".into()))?;
-        let mut bytes = self.store.get(&BlobName::Snapshot(state).key()).await?;
-        self.last_snapshot_size = bytes.len() as u64;
-        let view = SnapshotView::open(bytes.clone()).map_err(|e| fail(e.to_string()))?;
-        view.verify().map_err(|e| fail(e.to_string()))?;
-        let mut data = view.to_state().map_err(|e| fail(e.to_string()))?;
+        let snapshot = self.store.get(&BlobName::Snapshot(state).key()).await?;
+        self.last_snapshot_size = snapshot.len() as u64;
+        let mut deltas = Vec::new();
         let mut at = state;
         while at != target {
-            let next = names
-                .iter()
-                .filter_map(|n| match n {
-                    BlobName::Delta(a, b) if *a == at && *b <= target => Some(*b),
-                    _ => None,
-                })
-                .max()
+            let next = next_delta(&names, at, target)
                 .ok_or_else(|| fail(format!("no delta from version {}", at.0)))?;
-            bytes = self.store.get(&BlobName::Delta(at, next).key()).await?;
-            let delta = DeltaView::open(bytes.clone()).map_err(|e| fail(e.to_string()))?;
-            delta.verify().map_err(|e| fail(e.to_string()))?;
-            data = delta.apply(&data).map_err(|e| fail(e.to_string()))?;
+            deltas.push(self.store.get(&BlobName::Delta(at, next).key()).await?);
             at = next;
         }
-        if **data.schema() == *self.schema {
-            self.index = RecordIndex::build(&data, self.hasher.clone());
-            let (keys, duplicate) = KeyIndex::build(&data, self.hasher.clone());
-            if let Some(d) = duplicate {
-                tracing::warn!(?d, "the restored version holds a duplicate primary key");
+        let (setup, location) = (self.setup.clone(), self.store.location());
+        let rebuilt = off_runtime("restoring the announced version", move || {
+            rebuild(&setup, snapshot, deltas).map_err(|reason| Error::Restore {
+                location,
+                version: target,
+                reason,
+            })
+        })
+        .await?;
+        match rebuilt {
+            Some(data) => self.data = Arc::new(data),
+            None => {
+                tracing::warn!(
+                    version = target.0,
+                    "the store holds another schema; the next cycle publishes a snapshot"
+                );
+                self.schema_changed = true;
+                let empty = DataState::new(self.setup.schema.clone());
+                self.data = Arc::new(Data::of(empty, &self.setup.hasher));
             }
-            self.keys = keys;
-            self.current = data;
-        } else {
-            tracing::warn!(
-                version = target.0,
-                "the store holds another schema; the next cycle publishes a snapshot"
-            );
-            self.schema_changed = true;
-            self.current = DataState::new(self.schema.clone());
-            self.index = RecordIndex::build(&self.current, self.hasher.clone());
-            self.keys = KeyIndex::build(&self.current, self.hasher.clone()).0;
         }
         self.version = Some(target);
         self.announced = Some(announced);
@@ -840,8 +574,8 @@ impl Producer {
     }
 
     fn current_len(&self) -> usize {
-        (0..self.schema.type_count())
-            .map(|t| self.current.len(TypeId(t as u32)))
+        (0..self.setup.schema.type_count())
+            .map(|t| self.data.current.len(TypeId(t as u32)))
             .sum()
     }
 
@@ -864,7 +598,7 @@ impl Producer {
         let mut oldest_kept = Version(
             version
                 .0
-                .saturating_sub(self.options.keep_versions as u64 - 1),
+                .saturating_sub(self.setup.options.keep_versions as u64 - 1),
         );
         // Never delete what the store's own announcement needs (it may lag behind this
         // producer's version if an announcement write was lost), nor what the version an
@@ -945,44 +679,54 @@ fn restore_path(names: &[BlobName], target: Version) -> Option<(Version, u32)> {
     None
 }
 
-/// One operation of an incremental cycle.
-#[derive(Debug)]
-pub(crate) enum Op {
-    /// Insert or replace the record at this (possibly provisional) ordinal.
-    Upsert(Ordinal),
-    /// Delete the record with this key.
-    Delete(Vec<Value>),
+/// Runs `work` on a blocking thread; a panic or a cancelled task (the runtime shutting down)
+/// is [`Error::Interrupted`].
+async fn off_runtime<T, W>(what: &'static str, work: W) -> Result<T>
+where
+    W: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|source| Error::Interrupted { what, source })?
 }
 
-/// Every reference of `state` points at a record (O(references), no allocation).
-fn check_references(state: &DataState, targets: &[RefTargets]) -> std::result::Result<(), String> {
-    let schema = state.schema();
-    for (t, target) in targets.iter().enumerate() {
-        let ty = TypeId(t as u32);
-        for (o, record) in state.records(ty) {
-            let mut missing = None;
-            target.for_each(record, |rt, ro| {
-                if missing.is_none() && state.get(rt, ro).is_none() {
-                    missing = Some((rt, ro));
-                }
-            });
-            if let Some((rt, ro)) = missing {
-                return Err(format!(
-                    "`{}` #{} refers to `{}` #{}, which this cycle did not add",
-                    schema.types()[t].name,
-                    o.0,
-                    schema.types()[rt.index()].name,
-                    ro.0
-                ));
-            }
-        }
-    }
-    Ok(())
+/// The newest version a delta from `at` leads to, at most `target`.
+fn next_delta(names: &[BlobName], at: Version, target: Version) -> Option<Version> {
+    names
+        .iter()
+        .filter_map(|n| match n {
+            BlobName::Delta(a, b) if *a == at && *b <= target => Some(*b),
+            _ => None,
+        })
+        .max()
 }
 
-fn input_error(e: BoxError) -> Error {
-    match e.downcast::<Error>() {
-        Ok(e) => *e,
-        Err(e) => Error::Input(e),
+fn restore_error(store: &dyn BlobStore, version: Version, reason: String) -> Error {
+    Error::Restore {
+        location: store.location(),
+        version,
+        reason,
     }
+}
+
+/// Decodes and verifies a snapshot, applies the deltas after it, and builds the indexes;
+/// `None` when the version has another schema than the producer's.
+fn rebuild(
+    setup: &Setup,
+    snapshot: Bytes,
+    deltas: Vec<Bytes>,
+) -> std::result::Result<Option<Data>, String> {
+    let view = SnapshotView::open(snapshot).map_err(|e| e.to_string())?;
+    view.verify().map_err(|e| e.to_string())?;
+    let mut state = view.to_state().map_err(|e| e.to_string())?;
+    for bytes in deltas {
+        let delta = DeltaView::open(bytes).map_err(|e| e.to_string())?;
+        delta.verify().map_err(|e| e.to_string())?;
+        state = delta.apply(&state).map_err(|e| e.to_string())?;
+    }
+    if **state.schema() != *setup.schema {
+        return Ok(None);
+    }
+    Ok(Some(Data::of(state, &setup.hasher)))
 }

@@ -2,10 +2,14 @@
 //! the cycle. A vetoed cycle announces nothing, and the producer stays on its previous version.
 //!
 //! Built in: duplicate primary keys (always on: two records of a keyed type with one key, found
-//! while the next version's key index is built) and [`RecordCountChange`] (a type's record count moved by more than a percentage). Users
+//! while the next version's key index is built), the removal guard (on by default: see
+//! [`ProducerBuilder::max_removal`](crate::ProducerBuilder::max_removal)) and
+//! [`RecordCountChange`] (a type's record count moved by more than a percentage). Users
 //! implement [`Validator`] or wrap a closure with [`validator_fn`].
 
-use shoal_format::{DataState, Ordinal, TypeId, Version};
+use shoal_format::{DataState, Ordinal, Schema, TypeId, TypeKind, Version};
+
+use crate::error::{share, Error};
 
 /// What a validator sees: the version being published and the one before it.
 #[derive(Debug)]
@@ -120,5 +124,180 @@ impl Validator for RecordCountChange {
             }
         }
         Ok(())
+    }
+}
+
+/// The default guard against publishing a truncated or empty input (an upstream job that
+/// failed half way): a cycle that empties a type that has records, or removes more than
+/// `max_percent` of a type's records, is refused before anything is encoded. Skipped on the
+/// first cycle. Set with [`ProducerBuilder::max_removal`](crate::ProducerBuilder::max_removal)
+/// and [`ProducerBuilder::allow_empty`](crate::ProducerBuilder::allow_empty).
+///
+/// **Removed** means records of the current version that the next one no longer holds, edits
+/// excluded: for a type with a primary key, a record replaced by one with the same key is an
+/// edit (exact); for a type without one, an edit cannot be told from a removal plus an
+/// addition, so every added record is taken to replace a removed one and the guard counts the
+/// net loss (`before - after`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RemovalGuard {
+    /// The largest share of a type's records a cycle may remove, in percent; `None`: no limit.
+    pub(crate) max_percent: Option<f64>,
+    /// A cycle may remove every record of a type.
+    pub(crate) allow_empty: bool,
+}
+
+impl Default for RemovalGuard {
+    fn default() -> Self {
+        RemovalGuard {
+            max_percent: Some(RemovalGuard::DEFAULT_MAX_PERCENT),
+            allow_empty: false,
+        }
+    }
+}
+
+/// One type's counts in a cycle.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    before: u64,
+    after: u64,
+    removed: u64,
+}
+
+impl RemovalGuard {
+    /// The default limit, in percent of a type's records (see docs/PRODUCER.md for why).
+    pub(crate) const DEFAULT_MAX_PERCENT: f64 = 10.0;
+
+    /// Removing at most this many records of a type never trips the limit, so a small type
+    /// can change freely (emptying one is still refused).
+    pub(crate) const FLOOR: u64 = 10;
+
+    /// Checks every type of a cycle from `previous` to `next` (per type: `removed` and `added`
+    /// ordinals, both including edits, and `edited`, the in-place edits by primary key).
+    pub(crate) fn check(
+        &self,
+        version: Version,
+        previous: &DataState,
+        next: &DataState,
+        (removed, added, edited): (&[Vec<Ordinal>], &[Vec<Ordinal>], &[u64]),
+    ) -> Result<(), Error> {
+        let schema = next.schema();
+        for (t, def) in schema.types().iter().enumerate() {
+            let ty = TypeId(t as u32);
+            let removals = removed[t].len() as u64;
+            let replaced = if is_keyed(schema, ty) {
+                edited[t]
+            } else {
+                removals.min(added[t].len() as u64)
+            };
+            let counts = Counts {
+                before: previous.len(ty) as u64,
+                after: next.len(ty) as u64,
+                removed: removals - replaced,
+            };
+            self.check_type(version, &def.name, counts)?;
+        }
+        Ok(())
+    }
+
+    fn check_type(&self, version: Version, name: &str, c: Counts) -> Result<(), Error> {
+        if c.before == 0 || c.removed == 0 {
+            return Ok(());
+        }
+        if c.after == 0 {
+            if self.allow_empty {
+                return Ok(());
+            }
+            return Err(Error::WouldEmpty {
+                version,
+                type_name: name.to_string(),
+                before: c.before,
+            });
+        }
+        match self.max_percent {
+            Some(max) if c.removed > Self::FLOOR && share(c.removed, c.before) > max => {
+                Err(Error::TooManyRemovals {
+                    version,
+                    type_name: name.to_string(),
+                    before: c.before,
+                    after: c.after,
+                    removed: c.removed,
+                    max_percent: max,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn is_keyed(schema: &Schema, ty: TypeId) -> bool {
+    matches!(
+        schema.types()[ty.index()].kind,
+        TypeKind::Object {
+            primary_key: Some(_),
+            ..
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(before: u64, after: u64, removed: u64) -> Counts {
+        Counts {
+            before,
+            after,
+            removed,
+        }
+    }
+
+    fn check(guard: RemovalGuard, c: Counts) -> Result<(), Error> {
+        guard.check_type(Version(2), "Movie", c)
+    }
+
+    #[test]
+    fn emptying_a_type_is_refused_unless_allowed() {
+        let guard = RemovalGuard::default();
+        let err = check(guard, counts(3, 0, 3)).unwrap_err();
+        assert!(matches!(err, Error::WouldEmpty { before: 3, .. }), "{err}");
+        let allowed = RemovalGuard {
+            allow_empty: true,
+            ..guard
+        };
+        assert!(check(allowed, counts(3000, 0, 3000)).is_ok());
+    }
+
+    #[test]
+    fn removing_more_than_the_share_is_refused_and_the_message_names_the_setting() {
+        let err = check(RemovalGuard::default(), counts(3000, 1000, 2000)).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::TooManyRemovals { removed: 2000, .. }));
+        for part in [
+            "2000 of 3000 `Movie`",
+            "66.7%",
+            "10% allowed",
+            "max_removal",
+        ] {
+            assert!(text.contains(part), "{part:?} not in {text}");
+        }
+    }
+
+    #[test]
+    fn the_share_and_the_floor_are_limits_not_thresholds() {
+        let guard = RemovalGuard::default();
+        assert!(check(guard, counts(3000, 2700, 300)).is_ok());
+        assert!(check(guard, counts(3000, 2699, 301)).is_err());
+        assert!(check(guard, counts(20, 10, 10)).is_ok(), "within the floor");
+        assert!(check(guard, counts(20, 9, 11)).is_err());
+    }
+
+    #[test]
+    fn no_limit_still_refuses_emptying() {
+        let guard = RemovalGuard {
+            max_percent: None,
+            allow_empty: false,
+        };
+        assert!(check(guard, counts(3000, 1, 2999)).is_ok());
+        assert!(check(guard, counts(3000, 0, 3000)).is_err());
     }
 }

@@ -17,9 +17,9 @@ use hashbrown::HashTable;
 use serde::Serialize;
 use shoal_format::{DataState, Ordinal, Record, RecordSink, Schema, TypeId, Value};
 
+use crate::cycle::Op;
 use crate::error::{Error, Result};
 use crate::index::{KeyIndex, RecordIndex};
-use crate::producer::Op;
 
 /// Ordinals at or above this are provisional (pending records of the current cycle).
 pub(crate) const PROVISIONAL: u32 = 1 << 31;

@@ -16,8 +16,9 @@ async fn full_cycle(
     producer: &mut Producer,
     movies: &BTreeMap<i64, Movie>,
 ) -> shoal_producer::Result<shoal_producer::CycleReport> {
+    let movies = movies.clone();
     producer
-        .run_cycle(|w| {
+        .run_cycle(move |w| {
             for m in movies.values() {
                 w.add(m)?;
             }
@@ -352,7 +353,7 @@ async fn records_added_by_hand_and_by_serde_in_one_cycle_come_out_right() {
     let mut movies = catalog(&mut rng, 3000);
     movies.get_mut(&0).unwrap().tags.clear();
     let tag_lists = TypeId(2);
-    let extra = |w: &mut shoal_producer::CycleWriter<'_>| {
+    let extra = move |w: &mut shoal_producer::CycleWriter<'_>| {
         // An empty tag list (also used by movies) and one no movie uses.
         w.add_record(tag_lists, shoal_format::Record::List(vec![]))?;
         let tag = w.add_record(
@@ -363,10 +364,11 @@ async fn records_added_by_hand_and_by_serde_in_one_cycle_come_out_right() {
         Ok::<_, Error>(())
     };
     for round in 0..3 {
+        let offered = movies.clone();
         let report = producer
-            .run_cycle(|w| {
+            .run_cycle(move |w| {
                 extra(w)?;
-                for m in movies.values() {
+                for m in offered.values() {
                     w.add(m)?;
                 }
                 Ok::<_, Error>(())

@@ -88,9 +88,10 @@ async fn a_producer_built_from_serde_types_publishes_what_reads_back() {
             weight_kg: i as f32 / 2.0,
         })
         .collect();
+    let offered = shelves.clone();
     let report = producer
-        .run_cycle(|w| {
-            for s in &shelves {
+        .run_cycle(move |w| {
+            for s in &offered {
                 w.add(s)?;
             }
             Ok::<_, Error>(())

@@ -15,8 +15,9 @@ async fn full(
     producer: &mut Producer,
     movies: &BTreeMap<i64, Movie>,
 ) -> shoal_producer::Result<shoal_producer::CycleReport> {
+    let movies = movies.clone();
     producer
-        .run_cycle(|w| {
+        .run_cycle(move |w| {
             for m in movies.values() {
                 w.add(m)?;
             }
@@ -64,8 +65,9 @@ async fn incremental_cycles_publish_what_full_cycles_publish() {
         mutate(&mut rng, &mut movies, &mut next_id, 3);
         let a = full(&mut full_producer, &movies).await.unwrap();
         // Upserts in id order (the order a full cycle adds them in), then deletes.
+        let (before, movies) = (before, movies.clone());
         let b = incremental
-            .run_incremental(|w| {
+            .run_incremental(move |w| {
                 for (id, m) in &movies {
                     if before.get(id) != Some(m) {
                         w.upsert(m)?;
@@ -87,9 +89,10 @@ async fn incremental_cycles_publish_what_full_cycles_publish() {
     assert_eq!(blob_bytes(&*a_store).await, blob_bytes(&*b_store).await);
 
     // Upserting what is already there changes nothing; deleting a missing key is a no-op.
+    let first = movies.values().next().unwrap().clone();
     let report = incremental
-        .run_incremental(|w| {
-            w.upsert(movies.values().next().unwrap())?;
+        .run_incremental(move |w| {
+            w.upsert(&first)?;
             assert!(!w.delete("Movie", &[Value::I64(-1)])?);
             Ok::<_, Error>(())
         })
@@ -146,6 +149,8 @@ async fn validators_veto_and_the_producer_stays_on_its_version() {
     let store = fs_store(dir.path());
     let mut producer = Producer::builder(store.clone())
         .schema(schema())
+        // This test is about validators; the default removal guard would refuse first.
+        .max_removal(None)
         .validator(RecordCountChange::of_type("Movie", 10.0))
         .boxed_validator(validator_fn("no future films", |cycle| {
             let movie = cycle.next.schema().type_id("Movie").unwrap();
@@ -192,9 +197,10 @@ async fn validators_veto_and_the_producer_stays_on_its_version() {
     let mut twin = movies.get(&4).unwrap().clone();
     twin.title = "another film with id 4".into();
     movies.get_mut(&3).unwrap().year = year;
+    let offered = movies.clone();
     let err = producer
-        .run_cycle(|w| {
-            for m in movies.values() {
+        .run_cycle(move |w| {
+            for m in offered.values() {
                 w.add(m)?;
             }
             w.add(&twin)?;
@@ -327,7 +333,7 @@ async fn a_schema_change_publishes_a_snapshot_and_no_delta() {
         .unwrap_err();
     assert!(err.to_string().contains("full cycle"), "{err}");
     let report = producer
-        .run_cycle(|w| {
+        .run_cycle(move |w| {
             for m in movies.values() {
                 w.add(&Slim {
                     id: m.id,

@@ -160,8 +160,9 @@ pub async fn full_cycle(
     producer: &mut Producer,
     movies: &Movies,
 ) -> shoal_producer::Result<CycleReport> {
+    let movies = movies.clone();
     producer
-        .run_cycle(|w| {
+        .run_cycle(move |w| {
             for m in movies.values() {
                 w.add(m)?;
             }

@@ -70,11 +70,15 @@ Examples:
   shoal produce --schema examples/catalog/schema.toml --input examples/catalog/v1.jsonl
   zcat movies.jsonl.gz | shoal produce --schema schema.toml --input -
   shoal produce --schema schema.toml --input movies.parquet
+  shoal produce --schema schema.toml --input shrunk.jsonl --max-removal 60
 
 The whole dataset goes in each time: records that are not in the input are removed, records
 that did not change cost nothing. A cycle with no change publishes nothing. Bad input (a line
 that is not JSON, a field of the wrong kind, a missing key) fails naming the line or row and
-the field, and publishes nothing.")]
+the field, and publishes nothing. A cycle that would empty a type, or remove more than 10% of
+a type's records (edits by primary key do not count; at most 10 records always may go), is
+refused and publishes nothing: the sign of a truncated input. --allow-empty and
+--max-removal allow it when it is intended.")]
     Produce(cmd::produce::ProduceArgs),
     /// The announced version and every version the store can reach, with its blobs.
     #[command(after_help = "Examples:\n  shoal versions\n  shoal versions --json")]

@@ -361,6 +361,56 @@ fn bad_input_is_refused_with_its_line_and_nothing_is_published() {
     assert!(err.contains("stdin line 2, field `rating`"), "{err}");
 }
 
+/// Runs `shoal produce` of `input` (a path) with `flags`.
+fn produce_file(store: &str, input: &Path, flags: &[&str]) -> Output {
+    let schema = example("schema.toml");
+    let mut args = vec!["produce", "--schema", &schema, "--input"];
+    args.push(input.to_str().unwrap());
+    args.extend_from_slice(flags);
+    shoal(store, &args)
+}
+
+fn announced_versions(store: &str) -> (Json, usize) {
+    let versions = json(&shoal(store, &["versions", "--json"]));
+    let count = versions["versions"].as_array().map_or(0, Vec::len);
+    (versions["announced"].clone(), count)
+}
+
+#[test]
+fn an_empty_or_truncated_input_is_refused_and_the_flags_allow_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    produce(s, "v1.jsonl");
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let third = dir.path().join("third.jsonl");
+    let v1 = std::fs::read_to_string(example("v1.jsonl")).unwrap();
+    let lines: Vec<&str> = v1.lines().take(1_000).collect();
+    std::fs::write(&third, lines.join("\n")).unwrap();
+
+    let err = failed(&produce_file(s, &empty, &[]), 1);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    for part in ["`Movie`", "3000", "--allow-empty", "nothing was published"] {
+        assert!(err.contains(part), "{part:?} not in {err}");
+    }
+    let err = failed(&produce_file(s, &third, &[]), 1);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    for part in [
+        "2000 of 3000 `Movie`",
+        "--max-removal",
+        "nothing was published",
+    ] {
+        assert!(err.contains(part), "{part:?} not in {err}");
+    }
+    assert_eq!(announced_versions(s), (Json::from(1), 1));
+
+    ok(&produce_file(s, &third, &["--max-removal", "70"]));
+    assert_eq!(announced_versions(s).0, 2);
+    ok(&produce_file(s, &empty, &["--allow-empty"]));
+    assert_eq!(announced_versions(s).0, 3);
+}
+
 #[test]
 fn usage_errors_exit_2_and_help_teaches_by_example() {
     let bin = || Command::new(env!("CARGO_BIN_EXE_shoal"));

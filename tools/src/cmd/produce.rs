@@ -3,13 +3,16 @@
 //! The producer restores the announced version from the store, takes the whole input as the
 //! new dataset, and publishes a delta (and a snapshot) only if something changed. The input
 //! is streamed row by row into the cycle; the first bad row stops the cycle, which then
-//! publishes nothing.
+//! publishes nothing. The producer's default guard refuses a cycle that would empty a type or
+//! remove more than 10% of its records (a truncated input); `--allow-empty` and
+//! `--max-removal` allow it.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use shoal_format::RecordSink;
+use shoal_format::{RecordSink, Schema};
 use shoal_producer::{Producer, RecordCountChange};
 
 use crate::cli::Global;
@@ -44,6 +47,15 @@ pub struct ProduceArgs {
     /// this percentage.
     #[arg(long, value_name = "PCT")]
     pub max_change: Option<f64>,
+    /// Refuse the cycle (publishing nothing) if it would remove more than this percentage of
+    /// a type's records (default 10; edits by primary key do not count, and removing at most
+    /// 10 records of a type is always allowed). 100 lifts the limit.
+    #[arg(long, value_name = "PCT")]
+    pub max_removal: Option<f64>,
+    /// Allow a cycle that removes every record of a type (refused by default: an empty input
+    /// is more often a failed upstream job than an intended wipe).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// How many versions stay reachable in the store; older blobs are deleted.
     #[arg(long, value_name = "N")]
     pub keep_versions: Option<usize>,
@@ -104,70 +116,33 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
     if let Some(n) = a.keep_versions {
         builder = builder.keep_versions(n);
     }
+    if let Some(pct) = a.max_removal {
+        builder = builder.max_removal(Some(pct));
+    }
+    builder = builder.allow_empty(a.allow_empty);
     let mut producer = builder.build().await?;
 
-    let schema = file.schema.clone();
-    let converter = Converter::new(&schema, &file.root).expect("the root was checked");
-    let bad_input: Mutex<Option<InputError>> = Mutex::new(None);
     let bar = ui::progress(None, "records");
-    let mut rows = 0u64;
-    let name = if a.input == "-" {
-        "stdin".to_string()
-    } else {
-        a.input.clone()
+    let input = Input {
+        format,
+        name: if a.input == "-" {
+            "stdin".to_string()
+        } else {
+            a.input.clone()
+        },
+        path: a.input.clone(),
+        schema: file.schema.clone(),
+        root: file.root.clone(),
+        bar: bar.clone(),
     };
+    let bad_input: Arc<Mutex<Option<InputError>>> = Arc::default();
+    let rows = Arc::new(AtomicU64::new(0));
     let result = producer
-        .run_cycle(|w| {
-            let sink: &mut dyn RecordSink = w;
-            let read = match format {
-                Format::Jsonl => {
-                    let each = |n, row: &serde_json::Value| {
-                        bar.inc(1);
-                        converter
-                            .add_row(sink, row)
-                            .map(|_| ())
-                            .map_err(|e| e.at(&name, "line", n))
-                    };
-                    if a.input == "-" {
-                        input::jsonl::read(std::io::stdin().lock(), &name, each)
-                    } else {
-                        match std::fs::File::open(&a.input) {
-                            Ok(f) => input::jsonl::read(
-                                std::io::BufReader::with_capacity(1 << 20, f),
-                                &name,
-                                each,
-                            ),
-                            Err(e) => Err(InputError::file(&name, e.to_string())),
-                        }
-                    }
-                }
-                Format::Parquet => {
-                    let path = Path::new(&a.input);
-                    input::parquet::ParquetFile::open(path, &schema, &file.root).and_then(|pf| {
-                        for c in pf.ignored_columns() {
-                            eprintln!(
-                                "note: {name}: column `{c}` is no field of {}: ignored",
-                                file.root
-                            );
-                        }
-                        for f in pf.missing_fields() {
-                            eprintln!(
-                                "note: {name}: no column for field `{f}`: null in every record"
-                            );
-                        }
-                        pf.read(|n, row| {
-                            bar.inc(1);
-                            converter
-                                .add_row(sink, row)
-                                .map(|_| ())
-                                .map_err(|e| e.at(&name, "row", n))
-                        })
-                    })
-                }
-            };
-            match read {
+        .run_cycle({
+            let (bad_input, rows) = (bad_input.clone(), rows.clone());
+            move |w| match input.read(w) {
                 Ok(n) => {
-                    rows = n;
+                    rows.store(n, Ordering::Relaxed);
                     Ok(())
                 }
                 Err(e) => {
@@ -182,8 +157,11 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
         Ok(r) => r,
         Err(e) => {
             let _ = producer.close().await;
-            if let Some(bad) = bad_input.into_inner().expect("lock") {
+            if let Some(bad) = bad_input.lock().expect("lock").take() {
                 return Err(CliError::fail(format!("{bad}; nothing was published")));
+            }
+            if let Some(refused) = refusal(&e) {
+                return Err(CliError::fail(refused));
             }
             return Err(CliError::from(e).context("nothing was published"));
         }
@@ -193,7 +171,7 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
         version: report.version.0,
         previous: report.previous.map(|v| v.0),
         published: report.published,
-        records_read: rows,
+        records_read: rows.load(Ordering::Relaxed),
         types: report
             .types
             .iter()
@@ -217,6 +195,103 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
     };
     out.report(&r, |r| text(r, &g.store));
     Ok(())
+}
+
+/// The input of a cycle, moved onto the cycle's blocking thread.
+struct Input {
+    format: Format,
+    /// The file, or - for standard input.
+    path: String,
+    /// How messages name it.
+    name: String,
+    schema: Schema,
+    root: String,
+    bar: indicatif::ProgressBar,
+}
+
+impl Input {
+    /// Adds every row to `sink`; returns how many rows were read.
+    fn read(&self, sink: &mut dyn RecordSink) -> std::result::Result<u64, InputError> {
+        let converter = Converter::new(&self.schema, &self.root).expect("the root was checked");
+        match self.format {
+            Format::Jsonl => self.read_jsonl(sink, &converter),
+            Format::Parquet => self.read_parquet(sink, &converter),
+        }
+    }
+
+    fn read_jsonl(
+        &self,
+        sink: &mut dyn RecordSink,
+        converter: &Converter<'_>,
+    ) -> std::result::Result<u64, InputError> {
+        let name = &self.name;
+        let each = |n, row: &serde_json::Value| {
+            self.bar.inc(1);
+            converter
+                .add_row(sink, row)
+                .map(|_| ())
+                .map_err(|e| e.at(name, "line", n))
+        };
+        if self.path == "-" {
+            return input::jsonl::read(std::io::stdin().lock(), name, each);
+        }
+        match std::fs::File::open(&self.path) {
+            Ok(f) => input::jsonl::read(std::io::BufReader::with_capacity(1 << 20, f), name, each),
+            Err(e) => Err(InputError::file(name, e.to_string())),
+        }
+    }
+
+    fn read_parquet(
+        &self,
+        sink: &mut dyn RecordSink,
+        converter: &Converter<'_>,
+    ) -> std::result::Result<u64, InputError> {
+        let (name, root) = (&self.name, &self.root);
+        let pf = input::parquet::ParquetFile::open(Path::new(&self.path), &self.schema, root)?;
+        for c in pf.ignored_columns() {
+            eprintln!("note: {name}: column `{c}` is no field of {root}: ignored");
+        }
+        for f in pf.missing_fields() {
+            eprintln!("note: {name}: no column for field `{f}`: null in every record");
+        }
+        pf.read(|n, row| {
+            self.bar.inc(1);
+            converter
+                .add_row(sink, row)
+                .map(|_| ())
+                .map_err(|e| e.at(name, "row", n))
+        })
+    }
+}
+
+/// The one line for a cycle the removal guard refused, naming the flag that allows it.
+fn refusal(e: &shoal_producer::Error) -> Option<String> {
+    use shoal_producer::Error;
+    match e {
+        Error::WouldEmpty {
+            type_name, before, ..
+        } => Some(format!(
+            "the input has no `{type_name}` record (the store has {before}); nothing was \
+             published. If emptying `{type_name}` is intended, run again with --allow-empty"
+        )),
+        Error::TooManyRemovals {
+            type_name,
+            before,
+            after,
+            removed,
+            max_percent,
+            ..
+        } => {
+            let share = *removed as f64 * 100.0 / (*before).max(1) as f64;
+            Some(format!(
+                "the input would remove {removed} of {before} `{type_name}` records \
+                 ({share:.1}%, more than the {max_percent}% allowed; {after} left); nothing was \
+                 published. If that is intended, run again with --max-removal {}",
+                share.ceil()
+            ))
+        }
+        _ => None,
+    }
 }
 
 fn text(r: &Report, store: &str) -> String {

@@ -1,0 +1,586 @@
+//! The CPU work of a cycle: running the caller's closure (matching every record against the
+//! current version), placing new records, checking the next version and encoding its blobs.
+//!
+//! It runs on a blocking thread (`Producer::run_cycle` hands a [`Cycle`] to
+//! `tokio::task::spawn_blocking`), never on the caller's executor. A `Cycle` owns what it
+//! reads, shared through `Arc`s with the producer: the settings ([`Setup`]) and the current
+//! version with its indexes ([`Data`]). It returns the next version and its blobs
+//! ([`Prepared`]) without touching the producer, which moves to them only after the
+//! announcement: a cycle that fails, panics or is dropped half way leaves the producer on
+//! the version it was on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use shoal_format::{
+    write_delta, write_snapshot, DataState, Ordinal, Schema, TypeId, Value, Version, WriteOptions,
+};
+use shoal_store::BlobName;
+
+use crate::error::{BoxError, Error, Result};
+use crate::index::{key_with, Hasher, KeyIndex, RecordIndex};
+use crate::offload::{self, Offload, Plan};
+use crate::place::{place, Placed, Placement, RefTargets};
+use crate::report::{CycleReport, Timings, TypeReport};
+use crate::validate::{CycleView, RemovalGuard, Validator};
+use crate::writer::{Bitset, Changes, CycleWriter, IncrementalWriter, PROVISIONAL};
+
+/// The producer's settings, fixed when it is built.
+pub(crate) struct Setup {
+    pub(crate) schema: Arc<Schema>,
+    pub(crate) root: Option<String>,
+    pub(crate) hasher: Hasher,
+    pub(crate) targets: Vec<RefTargets>,
+    pub(crate) options: Options,
+    pub(crate) validators: Vec<Box<dyn Validator>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) snapshot_every: u32,
+    pub(crate) keep_versions: usize,
+    pub(crate) placement: Placement,
+    pub(crate) page_shift: u8,
+    pub(crate) removal_guard: RemovalGuard,
+    /// Threads a cycle may keep busy: 1 runs matching and encoding on the cycle's own
+    /// thread; 2 or more match in a pipeline of three threads (see `offload`) and encode the
+    /// snapshot beside the checks and the deltas.
+    pub(crate) threads: usize,
+}
+
+/// A version with the indexes a cycle matches against.
+pub(crate) struct Data {
+    pub(crate) current: DataState,
+    pub(crate) index: RecordIndex,
+    pub(crate) keys: KeyIndex,
+}
+
+impl Data {
+    /// `state` with its indexes built (a duplicate primary key is logged and kept).
+    pub(crate) fn of(state: DataState, hasher: &Hasher) -> Data {
+        let (keys, duplicate) = KeyIndex::build(&state, hasher.clone());
+        if let Some(d) = duplicate {
+            tracing::warn!(?d, "the restored version holds a duplicate primary key");
+        }
+        Data {
+            index: RecordIndex::build(&state, hasher.clone()),
+            keys,
+            current: state,
+        }
+    }
+}
+
+/// One cycle's inputs, moved onto a blocking thread.
+pub(crate) struct Cycle {
+    pub(crate) setup: Arc<Setup>,
+    pub(crate) data: Arc<Data>,
+    /// The version the producer is on.
+    pub(crate) previous: Option<Version>,
+    /// The restored version has another schema: publish a snapshot only.
+    pub(crate) schema_changed: bool,
+    pub(crate) cycles_since_snapshot: u32,
+    /// The size of the last snapshot, to size the next one's buffer.
+    pub(crate) last_snapshot_size: u64,
+    pub(crate) start: Instant,
+}
+
+/// What a cycle's CPU work hands back to be published.
+pub(crate) enum Prepared {
+    /// Nothing changed: nothing to publish.
+    Unchanged(CycleReport),
+    /// A new version to publish.
+    Publish(Box<Next>),
+}
+
+/// A new version, checked and encoded, not yet published.
+pub(crate) struct Next {
+    pub(crate) version: Version,
+    pub(crate) data: Data,
+    pub(crate) blobs: Vec<(BlobName, Bytes)>,
+    pub(crate) with_snapshot: bool,
+    /// When the cycle started.
+    pub(crate) start: Instant,
+    /// The report, but for the blobs written and the publish and total times.
+    pub(crate) report: CycleReport,
+}
+
+/// What the checks of the next version hand back: its indexes and the time they took.
+type Checked = (RecordIndex, KeyIndex, Duration);
+
+impl Cycle {
+    /// A full cycle: `fill` adds the whole new dataset.
+    pub(crate) fn full<F, E>(self, fill: F) -> Result<Prepared>
+    where
+        F: FnOnce(&mut CycleWriter<'_>) -> std::result::Result<(), E>,
+        E: Into<BoxError>,
+    {
+        let changes = self.collect(fill)?;
+        self.prepare(changes, None)
+    }
+
+    /// An incremental cycle: `fill` upserts and deletes records by primary key.
+    pub(crate) fn incremental<F, E>(self, fill: F) -> Result<Prepared>
+    where
+        F: FnOnce(&mut IncrementalWriter<'_>) -> std::result::Result<(), E>,
+        E: Into<BoxError>,
+    {
+        let types = self.setup.schema.type_count();
+        let mut writer = IncrementalWriter {
+            inner: self.writer(),
+            keys: &self.data.keys,
+            ops: Vec::new(),
+        };
+        fill(&mut writer).map_err(|e| input_error(e.into()))?;
+        let IncrementalWriter { inner, ops, .. } = writer;
+        let mut changes = inner.changes;
+        let live = self.resolve_incremental(&mut changes, ops, types)?;
+        self.prepare(changes, Some(live))
+    }
+
+    fn writer(&self) -> CycleWriter<'_> {
+        CycleWriter {
+            schema: &self.setup.schema,
+            current: &self.data.current,
+            index: &self.data.index,
+            root: self.setup.root.as_deref(),
+            changes: Changes::new(self.setup.schema.type_count()),
+            offload: None,
+        }
+    }
+
+    /// The matching pipeline's plan, when the root type allows one and there are threads
+    /// to run it on.
+    fn plan(&self) -> Option<Plan> {
+        let Setup {
+            schema,
+            root,
+            targets,
+            options,
+            ..
+        } = &*self.setup;
+        if options.threads < 2 {
+            return None;
+        }
+        let root = schema.type_id(root.as_deref()?)?;
+        Plan::new(schema, targets, root)
+    }
+
+    /// Runs `fill`, matching root records and their children on two more threads when a
+    /// plan allows (see `offload`).
+    fn collect<F, E>(&self, fill: F) -> Result<Changes>
+    where
+        F: FnOnce(&mut CycleWriter<'_>) -> std::result::Result<(), E>,
+        E: Into<BoxError>,
+    {
+        let plan = self.plan();
+        let (current, index, targets) = (&self.data.current, &self.data.index, &self.setup.targets);
+        std::thread::scope(|scope| -> Result<Changes> {
+            let mut writer = self.writer();
+            let workers = plan.as_ref().map(|plan| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(8);
+                let (roots_tx, roots_rx) = std::sync::mpsc::sync_channel(8);
+                writer.offload = Some(Offload::new(plan.clone(), tx));
+                let types = targets.len();
+                let children = scope.spawn(move || {
+                    offload::run_children(plan, current, index, targets, rx, roots_tx)
+                });
+                let roots =
+                    scope.spawn(move || offload::run_roots(plan, current, index, types, roots_rx));
+                (children, roots)
+            });
+            let filled = fill(&mut writer).map_err(|e| input_error(e.into()));
+            writer.finish_offload();
+            let mut changes = writer.changes;
+            if let (Some((children, roots)), Some(plan)) = (workers, &plan) {
+                let children = children.join().expect("the matching thread does not panic");
+                let roots = roots.join().expect("the matching thread does not panic")?;
+                offload::merge(&mut changes, children?, roots, plan, index, targets);
+            }
+            filled?;
+            Ok(changes)
+        })
+    }
+
+    /// Places the new records, then guards, checks and encodes the next version.
+    fn prepare(self, changes: Changes, live: Option<Vec<Bitset>>) -> Result<Prepared> {
+        let offered = changes.offered;
+        let collect = self.start.elapsed();
+        let t = Instant::now();
+        let data = &self.data;
+        let placed = place(
+            &data.current,
+            &data.index,
+            &data.keys,
+            changes,
+            live.as_deref(),
+            self.setup.options.placement,
+            self.setup.options.page_shift,
+        )?;
+        let place_time = t.elapsed();
+        let mut report = CycleReport {
+            version: self.previous.unwrap_or_default(),
+            previous: self.previous,
+            published: false,
+            records_offered: offered,
+            types: self.type_reports(&placed),
+            blobs: Vec::new(),
+            timings: Timings {
+                collect,
+                place: place_time,
+                ..Timings::default()
+            },
+        };
+        if let Some(v) = self.previous {
+            if placed.is_unchanged() && !self.schema_changed {
+                tracing::info!(version = v.0, "cycle: no change, nothing published");
+                report.timings.total = self.start.elapsed();
+                return Ok(Prepared::Unchanged(report));
+            }
+        }
+        let version = Version(self.previous.map_or(1, |v| v.0 + 1));
+        if self.previous.is_some() {
+            self.guard_removals(&placed, version)?;
+        }
+        let t = Instant::now();
+        let ((next_index, next_keys, validate_time), blobs) =
+            self.check_and_encode(&placed, version)?;
+        report.version = version;
+        report.published = true;
+        report.timings.validate = validate_time;
+        report.timings.encode = t.elapsed();
+        let with_snapshot = blobs
+            .iter()
+            .any(|(n, _)| matches!(n, BlobName::Snapshot(_)));
+        Ok(Prepared::Publish(Box::new(Next {
+            version,
+            data: Data {
+                current: placed.next,
+                index: next_index,
+                keys: next_keys,
+            },
+            blobs,
+            with_snapshot,
+            start: self.start,
+            report,
+        })))
+    }
+
+    /// Checks the next version and encodes its blobs (deltas first, the snapshot last). With
+    /// two threads or more the snapshot is encoded on a second thread while this one checks
+    /// the next version (references, the indexes it needs, validators) and encodes the two
+    /// deltas: all of them only read the two versions. A vetoed cycle throws the bytes away.
+    fn check_and_encode(
+        &self,
+        placed: &Placed,
+        version: Version,
+    ) -> Result<(Checked, Vec<(BlobName, Bytes)>)> {
+        let first = self.previous.is_none();
+        let with_snapshot = first
+            || self.schema_changed
+            || self.cycles_since_snapshot + 1 >= self.setup.options.snapshot_every;
+        let encode_snapshot = || {
+            with_snapshot
+                .then(|| self.encode_snapshot(&placed.next, version))
+                .transpose()
+        };
+        let check_then_deltas = || {
+            let checked = self.check_next(placed, version, first)?;
+            let deltas = self.encode_deltas(&placed.next, version)?;
+            Ok::<_, Error>((checked, deltas))
+        };
+        let (checked, snapshot) = if self.setup.options.threads < 2 {
+            let checked = check_then_deltas();
+            let snapshot = match checked {
+                Ok(_) => encode_snapshot(),
+                Err(_) => Ok(None),
+            };
+            (checked, snapshot)
+        } else {
+            std::thread::scope(|scope| {
+                let snapshot = scope.spawn(encode_snapshot);
+                let checked = check_then_deltas();
+                let snapshot = snapshot
+                    .join()
+                    .expect("the snapshot encoder does not panic");
+                (checked, snapshot)
+            })
+        };
+        let (checked, mut blobs) = checked?;
+        blobs.extend(snapshot?);
+        Ok((checked, blobs))
+    }
+
+    fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            page_shift: self.setup.options.page_shift,
+        }
+    }
+
+    fn encode_snapshot(&self, next: &DataState, version: Version) -> Result<(BlobName, Bytes)> {
+        // Sized from the last snapshot: a doubling vector would hold up to three snapshots'
+        // worth of memory at the moment it grows.
+        let size_hint = self.last_snapshot_size as usize;
+        let mut snapshot = Vec::with_capacity(size_hint + size_hint / 8);
+        write_snapshot(next, version, &self.write_options(), &mut snapshot)?;
+        Ok((BlobName::Snapshot(version), Bytes::from(snapshot)))
+    }
+
+    /// The delta and the reverse delta from the previous version, unless the schema changed.
+    fn encode_deltas(&self, next: &DataState, version: Version) -> Result<Vec<(BlobName, Bytes)>> {
+        let (Some(prev), false) = (self.previous, self.schema_changed) else {
+            return Ok(Vec::new());
+        };
+        let (current, opts) = (&self.data.current, self.write_options());
+        let mut delta = Vec::new();
+        write_delta(current, next, prev, version, &opts, &mut delta)?;
+        let mut reverse = Vec::new();
+        write_delta(next, current, version, prev, &opts, &mut reverse)?;
+        Ok(vec![
+            (BlobName::Delta(prev, version), Bytes::from(delta)),
+            (BlobName::Reverse(version, prev), Bytes::from(reverse)),
+        ])
+    }
+
+    /// Turns the upserts and deletes of an incremental cycle into what a full cycle would
+    /// have seen: the records kept, and the pending records that are live. Records nothing
+    /// refers to any more are dropped; records that nothing referred to before (the roots)
+    /// stay unless deleted or replaced.
+    fn resolve_incremental(
+        &self,
+        changes: &mut Changes,
+        ops: Vec<(TypeId, Op)>,
+        types: usize,
+    ) -> Result<Vec<Bitset>> {
+        let current = &self.data.current;
+        // The last operation on each key wins.
+        let mut last: HashMap<(TypeId, Vec<Value>), Option<Ordinal>> = HashMap::new();
+        for (ty, op) in ops {
+            let paths = self.data.keys.paths(ty).expect("checked when added");
+            match op {
+                Op::Delete(key) => {
+                    last.insert((ty, key), None);
+                }
+                Op::Upsert(o) => {
+                    let get = |t: TypeId, o: Ordinal| {
+                        if o.0 >= PROVISIONAL {
+                            changes.pending[t.index()].get((o.0 - PROVISIONAL) as usize)
+                        } else {
+                            current.get(t, o)
+                        }
+                    };
+                    let key = key_with(&get, ty, o, paths).ok_or_else(|| {
+                        Error::Usage(format!(
+                            "an upserted `{}` record has no complete primary key",
+                            self.setup.schema.types()[ty.index()].name
+                        ))
+                    })?;
+                    last.insert((ty, key), Some(o));
+                }
+            }
+        }
+        let mut dropped: Vec<Bitset> = vec![Bitset::default(); types];
+        let mut roots: Vec<(TypeId, Ordinal)> = Vec::new();
+        for ((ty, key), op) in &last {
+            let existing = self.data.keys.find(current, *ty, key);
+            match (op, existing) {
+                (None, Some(e)) => dropped[ty.index()].insert(e.0),
+                (None, None) => {}
+                (Some(o), e) => {
+                    if let Some(e) = e.filter(|e| e != o) {
+                        dropped[ty.index()].insert(e.0);
+                    }
+                    roots.push((*ty, *o));
+                }
+            }
+        }
+        // Records of the current version that nothing refers to are roots too.
+        let targets = RefTargets::of(&self.setup.schema);
+        let mut referenced: Vec<Bitset> = vec![Bitset::default(); types];
+        for (t, target) in targets.iter().enumerate() {
+            for (_, r) in current.records(TypeId(t as u32)) {
+                target.for_each(r, |rt, ro| referenced[rt.index()].insert(ro.0));
+            }
+        }
+        for t in 0..types {
+            let ty = TypeId(t as u32);
+            for (o, _) in current.records(ty) {
+                if !referenced[t].contains(o.0) && !dropped[t].contains(o.0) {
+                    roots.push((ty, o));
+                }
+            }
+        }
+        // Mark everything reachable from the roots.
+        let mut seen: Vec<Bitset> = vec![Bitset::default(); types];
+        let mut live: Vec<Bitset> = vec![Bitset::default(); types];
+        let mut stack = roots;
+        while let Some((ty, o)) = stack.pop() {
+            let t = ty.index();
+            let record = if o.0 >= PROVISIONAL {
+                let i = o.0 - PROVISIONAL;
+                if live[t].contains(i) {
+                    continue;
+                }
+                live[t].insert(i);
+                &changes.pending[t][i as usize]
+            } else {
+                if seen[t].contains(o.0) {
+                    continue;
+                }
+                seen[t].insert(o.0);
+                current.get(ty, o).ok_or_else(|| {
+                    Error::Usage(format!("a record refers to a missing {ty} #{}", o.0))
+                })?
+            };
+            targets[t].for_each(record, |rt, ro| stack.push((rt, ro)));
+        }
+        changes.seen = seen;
+        Ok(live)
+    }
+
+    /// Checks the next version: every reference resolves, no primary key twice (while
+    /// building the indexes the next version needs), and every validator agrees. Returns
+    /// the indexes and the time it took.
+    fn check_next(
+        &self,
+        placed: &Placed,
+        version: Version,
+        first: bool,
+    ) -> Result<(RecordIndex, KeyIndex, Duration)> {
+        let t = Instant::now();
+        check_references(&placed.next, &self.setup.targets)
+            .map_err(|e| Error::Usage(format!("version {} would not be whole: {e}", version.0)))?;
+        let mut next_index = self.data.index.clone();
+        next_index.update(
+            &self.data.current,
+            &placed.next,
+            &placed.removed,
+            &placed.added,
+            &placed.added_hashes,
+        );
+        let mut next_keys = self.data.keys.clone();
+        if let Some(d) = next_keys.update(
+            &self.data.current,
+            &placed.next,
+            &placed.removed,
+            &placed.added,
+        ) {
+            let name = &self.setup.schema.types()[d.ty.index()].name;
+            let key = crate::index::key_with(
+                &|t, o| placed.next.get(t, o),
+                d.ty,
+                d.second,
+                next_keys.paths(d.ty).unwrap_or_default(),
+            );
+            let reason = format!(
+                "two `{name}` records (#{} and #{}) share the primary key {:?}",
+                d.first.0,
+                d.second.0,
+                key.unwrap_or_default()
+            );
+            tracing::warn!(version = version.0, %reason, "cycle vetoed");
+            return Err(Error::Vetoed {
+                version,
+                validator: "duplicate primary keys".into(),
+                reason,
+            });
+        }
+        let view = CycleView {
+            version,
+            previous: &self.data.current,
+            next: &placed.next,
+            added: &placed.added,
+            removed: &placed.removed,
+            first,
+        };
+        for v in &self.setup.validators {
+            if let Err(reason) = v.validate(&view) {
+                tracing::warn!(version = version.0, validator = v.name(), %reason, "cycle vetoed");
+                return Err(Error::Vetoed {
+                    version,
+                    validator: v.name().to_string(),
+                    reason,
+                });
+            }
+        }
+        Ok((next_index, next_keys, t.elapsed()))
+    }
+
+    /// The default guard against a truncated or empty input (see [`RemovalGuard`]).
+    fn guard_removals(&self, placed: &Placed, version: Version) -> Result<()> {
+        let changes = (&placed.removed[..], &placed.added[..], &placed.edited[..]);
+        let checked = self.setup.options.removal_guard.check(
+            version,
+            &self.data.current,
+            &placed.next,
+            changes,
+        );
+        if let Err(e) = &checked {
+            tracing::warn!(version = version.0, error = %e, "cycle refused");
+        }
+        checked
+    }
+
+    fn type_reports(&self, placed: &Placed) -> Vec<TypeReport> {
+        self.setup
+            .schema
+            .types()
+            .iter()
+            .enumerate()
+            .map(|(t, def)| {
+                let changed = placed.edited[t];
+                TypeReport {
+                    name: def.name.clone(),
+                    records: placed.next.len(TypeId(t as u32)) as u64,
+                    added: placed.added[t].len() as u64 - changed,
+                    removed: placed.removed[t].len() as u64 - changed,
+                    changed,
+                    pages_touched: placed.pages_touched[t],
+                }
+            })
+            .collect()
+    }
+}
+
+/// One operation of an incremental cycle.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Insert or replace the record at this (possibly provisional) ordinal.
+    Upsert(Ordinal),
+    /// Delete the record with this key.
+    Delete(Vec<Value>),
+}
+
+/// Every reference of `state` points at a record (O(references), no allocation).
+fn check_references(state: &DataState, targets: &[RefTargets]) -> std::result::Result<(), String> {
+    let schema = state.schema();
+    for (t, target) in targets.iter().enumerate() {
+        let ty = TypeId(t as u32);
+        for (o, record) in state.records(ty) {
+            let mut missing = None;
+            target.for_each(record, |rt, ro| {
+                if missing.is_none() && state.get(rt, ro).is_none() {
+                    missing = Some((rt, ro));
+                }
+            });
+            if let Some((rt, ro)) = missing {
+                return Err(format!(
+                    "`{}` #{} refers to `{}` #{}, which this cycle did not add",
+                    schema.types()[t].name,
+                    o.0,
+                    schema.types()[rt.index()].name,
+                    ro.0
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn input_error(e: BoxError) -> Error {
+    match e.downcast::<Error>() {
+        Ok(e) => *e,
+        Err(e) => Error::Input(e),
+    }
+}
