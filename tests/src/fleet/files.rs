@@ -7,7 +7,8 @@
 //!   served and when, what it read, fetched and asked of the store; rewritten whole (and
 //!   renamed into place) every 100 ms, so a SIGKILL loses at most the last 100 ms of counts;
 //! - `consumer-<i>.log`: a consumer's standard error, one `WRONG READ` line per wrong value,
-//!   written the moment it is found (the report counts these lines).
+//!   written the moment it is found (the report counts these lines);
+//! - `timeline.jsonl` (orchestrator): every kill, outage, pin and unpin, and when.
 //!
 //! Times are wall-clock milliseconds since the Unix epoch, comparable across processes.
 
@@ -45,7 +46,8 @@ pub struct Control {
 pub struct Published {
     /// The version.
     pub version: u64,
-    /// When its cycle returned (the announcement is the cycle's last write).
+    /// When it was announced: the cycle's return less what the cycle did after its
+    /// announcement (deleting old blobs), from the cycle's timings.
     pub at_ms: u64,
     /// Blobs written for it, with their sizes.
     pub blobs: Vec<(String, u64)>,

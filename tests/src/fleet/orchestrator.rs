@@ -12,8 +12,8 @@ use shoal_store::set_pin;
 
 use super::args::{Args, Role};
 use super::files::{
-    consumer_dir, control_path, folder_bytes, now_ms, published_path, read_json, read_lines,
-    run_path, write_json, ConsumerRun, Control, Outage, Published,
+    append_line, consumer_dir, control_path, folder_bytes, now_ms, published_path, read_json,
+    read_lines, run_path, write_json, ConsumerRun, Control, Outage, Published,
 };
 use super::plan::{plan, Action, Event};
 use super::process::{current_exe, Exit, Slot};
@@ -159,12 +159,14 @@ impl Fleet {
                 let pause = self.pause(100, 600);
                 if self.producer.kill(pause) {
                     self.tally.producer_kills += 1;
+                    self.note("SIGKILL producer".into());
                 }
             }
             Action::KillConsumer(i) => {
                 let pause = self.pause(200, 1200);
                 if self.consumers[i].kill(pause) {
                     self.tally.consumer_kills += 1;
+                    self.note(format!("SIGKILL consumer-{i}"));
                 }
             }
             Action::Outage(o) => self.start_outage(o),
@@ -172,6 +174,14 @@ impl Fleet {
             Action::Pin => self.pin().await,
             Action::Unpin if !self.pin_settled() => self.later(action),
             Action::Unpin => self.unpin().await,
+        }
+    }
+
+    /// Appends `what` to `timeline.jsonl`, with the time, for reading a report against.
+    fn note(&mut self, what: String) {
+        let path = self.args.work().join("timeline.jsonl");
+        if let Err(e) = append_line(&path, &(now_ms(), &what)) {
+            self.tally.errors.push(format!("timeline: {e}"));
         }
     }
 
@@ -201,6 +211,7 @@ impl Fleet {
         match write_json(&control_path(self.args.work()), &control) {
             Ok(()) => {
                 self.tally.outages += 1;
+                self.note(format!("outage {outage:?}"));
                 self.outage_until =
                     Some(Instant::now() + Duration::from_millis(self.args.fault_ms));
             }
@@ -212,6 +223,7 @@ impl Fleet {
         if self.outage_until.is_some_and(|t| Instant::now() >= t) {
             self.outage_until = None;
             write_json(&control_path(self.args.work()), &Control::default())?;
+            self.note("outage over".into());
         }
         Ok(())
     }
@@ -219,7 +231,10 @@ impl Fleet {
     async fn pin(&mut self) {
         let version = self.last_published().saturating_sub(2).max(1);
         match set_pin(&*self.opened.store(), Some(Version(version))).await {
-            Ok(_) => self.tally.pin = Some((version, now_ms(), None)),
+            Ok(_) => {
+                self.tally.pin = Some((version, now_ms(), None));
+                self.note(format!("pin {version}"));
+            }
             Err(e) => self.tally.errors.push(format!("pinning {version}: {e}")),
         }
     }
@@ -230,6 +245,7 @@ impl Fleet {
                 if let Some(pin) = self.tally.pin.as_mut() {
                     pin.2 = Some(now_ms());
                 }
+                self.note("unpin".into());
             }
             Err(e) => self.tally.errors.push(format!("unpinning: {e}")),
         }

@@ -40,10 +40,10 @@ pub async fn run(args: &Args) -> Result<(), BoxError> {
         }
         tokio::time::sleep_until((last + interval).into()).await;
         last = Instant::now();
-        let blobs = publish(&mut producer, &generator, next).await?;
+        let (blobs, announced_ago) = publish(&mut producer, &generator, next).await?;
         let line = Published {
             version: next,
-            at_ms: now_ms(),
+            at_ms: now_ms().saturating_sub(announced_ago.as_millis() as u64),
             blobs,
             pid: std::process::id(),
             requests: opened.requests(Some(&counted)),
@@ -52,12 +52,14 @@ pub async fn run(args: &Args) -> Result<(), BoxError> {
     }
 }
 
-/// One full cycle publishing version `version`; the blobs it wrote.
+/// One full cycle publishing version `version`: the blobs it wrote, and how long ago it
+/// announced (the cycle deletes old blobs after the announcement, which can take seconds on
+/// a busy S3 server; the consumers see the version meanwhile).
 async fn publish(
     producer: &mut Producer,
     generator: &Generator,
     version: u64,
-) -> Result<Vec<(String, u64)>, BoxError> {
+) -> Result<(Vec<(String, u64)>, Duration), BoxError> {
     let movies: Vec<Movie> = generator.dataset(version).into_values().collect();
     let report = producer
         .run_cycle(move |w| {
@@ -70,5 +72,7 @@ async fn publish(
     if !report.published || report.version.0 != version {
         return Err(format!("cycle {version} published version {}", report.version.0).into());
     }
-    Ok(report.blobs)
+    let t = &report.timings;
+    let to_announcement = t.collect + t.place + t.encode + t.publish;
+    Ok((report.blobs, t.total.saturating_sub(to_announcement)))
 }
