@@ -121,9 +121,10 @@ impl Consumer {
         }))
     }
 
-    /// The way to `target`: from the announcement's manifest when it leads there from the
-    /// current version or a cached snapshot (the steady state: no LIST), else from a LIST of
-    /// the store.
+    /// The way to `target`: from the announcement's manifest (the deltas of the last few
+    /// versions) when it leads there from the current version or a cached snapshot (the
+    /// steady state, a consumer a few versions behind, a recent pin: no LIST), else from a
+    /// LIST of the store.
     async fn way(
         &self,
         from: Option<Version>,
@@ -135,8 +136,7 @@ impl Consumer {
         let cached_snapshots =
             blocking("read the cache folder", move || Ok(cache.snapshots())).await?;
         let cached = |name: &BlobName| self.inner.cache.path(name).exists();
-        let manifest =
-            announced.filter(|a| a.version == target && avoid.is_empty() && from.is_some());
+        let manifest = announced.filter(|_| avoid.is_empty() && from.is_some());
         if let Some(a) = manifest {
             let mut sizes: BTreeMap<BlobName, u64> = a.blobs.iter().copied().collect();
             sizes.extend(cached_snapshots.iter().map(|(n, s)| (*n, *s)));

@@ -199,8 +199,8 @@ async fn followers_obey_a_pin_in_the_store() {
     follower.stop().await;
 }
 
-/// A consumer one version behind finds the delta in the announcement: after the first load
-/// (which lists the store), no refresh lists it again.
+/// A consumer behind by a few versions finds the deltas in the announcement: after the first
+/// load (which lists the store), no refresh lists it again, nor does a recent pin.
 #[tokio::test]
 async fn a_steady_consumer_refreshes_without_listing_the_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -228,6 +228,23 @@ async fn a_steady_consumer_refreshes_without_listing_the_store() {
         "no LIST after the first load"
     );
     assert_eq!(counted.calls(StoreOp::GetToFile), 6, "one blob per version");
+    // Four versions behind: the manifest names the last eight versions' deltas.
+    let mut last = Version(0);
+    for _ in 0..4 {
+        mutate(&mut rng, &mut movies, &mut 300, 5);
+        last = full(&mut p, &movies).await;
+    }
+    assert_eq!(consumer.refresh().await.unwrap(), last);
+    assert_eq!(counted.calls(StoreOp::GetToFile), 10, "four deltas");
+    assert_eq!(
+        counted.calls(StoreOp::List),
+        1,
+        "no LIST four versions behind"
+    );
+    // A pin three versions back goes by reverse deltas, still without a LIST.
+    set_pin(&*fs, Some(Version(last.0 - 3))).await.unwrap();
+    assert_eq!(consumer.refresh().await.unwrap(), Version(last.0 - 3));
+    assert_eq!(counted.calls(StoreOp::List), 1, "no LIST behind or pinned");
 }
 
 /// 300 versions: the cache holds what a restart needs and no more, and a restarted

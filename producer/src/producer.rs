@@ -17,6 +17,10 @@ use crate::report::CycleReport;
 use crate::validate::{RemovalGuard, Validator};
 use crate::writer::{CycleWriter, IncrementalWriter};
 
+/// How many versions back the announcement's manifest names deltas (see
+/// `Producer::manifest`): a consumer that many versions behind needs no LIST.
+const MANIFEST_VERSIONS: u64 = 8;
+
 /// Configures a [`Producer`].
 pub struct ProducerBuilder {
     store: Arc<dyn BlobStore>,
@@ -428,7 +432,33 @@ impl Producer {
         Ok(written)
     }
 
-    /// Renews the lease and announces `version` with the manifest of `blobs`, always last.
+    /// The manifest of the announcement of `version`: the blobs written for it, and the
+    /// deltas and reverse deltas of the versions before it that the last announcement named,
+    /// back [`MANIFEST_VERSIONS`] versions (never further than retention keeps). A consumer
+    /// up to that many versions behind, or pinned that far back, needs no LIST.
+    fn manifest(&self, version: Version, blobs: &[(BlobName, Bytes)]) -> Vec<(BlobName, u64)> {
+        let reach = MANIFEST_VERSIONS.min(self.setup.options.keep_versions as u64 - 1);
+        let oldest = version.0.saturating_sub(reach);
+        let mut manifest: Vec<(BlobName, u64)> = blobs
+            .iter()
+            .map(|(name, bytes)| (*name, bytes.len() as u64))
+            .collect();
+        let earlier = self
+            .announced
+            .iter()
+            .flat_map(|a| &a.blobs)
+            .filter(|(name, _)| {
+                let first = name
+                    .from_version()
+                    .unwrap_or(name.to_version())
+                    .min(name.to_version());
+                !matches!(name, BlobName::Snapshot(_)) && first.0 >= oldest
+            });
+        manifest.extend(earlier);
+        manifest
+    }
+
+    /// Renews the lease and announces `version` with its manifest, always last.
     async fn announce_next(
         &mut self,
         version: Version,
@@ -440,11 +470,7 @@ impl Producer {
         if let Some(lease) = &mut self.lease {
             lease.renew(&*self.store).await?;
         }
-        // The manifest lets a consumer one version behind find its delta without a LIST.
-        let manifest: Vec<(BlobName, u64)> = blobs
-            .iter()
-            .map(|(name, bytes)| (*name, bytes.len() as u64))
-            .collect();
+        let manifest = self.manifest(version, blobs);
         let announcement = announce_with(&*self.store, version, &manifest, self.announced.as_ref());
         let announced = match announcement.await {
             Ok(a) => a,
