@@ -14,3 +14,4 @@
 pub mod catalog;
 pub mod chain;
 pub mod fleet;
+pub mod test_server;

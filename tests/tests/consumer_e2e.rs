@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use shoal_consumer::{Consumer, Dataset, Listener, RefreshEvent};
 use shoal_format::{FieldValue, Version};
 use shoal_producer::Producer;
-use shoal_store::{BlobStore, FsStore, S3Config, S3Store};
+use shoal_store::{BlobStore, FsStore, S3Store};
 use shoal_tests::catalog::{catalog, full_cycle, mutate, schema, Movie, Movies, Rng};
 
 #[derive(Default)]
@@ -146,24 +146,7 @@ async fn a_consumer_follows_100_cycles_on_the_folder_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_follows_100_cycles_on_the_s3_server() {
-    let hint = "run the tests with `bash scripts/test.sh`, which starts the S3 test server";
-    let endpoint = std::env::var("SHOAL_TEST_S3_ENDPOINT")
-        .unwrap_or_else(|_| panic!("SHOAL_TEST_S3_ENDPOINT is not set: {hint}"));
-    let bucket = std::env::var("SHOAL_TEST_S3_BUCKET")
-        .unwrap_or_else(|_| panic!("SHOAL_TEST_S3_BUCKET is not set: {hint}"));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let mut config = S3Config::new(bucket, format!("shoal-e2e/{}-{nanos}", std::process::id()));
-    config.endpoint_url = Some(endpoint);
-    config.region = Some("us-east-1".into());
-    config.force_path_style = true;
-    config.credentials = Some((
-        std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "shoal-test".into()),
-        std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "shoal-test-secret".into()),
-    ));
-    config.poll_interval = Duration::from_millis(50);
+    let config = shoal_tests::test_server::config("shoal-e2e", Duration::from_millis(50));
     let store = S3Store::connect(config).await.unwrap();
     store.create_bucket_if_missing().await.unwrap();
     follow_100_cycles(Arc::new(store)).await;

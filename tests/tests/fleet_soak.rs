@@ -111,16 +111,9 @@ fn a_small_fleet_on_the_folder_store_reads_only_what_was_published() {
 
 #[test]
 fn a_small_fleet_on_the_s3_server_reads_only_what_was_published() {
-    let hint = "run the tests with `bash scripts/test.sh`, which starts the S3 test server";
-    let endpoint = std::env::var("SHOAL_TEST_S3_ENDPOINT")
-        .unwrap_or_else(|_| panic!("SHOAL_TEST_S3_ENDPOINT is not set: {hint}"));
-    let bucket = std::env::var("SHOAL_TEST_S3_BUCKET")
-        .unwrap_or_else(|_| panic!("SHOAL_TEST_S3_BUCKET is not set: {hint}"));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let store = format!("s3://{bucket}/shoal-fleet/{}-{nanos}", std::process::id());
+    let (endpoint, bucket) = shoal_tests::test_server::endpoint_and_bucket();
+    let prefix = shoal_tests::test_server::fresh_prefix("shoal-fleet");
+    let store = format!("s3://{bucket}/{prefix}");
     let report = soak(&store, &["--endpoint-url", &endpoint, "--poll-ms", "200"]);
     check(&report);
     assert!(

@@ -9,8 +9,7 @@ use shoal_consumer::Consumer;
 use shoal_format::Version;
 use shoal_producer::Producer;
 use shoal_store::{
-    BlobStore, Fault, FaultRule, FaultyStore, FsStore, RequestCounts, S3Config, S3Store, StoreOp,
-    Trigger,
+    BlobStore, Fault, FaultRule, FaultyStore, FsStore, RequestCounts, S3Store, StoreOp, Trigger,
 };
 use shoal_tests::catalog::{catalog, full_cycle, mutate, schema, Rng};
 
@@ -19,25 +18,7 @@ const POLL: Duration = Duration::from_millis(200);
 /// A store on a fresh prefix of the S3 test server, and a second connection to the same
 /// prefix (so one side's requests are counted apart from the other's).
 async fn s3_stores(case: &str) -> (S3Store, S3Store) {
-    let hint = "run the tests with `bash scripts/test.sh`, which starts the S3 test server";
-    let endpoint = std::env::var("SHOAL_TEST_S3_ENDPOINT")
-        .unwrap_or_else(|_| panic!("SHOAL_TEST_S3_ENDPOINT is not set: {hint}"));
-    let bucket = std::env::var("SHOAL_TEST_S3_BUCKET")
-        .unwrap_or_else(|_| panic!("SHOAL_TEST_S3_BUCKET is not set: {hint}"));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let prefix = format!("shoal-follower/{case}-{}-{nanos}", std::process::id());
-    let mut config = S3Config::new(bucket, prefix);
-    config.endpoint_url = Some(endpoint);
-    config.region = Some("us-east-1".into());
-    config.force_path_style = true;
-    config.credentials = Some((
-        std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "shoal-test".into()),
-        std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "shoal-test-secret".into()),
-    ));
-    config.poll_interval = POLL;
+    let config = shoal_tests::test_server::config(&format!("shoal-follower/{case}"), POLL);
     let store = S3Store::connect(config.clone()).await.unwrap();
     store.create_bucket_if_missing().await.unwrap();
     (store, S3Store::connect(config).await.unwrap())
