@@ -11,8 +11,8 @@ use shoal_store::{Fault, FaultRule, FaultyStore, StoreOp, Trigger};
 
 use super::args::Args;
 use super::files::{
-    consumer_dir, control_path, now_ms, read_json, rss_bytes, run_path, write_json, ConsumerRun,
-    Control, Outage,
+    anon_bytes, consumer_dir, control_path, now_ms, read_json, rss_bytes, run_path, write_json,
+    ConsumerRun, Control, Outage,
 };
 use super::reader::Reader;
 use super::store::{self, Opened};
@@ -32,14 +32,16 @@ struct Events(Mutex<ConsumerRun>);
 
 impl Listener for Events {
     fn on_refresh(&self, event: &RefreshEvent) {
-        let rss = rss_bytes();
+        let (rss, anon) = (rss_bytes(), anon_bytes());
         let mut run = self.0.lock().expect("events lock");
         run.served.push((event.to.0, now_ms()));
         run.bytes_fetched += event.bytes_fetched;
         run.rss_first = run.rss_first.or(rss);
         run.rss_last = rss;
+        run.anon_last = anon;
         if run.served.len() == WARM_AFTER {
             run.rss_warm = rss;
+            run.anon_warm = anon;
         }
     }
 

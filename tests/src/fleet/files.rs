@@ -80,6 +80,13 @@ pub struct ConsumerRun {
     pub rss_last: Option<u64>,
     /// Resident memory at the tenth version this run served (caches warm).
     pub rss_warm: Option<u64>,
+    /// Resident memory not backed by files (heap, stacks: what a leak grows), at the tenth
+    /// version served and at the last. Mapped blobs are file-backed: the page cache's.
+    #[serde(default)]
+    pub anon_warm: Option<u64>,
+    /// See `anon_warm`.
+    #[serde(default)]
+    pub anon_last: Option<u64>,
     /// Store calls failed on purpose.
     pub faulted_calls: u64,
     /// Refreshes that failed.
@@ -175,9 +182,21 @@ pub fn count_marked_lines(path: &Path, mark: &str) -> u64 {
 
 /// This process's resident memory in bytes (Linux; `None` elsewhere).
 pub fn rss_bytes() -> Option<u64> {
+    statm().map(|(resident, _)| resident)
+}
+
+/// This process's resident memory not backed by a file (resident minus shared), in bytes.
+pub fn anon_bytes() -> Option<u64> {
+    statm().map(|(resident, shared)| resident.saturating_sub(shared))
+}
+
+/// Resident and shared (file-backed) bytes from `/proc/self/statm`.
+fn statm() -> Option<(u64, u64)> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+    let mut fields = statm.split_whitespace().skip(1);
+    let resident: u64 = fields.next()?.parse().ok()?;
+    let shared: u64 = fields.next()?.parse().ok()?;
+    Some((resident * 4096, shared * 4096))
 }
 
 /// Bytes of every file under `dir` (files vanishing meanwhile are skipped).

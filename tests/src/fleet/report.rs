@@ -108,6 +108,9 @@ pub struct Report {
     pub rss_growth_bytes: i64,
     /// The same from the tenth version a run served (once caches are warm) to its last.
     pub rss_growth_after_warmup_bytes: i64,
+    /// Growth of resident memory not backed by files (what a leak grows) over the same
+    /// span, the largest over runs.
+    pub anon_growth_after_warmup_bytes: i64,
     /// Outage windows.
     pub faults_injected: u64,
     /// Store calls that failed on purpose in those windows.
@@ -182,6 +185,10 @@ pub fn build(
             .unwrap_or(0),
         rss_growth_after_warmup_bytes: all()
             .filter_map(|r| growth(r.rss_warm, r.rss_last))
+            .max()
+            .unwrap_or(0),
+        anon_growth_after_warmup_bytes: all()
+            .filter_map(|r| growth(r.anon_warm, r.anon_last))
             .max()
             .unwrap_or(0),
         faults_injected: tally.outages,
