@@ -18,76 +18,88 @@ use shoal_consumer::{Consumer, Dataset, IndexSpec};
 use shoal_format::{DeltaView, Version};
 use shoal_store::FsStore;
 
-/// The ticker's lateness for each tick, in milliseconds.
+/// When each tick of a 1 ms ticker ran.
 #[derive(Clone, Default)]
-struct Lateness(Arc<Mutex<Vec<f64>>>);
+struct Ticks(Arc<Mutex<Vec<Instant>>>);
 
-impl Lateness {
+impl Ticks {
     fn start(&self) -> tokio::task::JoinHandle<()> {
         let seen = self.clone();
         tokio::spawn(async move {
-            let period = Duration::from_millis(1);
-            let mut next = Instant::now() + period;
+            let mut interval = tokio::time::interval(Duration::from_millis(1));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::time::sleep_until(next.into()).await;
-                let late = Instant::now().saturating_duration_since(next);
-                seen.0.lock().unwrap().push(late.as_secs_f64() * 1e3);
-                next = Instant::now() + period;
+                interval.tick().await;
+                seen.0.lock().unwrap().push(Instant::now());
             }
         })
     }
 
-    fn take(&self) -> (f64, f64, usize) {
-        let mut v = std::mem::take(&mut *self.0.lock().unwrap());
-        v.sort_by(|a, b| a.total_cmp(b));
-        let n = v.len();
+    /// The gaps between consecutive ticks that overlap `[from, to]`, beyond the 1 ms
+    /// period: how late the ticker was during the phase (worst, median, gaps).
+    fn during(&self, from: Instant, to: Instant) -> (f64, f64, usize) {
+        let ticks = self.0.lock().unwrap();
+        let mut late: Vec<f64> = ticks
+            .windows(2)
+            .filter(|w| w[1] >= from && w[0] <= to)
+            .map(|w| (w[1] - w[0]).as_secs_f64() * 1e3 - 1.0)
+            .map(|ms| ms.max(0.0))
+            .collect();
+        late.sort_by(|a, b| a.total_cmp(b));
+        let n = late.len();
         (
-            v.last().copied().unwrap_or(0.0),
-            v.get(n / 2).copied().unwrap_or(0.0),
+            late.last().copied().unwrap_or(0.0),
+            late.get(n / 2).copied().unwrap_or(0.0),
             n,
         )
     }
 }
 
-/// Lets the ticker record a tick it was kept from (a tick is recorded when it runs).
+/// Lets the ticker run again after a phase (its first tick closes the gap the phase made).
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(5)).await;
 }
 
-fn row(what: &str, took: Duration, (worst, median, ticks): (f64, f64, usize)) {
+/// Times `work` and reports the ticker's lateness during it.
+async fn phase<T>(what: &str, ticks: &Ticks, work: impl std::future::Future<Output = T>) -> T {
+    settle().await;
+    let from = Instant::now();
+    let out = work.await;
+    let to = Instant::now();
+    settle().await;
+    let (worst, median, gaps) = ticks.during(from, to);
     println!(
-        "{what:<44} {:>9.1} ms   ticker worst {worst:>8.2} ms   median {median:>5.2} ms   ticks {ticks}",
-        took.as_secs_f64() * 1e3
+        "{what:<44} {:>9.1} ms   ticker worst delay {worst:>8.2} ms   median {median:>5.2} ms   ticks {gaps}",
+        (to - from).as_secs_f64() * 1e3
     );
+    out
 }
 
 /// The consumer as it is: every CPU step on blocking threads.
-async fn with_consumer(store: Arc<FsStore>, cache: &std::path::Path, lateness: &Lateness) {
+async fn with_consumer(store: Arc<FsStore>, cache: &std::path::Path, ticks: &Ticks) {
     let consumer = Consumer::builder(store)
         .cache_dir(cache)
         .primary_key_index("Movie")
         .write_back_after(None)
         .build()
         .expect("consumer");
-    lateness.take();
-    let t = Instant::now();
-    consumer.refresh_to(Version(1)).await.expect("version 1");
-    row(
+    phase(
         "consumer: load version 1 (blocking threads)",
-        t.elapsed(),
-        lateness.take(),
-    );
-    let t = Instant::now();
-    consumer.refresh_to(Version(2)).await.expect("version 2");
-    row(
+        ticks,
+        async { consumer.refresh_to(Version(1)).await.expect("version 1") },
+    )
+    .await;
+    phase(
         "consumer: apply delta 1->2 (blocking threads)",
-        t.elapsed(),
-        lateness.take(),
-    );
+        ticks,
+        async { consumer.refresh_to(Version(2)).await.expect("version 2") },
+    )
+    .await;
+    phase("consumer: dropped", ticks, async { drop(consumer) }).await;
 }
 
 /// The alternative: the same work inline on the runtime thread.
-async fn inline(cache: &std::path::Path, lateness: &Lateness) {
+async fn inline(cache: &std::path::Path, ticks: &Ticks) {
     let read = |key: &str| Bytes::from(std::fs::read(cache.join(key)).expect("cached blob"));
     let (snapshot, delta) = (read("snapshot/1"), read("delta/1-2"));
     let specs = [IndexSpec {
@@ -95,29 +107,18 @@ async fn inline(cache: &std::path::Path, lateness: &Lateness) {
         type_name: "Movie".into(),
         paths: Vec::new(),
     }];
-    // Let the ticker catch up after the reads, then start counting.
-    settle().await;
-    lateness.take();
-    let t = Instant::now();
-    let data = Dataset::from_snapshot(snapshot)
-        .and_then(|d| d.with_indexes(&specs))
-        .expect("version 1");
-    tokio::task::yield_now().await;
-    row(
-        "inline: load version 1 (runtime thread)",
-        t.elapsed(),
-        lateness.take(),
-    );
-    let t = Instant::now();
-    let view = DeltaView::open(delta).expect("delta");
-    let (next, _) = data.apply(&view).expect("apply");
-    tokio::task::yield_now().await;
-    row(
-        "inline: apply delta 1->2 (runtime thread)",
-        t.elapsed(),
-        lateness.take(),
-    );
-    drop((data, next));
+    let data = phase("inline: load version 1 (runtime thread)", ticks, async {
+        Dataset::from_snapshot(snapshot)
+            .and_then(|d| d.with_indexes(&specs))
+            .expect("version 1")
+    })
+    .await;
+    let next = phase("inline: apply delta 1->2 (runtime thread)", ticks, async {
+        let view = DeltaView::open(delta).expect("delta");
+        data.apply(&view).expect("apply").0
+    })
+    .await;
+    phase("inline: dropped", ticks, async { drop((data, next)) }).await;
 }
 
 fn main() {
@@ -129,13 +130,13 @@ fn main() {
     runtime.block_on(async {
         let store = Arc::new(FsStore::new(&folder).expect("store"));
         let cache = tempfile::tempdir().expect("cache");
-        let lateness = Lateness::default();
-        let ticker = lateness.start();
+        let ticks = Ticks::default();
+        let ticker = ticks.start();
         for round in 1..=3 {
             println!("round {round}");
             let round_cache = cache.path().join(format!("round-{round}"));
-            with_consumer(store.clone(), &round_cache, &lateness).await;
-            inline(&round_cache, &lateness).await;
+            with_consumer(store.clone(), &round_cache, &ticks).await;
+            inline(&round_cache, &ticks).await;
         }
         ticker.abort();
     });
