@@ -106,8 +106,10 @@ async function render() {
   try {
     const views = { timeline, version, records, record, history, diff, diffForm, lookup };
     await views[r.name](r);
+    document.body.setAttribute("data-view", r.name);
   } catch (e) {
     show(failure(e));
+    document.body.setAttribute("data-view", "error");
   }
 }
 
