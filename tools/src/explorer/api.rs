@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use serde_json::Value as Json_;
+use serde_json::{json, Value as Json_};
 
 use crate::cmd::diff;
 use crate::cmd::inspect;
@@ -137,12 +137,11 @@ async fn diff(State(s): State<Shared>, query: Params) -> Reply<DiffPage> {
         .cloned()
         .into_iter()
         .collect();
-    let pair = s.versions.pair(from, to).await?;
-    let report = tokio::task::spawn_blocking(move || diff::report(&pair, &types, true)).await??;
-    Ok(Json(diff_page(report, offset, limit)))
+    let report = s.diff(from, to, types).await?;
+    Ok(Json(diff_page(&report, offset, limit)))
 }
 
-fn diff_page(report: diff::Report, offset: u64, limit: u64) -> DiffPage {
+fn diff_page(report: &diff::Report, offset: u64, limit: u64) -> DiffPage {
     let summary = report
         .types
         .iter()
@@ -160,30 +159,29 @@ fn diff_page(report: diff::Report, offset: u64, limit: u64) -> DiffPage {
         .sum();
     let records = report
         .types
-        .into_iter()
+        .iter()
         .flat_map(|t| {
-            let name = t.name;
-            let changed = t.changed.into_iter().map({
-                let name = name.clone();
-                move |c| serde_json::json!({"type": name, "change": "changed", "key": c.key, "fields": c.fields})
+            let name = &t.name;
+            let changed = t.changed.iter().map(move |c| {
+                json!({"type": name, "change": "changed", "key": c.key, "fields": c.fields})
             });
-            let added = t.added.into_iter().map({
-                let name = name.clone();
-                move |r| serde_json::json!({"type": name, "change": "added", "record": r})
-            });
+            let added = t
+                .added
+                .iter()
+                .map(move |r| json!({"type": name, "change": "added", "record": r}));
             let removed = t
                 .removed
-                .into_iter()
-                .map(move |r| serde_json::json!({"type": name, "change": "removed", "record": r}));
+                .iter()
+                .map(move |r| json!({"type": name, "change": "removed", "record": r}));
             changed.chain(added).chain(removed)
         })
-        .skip(offset as usize)
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         .take(limit as usize)
         .collect();
     DiffPage {
         from: report.from,
         to: report.to,
-        via: report.via,
+        via: report.via.clone(),
         summary,
         total,
         offset,

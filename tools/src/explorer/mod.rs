@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::cli::Global;
-use crate::cmd::open_store;
+use crate::cmd::{diff, open_store};
 use crate::error::{CliError, Result};
 use error::ApiError;
 
@@ -31,9 +31,14 @@ pub struct UiArgs {
     pub addr: SocketAddr,
 }
 
+/// A diff's arguments: from, to, types.
+type DiffKey = (u64, u64, Vec<String>);
+
 /// What the handlers share.
 pub struct Explorer {
     versions: cache::Versions,
+    /// The last diff computed, so paging through it computes nothing again.
+    last_diff: std::sync::Mutex<Option<(DiffKey, Arc<diff::Report>)>>,
     /// The global options, for the consumers a history walk makes (each in its own
     /// temporary cache).
     global: Global,
@@ -43,6 +48,28 @@ pub struct Explorer {
 const HISTORY_VERSIONS: usize = 500;
 
 impl Explorer {
+    /// The diff `from` -> `to` of `types` (every keyed type when empty), with its records.
+    async fn diff(
+        &self,
+        from: u64,
+        to: u64,
+        types: Vec<String>,
+    ) -> Result<Arc<diff::Report>, ApiError> {
+        let key = (from, to, types);
+        if let Some((k, report)) = &*self.last_diff.lock().expect("diff lock") {
+            if *k == key {
+                return Ok(report.clone());
+            }
+        }
+        let pair = self.versions.pair(from, to).await?;
+        let types = key.2.clone();
+        let report =
+            tokio::task::spawn_blocking(move || diff::report(&pair, &types, true)).await??;
+        let report = Arc::new(report);
+        *self.last_diff.lock().expect("diff lock") = Some((key, report.clone()));
+        Ok(report)
+    }
+
     /// A record's history over the newest reachable versions.
     async fn history(&self, type_name: &str, key: &[String]) -> Result<history::History, ApiError> {
         let listing = self.versions.listing().await?;
@@ -77,6 +104,7 @@ pub async fn run(g: &Global, a: &UiArgs) -> Result<()> {
     };
     let state = Arc::new(Explorer {
         versions: cache::Versions::new(g, store)?,
+        last_diff: std::sync::Mutex::new(None),
         global,
     });
     let listener = tokio::net::TcpListener::bind(a.addr)
