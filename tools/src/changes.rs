@@ -204,7 +204,7 @@ pub fn diff_type(
         name: def.name.clone(),
         ..TypeDiff::default()
     };
-    let Some(key) = def.key() else {
+    if def.key().is_none() {
         // No key: match by value.
         let mut count: BTreeMap<String, (i64, Json)> = BTreeMap::new();
         for o in changed.iter().map(Ordinal) {
@@ -234,35 +234,9 @@ pub fn diff_type(
         }
         return Ok(out);
     };
-    let steps: Vec<_> = key
-        .iter()
-        .map(|p| {
-            out.key_fields.push(p.0.join("."));
-            schema
-                .resolve_path(ty, p)
-                .map(|(steps, _)| steps)
-                .map_err(shoal_format::Error::NoSuchField)
-        })
-        .collect::<shoal_format::Result<_>>()?;
-    let key_of = |data: &Dataset, o: Ordinal| -> shoal_format::Result<Vec<Json>> {
-        steps
-            .iter()
-            .map(|path: &Vec<(TypeId, FieldId)>| {
-                let mut o = o;
-                for (i, (t, f)) in path.iter().enumerate() {
-                    let v = RecordSource::field(data, *t, *f, o)?;
-                    if i + 1 == path.len() {
-                        return Ok(scalar(&v));
-                    }
-                    match v {
-                        FieldValue::Ref(next) => o = next,
-                        _ => return Ok(Json::Null),
-                    }
-                }
-                Ok(Json::Null)
-            })
-            .collect()
-    };
+    let keys = KeyReader::new(schema, ty)?;
+    out.key_fields = keys.fields.clone();
+    let key_of = |data: &Dataset, o: Ordinal| keys.read(data, o);
     let mut before: BTreeMap<String, (Vec<Json>, Ordinal)> = BTreeMap::new();
     let mut after: BTreeMap<String, (Vec<Json>, Ordinal)> = BTreeMap::new();
     for o in changed.iter().map(Ordinal) {
@@ -308,6 +282,54 @@ pub fn diff_type(
     Ok(out)
 }
 
+/// Reads the primary key of records of one type, following references for dotted paths
+/// (`country.code`).
+pub struct KeyReader {
+    /// The key's field paths, dotted.
+    pub fields: Vec<String>,
+    steps: Vec<Vec<(TypeId, FieldId)>>,
+}
+
+impl KeyReader {
+    /// The key reader of `ty`; a type without a primary key has an empty one.
+    pub fn new(schema: &Schema, ty: TypeId) -> shoal_format::Result<KeyReader> {
+        let def = schema.type_def(ty).expect("a type of the schema");
+        let mut keys = KeyReader {
+            fields: Vec::new(),
+            steps: Vec::new(),
+        };
+        for p in def.key().into_iter().flatten() {
+            let (steps, _) = schema
+                .resolve_path(ty, p)
+                .map_err(shoal_format::Error::NoSuchField)?;
+            keys.fields.push(p.0.join("."));
+            keys.steps.push(steps);
+        }
+        Ok(keys)
+    }
+
+    /// The key of record `o`: one JSON scalar per key field.
+    pub fn read(&self, data: &Dataset, o: Ordinal) -> shoal_format::Result<Vec<Json>> {
+        self.steps
+            .iter()
+            .map(|path| {
+                let mut o = o;
+                for (i, (t, f)) in path.iter().enumerate() {
+                    let v = RecordSource::field(data, *t, *f, o)?;
+                    if i + 1 == path.len() {
+                        return Ok(scalar(&v));
+                    }
+                    match v {
+                        FieldValue::Ref(next) => o = next,
+                        _ => return Ok(Json::Null),
+                    }
+                }
+                Ok(Json::Null)
+            })
+            .collect()
+    }
+}
+
 fn scalar(v: &FieldValue<'_>) -> Json {
     match *v {
         FieldValue::Null => Json::Null,
@@ -323,7 +345,7 @@ fn scalar(v: &FieldValue<'_>) -> Json {
 }
 
 /// The top-level fields that differ between two renderings of a record.
-fn field_changes(x: &Json, y: &Json) -> Vec<FieldChange> {
+pub fn field_changes(x: &Json, y: &Json) -> Vec<FieldChange> {
     match (x, y) {
         (Json::Object(x), Json::Object(y)) => {
             let mut names: Vec<&String> = x.keys().collect();

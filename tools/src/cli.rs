@@ -24,6 +24,7 @@ Examples:
   shoal verify
   shoal pin --version 41          (hold every consumer on version 41)
   shoal unpin
+  shoal ui                         (a web explorer on http://127.0.0.1:8420)
   shoal --store s3://bucket/movies --endpoint-url http://127.0.0.1:9000 versions";
 
 /// shoal: publish a dataset as compact versioned blobs, and look inside what is published.
@@ -39,7 +40,7 @@ pub struct Cli {
 }
 
 /// Options every command takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Where the blobs are: a folder, or s3://bucket/prefix (credentials and region from the
     /// usual AWS environment variables).
@@ -127,6 +128,17 @@ the pinned version needs. `shoal versions` and `shoal watch` show the pin.")]
     /// Check every blob's checksums and every delta chain; exit 1 naming any bad blob.
     #[command(after_help = "Examples:\n  shoal verify\n  shoal verify --version 7")]
     Verify(cmd::verify::VerifyArgs),
+    /// Serve a read-only web explorer of the store: versions, bytes, records by key, a
+    /// record's history, diffs; and the JSON API under /api/.
+    #[command(after_help = "\
+Examples:
+  shoal ui                                  (then open http://127.0.0.1:8420)
+  shoal --store s3://bucket/movies ui --addr 127.0.0.1:9000
+
+It listens on loopback unless --addr names another address (then it warns: the data is
+readable by anyone who reaches it). The page follows the store: new versions appear as they
+are announced.")]
+    Ui(crate::explorer::UiArgs),
     /// Generate the benchmark catalog, run producer and consumer beside a JSON + HashMap
     /// baseline, and print one table.
     #[command(
@@ -176,6 +188,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Command::Pin(a) => cmd::pin::pin(g, a, out).await,
             Command::Unpin => cmd::pin::unpin(g, out).await,
             Command::Bench(a) => cmd::bench::run(a, out).await,
+            Command::Ui(a) => crate::explorer::run(g, a).await,
         }
     })
 }

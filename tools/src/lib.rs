@@ -10,12 +10,14 @@
 //!   field of any error.
 //! - [`render`] turns a record of a loaded version into JSON, references expanded.
 //! - `cmd` holds one module per command.
+//! - `explorer` is `shoal ui`: a web page and JSON API over the same read paths.
 #![forbid(unsafe_code)]
 
 pub mod changes;
 pub mod cli;
 mod cmd;
 pub mod error;
+mod explorer;
 pub mod input;
 pub mod render;
 pub mod schema_file;

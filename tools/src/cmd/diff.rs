@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use shoal_consumer::{Listener, RefreshEvent};
+use shoal_consumer::{Consumer, Dataset, Listener, RefreshEvent};
 use shoal_format::Version;
 
 use crate::changes::{self, Changes, TypeDiff};
@@ -33,68 +33,109 @@ pub struct DiffArgs {
     pub summary: bool,
 }
 
-#[derive(Serialize)]
-struct Report {
-    from: u64,
-    to: u64,
+/// What changed between two versions: what `shoal diff --json` prints.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The older side.
+    pub from: u64,
+    /// The newer side.
+    pub to: u64,
     /// The blobs the consumer used to get from `from` to `to`.
-    via: Vec<String>,
-    types: Vec<TypeDiff>,
+    pub via: Vec<String>,
+    /// Each type compared.
+    pub types: Vec<TypeDiff>,
 }
 
-/// Remembers the blobs of each refresh.
+/// A listener that remembers the blobs of the last refresh: add it to the consumer
+/// [`between`] is given.
 #[derive(Default)]
-struct Blobs(Mutex<Vec<String>>);
+pub struct Via(Mutex<Vec<String>>);
 
-impl Listener for Blobs {
+impl Via {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("lock"))
+    }
+}
+
+impl Listener for Via {
     fn on_refresh(&self, event: &RefreshEvent) {
         *self.0.lock().expect("lock") = event.blobs.clone();
     }
     fn on_failure(&self, _: &shoal_consumer::Error) {}
 }
 
+/// Two versions loaded by one consumer, the newer reached from the older by the store's
+/// cheapest path so they share every page it did not touch.
+pub struct Pair {
+    /// The `from` side.
+    pub older: Arc<Dataset>,
+    /// The `to` side.
+    pub newer: Arc<Dataset>,
+    /// The blobs the consumer used to go from one to the other.
+    pub via: Vec<String>,
+}
+
+/// Moves `consumer` (listened to by `via`) to `from`, then to `to`.
+pub async fn between(consumer: &Consumer, via: &Via, from: u64, to: u64) -> Result<Pair> {
+    let older = load_on(consumer, from)
+        .await
+        .map_err(|e| e.context(format!("--from {from}")))?;
+    via.take();
+    let newer = load_on(consumer, to)
+        .await
+        .map_err(|e| e.context(format!("--to {to}")))?;
+    Ok(Pair {
+        older,
+        newer,
+        via: via.take(),
+    })
+}
+
+async fn load_on(consumer: &Consumer, v: u64) -> Result<Arc<Dataset>> {
+    consumer.refresh_to(Version(v)).await?;
+    consumer
+        .current()
+        .ok_or_else(|| CliError::fail("no version loaded"))
+}
+
+/// Compares `types` (names; every keyed type when empty) between the pair's versions; with
+/// `detail`, the records and fields too. CPU work: run it off an async executor.
+pub fn report(pair: &Pair, types: &[String], detail: bool) -> Result<Report> {
+    let (older, newer) = (&pair.older, &pair.newer);
+    let ids = if types.is_empty() {
+        changes::default_types(newer.schema())
+    } else {
+        types
+            .iter()
+            .map(|t| type_of(newer, t))
+            .collect::<Result<Vec<_>>>()?
+    };
+    if older.schema() != newer.schema() {
+        for t in types {
+            type_of(older, t)?;
+        }
+    }
+    let mut changes = Changes::new(older, newer);
+    let types = ids
+        .into_iter()
+        .map(|t| changes::diff_type(&mut changes, t, detail))
+        .collect::<shoal_format::Result<Vec<_>>>()?;
+    Ok(Report {
+        from: older.version().0,
+        to: newer.version().0,
+        via: pair.via.clone(),
+        types,
+    })
+}
+
 /// Runs `shoal diff`.
 pub async fn run(g: &Global, a: &DiffArgs, out: Out) -> Result<()> {
     let store = open_store(g, false).await?;
     let (consumer, _cache) = consumer(g, store, &[])?;
-    consumer
-        .refresh_to(Version(a.from))
-        .await
-        .map_err(|e| CliError::from(e).context(format!("--from {}", a.from)))?;
-    let older = consumer.current().expect("loaded");
-    let blobs = Arc::new(Blobs::default());
-    consumer.add_listener(blobs.clone());
-    consumer
-        .refresh_to(Version(a.to))
-        .await
-        .map_err(|e| CliError::from(e).context(format!("--to {}", a.to)))?;
-    let newer = consumer.current().expect("loaded");
-    let via = blobs.0.lock().expect("lock").clone();
-
-    let types = if a.types.is_empty() {
-        changes::default_types(newer.schema())
-    } else {
-        a.types
-            .iter()
-            .map(|t| type_of(&newer, t))
-            .collect::<Result<Vec<_>>>()?
-    };
-    if older.schema() != newer.schema() && !a.types.is_empty() {
-        for t in &a.types {
-            type_of(&older, t)?;
-        }
-    }
-    let mut changes = Changes::new(&older, &newer);
-    let types = types
-        .into_iter()
-        .map(|t| changes::diff_type(&mut changes, t, !a.summary))
-        .collect::<shoal_format::Result<Vec<_>>>()?;
-    let report = Report {
-        from: a.from,
-        to: a.to,
-        via,
-        types,
-    };
+    let via = Arc::new(Via::default());
+    consumer.add_listener(via.clone());
+    let pair = between(&consumer, &via, a.from, a.to).await?;
+    let report = report(&pair, &a.types, !a.summary)?;
     out.report(&report, text);
     Ok(())
 }

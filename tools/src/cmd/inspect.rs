@@ -2,6 +2,7 @@
 //! per type and per field, with page counts and the bit widths the pages were packed at.
 
 use serde::Serialize;
+use shoal_consumer::Dataset;
 use shoal_format::{FieldId, TypeId, TypeKind};
 
 use crate::cli::Global;
@@ -17,108 +18,141 @@ pub struct InspectArgs {
     pub version: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Report {
-    version: u64,
-    bytes: u64,
-    types: Vec<TypeRow>,
+/// A version's schema and where its bytes go: what `shoal inspect --json` prints.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The version.
+    pub version: u64,
+    /// Bytes in column pages, every type.
+    pub bytes: u64,
+    /// Every type of the schema, in schema order.
+    pub types: Vec<TypeRow>,
 }
 
-#[derive(Serialize)]
-struct TypeRow {
-    name: String,
-    kind: &'static str,
+/// One type: its shape, records and bytes.
+#[derive(Debug, Serialize)]
+pub struct TypeRow {
+    /// The type's name.
+    pub name: String,
+    /// `object`, `list`, `set` or `map`.
+    pub kind: &'static str,
     /// For a list, set or map type: what it holds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    holds: Option<String>,
+    pub holds: Option<String>,
+    /// The primary key's field paths (empty without one).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    key: Vec<String>,
-    records: u64,
+    pub key: Vec<String>,
+    /// Records present.
+    pub records: u64,
     /// Ordinals in use, holes included (removed records leave holes until reused).
-    ordinal_space: u32,
-    bytes: u64,
-    fields: Vec<FieldRow>,
+    pub ordinal_space: u32,
+    /// Bytes in its column pages.
+    pub bytes: u64,
+    /// Its columns.
+    pub fields: Vec<FieldRow>,
 }
 
-#[derive(Serialize)]
-struct FieldRow {
-    name: String,
-    kind: String,
-    pages: u64,
-    bytes: u64,
+/// One column of a type.
+#[derive(Debug, Serialize)]
+pub struct FieldRow {
+    /// The field's name (`(elements)` or `(entries)` for a list, set or map).
+    pub name: String,
+    /// Its kind as the schema writes it.
+    pub kind: String,
+    /// Column pages.
+    pub pages: u64,
+    /// Bytes in those pages.
+    pub bytes: u64,
+    /// The narrowest bit width a page was packed at (none for variable-width columns).
     #[serde(skip_serializing_if = "Option::is_none")]
-    bits_min: Option<u8>,
+    pub bits_min: Option<u8>,
+    /// The widest.
     #[serde(skip_serializing_if = "Option::is_none")]
-    bits_max: Option<u8>,
+    pub bits_max: Option<u8>,
 }
 
 /// Runs `shoal inspect`.
 pub async fn run(g: &Global, a: &InspectArgs, out: Out) -> Result<()> {
     let loaded = load(g, a.version, &[]).await?;
-    let data = &loaded.data;
-    let schema = data.schema();
-    let mut report = Report {
+    out.report(&report(&loaded.data), text);
+    Ok(())
+}
+
+/// The schema, records and bytes of a loaded version.
+pub fn report(data: &Dataset) -> Report {
+    let types: Vec<TypeRow> = (0..data.schema().type_count() as u32)
+        .map(|t| type_row(data, TypeId(t)))
+        .collect();
+    Report {
         version: data.version().0,
-        bytes: 0,
-        types: Vec::new(),
-    };
-    for (t, def) in schema.types().iter().enumerate() {
-        let ty = TypeId(t as u32);
-        let (kind, holds, columns): (_, _, Vec<(String, String)>) = match &def.kind {
-            TypeKind::Object { fields, .. } => (
-                "object",
-                None,
-                fields
-                    .iter()
-                    .map(|f| (f.name.clone(), f.kind.to_string()))
-                    .collect(),
-            ),
-            TypeKind::List { element } => (
-                "list",
-                Some(element.clone()),
-                vec![("(elements)".into(), format!("list<{element}>"))],
-            ),
-            TypeKind::Set { element } => (
-                "set",
-                Some(element.clone()),
-                vec![("(elements)".into(), format!("set<{element}>"))],
-            ),
-            TypeKind::Map { key, value } => (
-                "map",
-                Some(format!("{key} -> {value}")),
-                vec![("(entries)".into(), format!("map<{key}, {value}>"))],
-            ),
-        };
-        let mut row = TypeRow {
-            name: def.name.clone(),
-            kind,
-            holds,
-            key: def
-                .key()
-                .map(|k| k.iter().map(|p| p.0.join(".")).collect())
-                .unwrap_or_default(),
-            records: data.len(ty),
-            ordinal_space: data.slot_count(ty),
-            bytes: 0,
-            fields: Vec::new(),
-        };
-        for (c, (name, kind)) in columns.into_iter().enumerate() {
+        bytes: types.iter().map(|t| t.bytes).sum(),
+        types,
+    }
+}
+
+/// One type's row: its shape from the schema, its columns' statistics from the data.
+fn type_row(data: &Dataset, ty: TypeId) -> TypeRow {
+    let def = data.schema().type_def(ty).expect("a type of the schema");
+    let (kind, holds, columns) = shape(&def.kind);
+    let fields: Vec<FieldRow> = columns
+        .into_iter()
+        .enumerate()
+        .map(|(c, (name, kind))| {
             let stats = data.column_stats(ty, FieldId(c as u32)).unwrap_or_default();
-            row.bytes += stats.bytes;
-            row.fields.push(FieldRow {
+            FieldRow {
                 name,
                 kind,
                 pages: stats.pages,
                 bytes: stats.bytes,
                 bits_min: stats.min_width,
                 bits_max: stats.max_width,
-            });
-        }
-        report.bytes += row.bytes;
-        report.types.push(row);
+            }
+        })
+        .collect();
+    TypeRow {
+        name: def.name.clone(),
+        kind,
+        holds,
+        key: def
+            .key()
+            .map(|k| k.iter().map(|p| p.0.join(".")).collect())
+            .unwrap_or_default(),
+        records: data.len(ty),
+        ordinal_space: data.slot_count(ty),
+        bytes: fields.iter().map(|f| f.bytes).sum(),
+        fields,
     }
-    out.report(&report, text);
-    Ok(())
+}
+
+/// A type's kind, what it holds (for a list, set or map) and its columns (name, kind).
+type Shape = (&'static str, Option<String>, Vec<(String, String)>);
+
+fn shape(kind: &TypeKind) -> Shape {
+    match kind {
+        TypeKind::Object { fields, .. } => (
+            "object",
+            None,
+            fields
+                .iter()
+                .map(|f| (f.name.clone(), f.kind.to_string()))
+                .collect(),
+        ),
+        TypeKind::List { element } => (
+            "list",
+            Some(element.clone()),
+            vec![("(elements)".into(), format!("list<{element}>"))],
+        ),
+        TypeKind::Set { element } => (
+            "set",
+            Some(element.clone()),
+            vec![("(elements)".into(), format!("set<{element}>"))],
+        ),
+        TypeKind::Map { key, value } => (
+            "map",
+            Some(format!("{key} -> {value}")),
+            vec![("(entries)".into(), format!("map<{key}, {value}>"))],
+        ),
+    }
 }
 
 fn text(r: &Report) -> String {

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use shoal_consumer::{Dataset, IndexSpec};
-use shoal_format::{FieldKind, FieldPath, FieldValue, TypeId, TypeKind};
+use shoal_format::{FieldKind, FieldPath, FieldValue, Ordinal, TypeId, TypeKind};
 
 use crate::cli::Global;
 use crate::cmd::load;
@@ -89,45 +89,68 @@ pub fn parse_key<'a>(text: &'a str, field: &str, kind: &FieldKind) -> Result<Fie
     })
 }
 
-/// Runs `shoal get`.
-pub async fn get(g: &Global, a: &GetArgs, out: Out) -> Result<()> {
-    let loaded = load(g, a.version, &[]).await?;
-    let ty = type_of(&loaded.data, &a.type_name)?;
-    let fields = key_fields(&loaded.data, ty)?;
-    if fields.len() != a.key.len() {
+/// The record of `type_name` whose primary key is `key` (one text per key field, in the
+/// schema's order): `Ok(None)` when there is none. Uses the dataset's index named after the
+/// type when it has one (a consumer's `primary_key_index`), else builds one for this call.
+pub fn lookup(
+    data: &Dataset,
+    type_name: &str,
+    key: &[String],
+) -> Result<Option<(TypeId, Ordinal)>> {
+    let ty = type_of(data, type_name)?;
+    let fields = key_fields(data, ty)?;
+    if fields.len() != key.len() {
         let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
         return Err(CliError::usage(format!(
-            "type {} has a key of {} field(s) ({}): give one --key for each, in that order",
-            a.type_name,
+            "type {type_name} has a key of {} field(s) ({}): give one --key for each, in that order",
             fields.len(),
             names.join(", ")
         )));
     }
-    let key = fields
+    let values = fields
         .iter()
-        .zip(&a.key)
+        .zip(key)
         .map(|((name, kind), text)| parse_key(text, name, kind))
         .collect::<Result<Vec<_>>>()?;
-    let data = (*loaded.data).clone().with_indexes(&[IndexSpec {
-        name: "key".into(),
-        type_name: a.type_name.clone(),
+    if let Ok(index) = data.index_id(type_name) {
+        return Ok(data.find(index, &values).map(|o| (ty, o)));
+    }
+    let data = data.clone().with_indexes(&[IndexSpec {
+        name: type_name.to_string(),
+        type_name: type_name.to_string(),
         paths: Vec::new(),
     }])?;
-    let index = data.index_id("key")?;
-    let Some(o) = data.find(index, &key) else {
-        let shown: Vec<String> = fields
-            .iter()
-            .zip(&a.key)
-            .map(|((n, _), v)| format!("{n} = {v}"))
-            .collect();
-        return Err(CliError::fail(format!(
-            "no {} with {} in version {}",
-            a.type_name,
-            shown.join(", "),
-            data.version().0
-        )));
+    let index = data.index_id(type_name)?;
+    Ok(data.find(index, &values).map(|o| (ty, o)))
+}
+
+/// `no Movie with id = 42 in version 3`.
+pub fn not_found(data: &Dataset, type_name: &str, key: &[String]) -> String {
+    let shown: Vec<String> = type_of(data, type_name)
+        .and_then(|ty| key_fields(data, ty))
+        .map(|fields| {
+            fields
+                .iter()
+                .zip(key)
+                .map(|((n, _), v)| format!("{n} = {v}"))
+                .collect()
+        })
+        .unwrap_or_else(|_| key.to_vec());
+    format!(
+        "no {type_name} with {} in version {}",
+        shown.join(", "),
+        data.version().0
+    )
+}
+
+/// Runs `shoal get`.
+pub async fn get(g: &Global, a: &GetArgs, out: Out) -> Result<()> {
+    let loaded = load(g, a.version, &[]).await?;
+    let data = &loaded.data;
+    let Some((ty, o)) = lookup(data, &a.type_name, &a.key)? else {
+        return Err(CliError::fail(not_found(data, &a.type_name, &a.key)));
     };
-    let json = render::record(&data, ty, o)?;
+    let json = render::record(&**data, ty, o)?;
     out.report(&json, |j| {
         serde_json::to_string_pretty(j).expect("JSON serialises") + "\n"
     });

@@ -1,0 +1,120 @@
+//! Records of a loaded version as the API sends them: a page of a type, or one record by
+//! key, each with its key and its references (type, ordinal and key of the record each
+//! reference points at, so the page can link to it).
+
+use serde::Serialize;
+use serde_json::Value as Json;
+use shoal_consumer::Dataset;
+use shoal_format::{FieldId, FieldKind, FieldValue, Ordinal, RecordSource, TypeId, TypeKind};
+
+use crate::changes::KeyReader;
+use crate::cmd::read::type_of;
+use crate::explorer::error::ApiError;
+use crate::render;
+
+/// The most records one page may hold.
+pub const MAX_LIMIT: u64 = 200;
+
+/// One record with what a page needs to show and link it.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    /// Its ordinal in this version.
+    pub ordinal: u32,
+    /// Its primary key, one value per key field (empty for a type without one).
+    pub key: Vec<Json>,
+    /// The record, references expanded (as `shoal get` prints it).
+    pub record: Json,
+    /// Where each of its reference fields points.
+    pub refs: Vec<Reference>,
+}
+
+/// A reference field of a record and the record it points at.
+#[derive(Debug, Serialize)]
+pub struct Reference {
+    /// The field.
+    pub field: String,
+    /// The referenced type.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// The referenced record's ordinal.
+    pub ordinal: u32,
+    /// The referenced record's primary key (empty when its type has none).
+    pub key: Vec<Json>,
+}
+
+/// A page of a type's records.
+#[derive(Debug, Serialize)]
+pub struct Page {
+    /// The version read.
+    pub version: u64,
+    /// The type.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// The type's key fields.
+    pub key_fields: Vec<String>,
+    /// Records of the type in this version.
+    pub total: u64,
+    /// The first record's position.
+    pub offset: u64,
+    /// The page size asked for (capped at [`MAX_LIMIT`]).
+    pub limit: u64,
+    /// The records, in ordinal order.
+    pub records: Vec<Row>,
+}
+
+/// Records `offset..offset + limit` of `type_name`, in ordinal order.
+pub fn page(data: &Dataset, type_name: &str, offset: u64, limit: u64) -> Result<Page, ApiError> {
+    let ty = type_of(data, type_name)?;
+    let keys = KeyReader::new(data.schema(), ty)?;
+    let limit = limit.min(MAX_LIMIT);
+    let records = data
+        .ordinals(ty)
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(limit as usize)
+        .map(|o| row(data, ty, &keys, o))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Page {
+        version: data.version().0,
+        type_name: type_name.to_string(),
+        key_fields: keys.fields,
+        total: data.len(ty),
+        offset,
+        limit,
+        records,
+    })
+}
+
+/// Record `o` of `ty` as a [`Row`].
+pub fn row(data: &Dataset, ty: TypeId, keys: &KeyReader, o: Ordinal) -> Result<Row, ApiError> {
+    Ok(Row {
+        ordinal: o.0,
+        key: keys.read(data, o)?,
+        record: render::record(data, ty, o)?,
+        refs: references(data, ty, o)?,
+    })
+}
+
+/// Where each reference field of record `o` points (none for lists, sets and maps).
+fn references(data: &Dataset, ty: TypeId, o: Ordinal) -> Result<Vec<Reference>, ApiError> {
+    let schema = data.schema();
+    let Some(TypeKind::Object { fields, .. }) = schema.type_def(ty).map(|d| &d.kind) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (i, f) in fields.iter().enumerate() {
+        let FieldKind::Reference(target) = &f.kind else {
+            continue;
+        };
+        let FieldValue::Ref(to) = RecordSource::field(data, ty, FieldId(i as u32), o)? else {
+            continue;
+        };
+        let target_ty = type_of(data, target)?;
+        out.push(Reference {
+            field: f.name.clone(),
+            type_name: target.clone(),
+            ordinal: to.0,
+            key: KeyReader::new(schema, target_ty)?.read(data, to)?,
+        });
+    }
+    Ok(out)
+}

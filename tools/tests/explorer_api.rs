@@ -1,0 +1,193 @@
+//! `shoal ui`'s JSON API end to end: the binary serves a store of three versions of the
+//! example catalog (JSON lines, Parquet, then JSON lines with markup in two titles) and each
+//! route is checked against the input files and against `shoal diff --json`; bad versions,
+//! types and keys get a 4xx with a JSON message.
+
+mod explorer_common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use explorer_common::{catalog, example, produce, records, shoal, Server, XSS_IMG, XSS_SCRIPT};
+use serde_json::Value as Json;
+
+#[test]
+fn every_route_answers_with_the_stores_real_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, v2, [img, script]) = catalog(dir.path());
+    let v1 = records(&example("v1.jsonl"));
+    let server = Server::start(&store);
+
+    // The timeline: three reachable versions, the newest announced.
+    let l = server.json("/api/versions", 200);
+    assert_eq!(l["announced"], 3);
+    let versions: Vec<u64> = l["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [3, 2, 1]);
+    assert!(l["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["reachable"] == true));
+    assert_eq!(l["versions"][0]["announced"], true);
+    assert!(l["versions"][2]["snapshot_bytes"].as_u64().unwrap() > 0);
+    assert!(l["versions"][0]["written"].is_string());
+
+    // A version: the types, their records and bytes.
+    let inspect = server.json("/api/versions/1", 200);
+    let movie = &inspect["types"][0];
+    assert_eq!(movie["name"], "Movie");
+    assert_eq!(movie["records"], v1.len() as u64);
+    assert_eq!(movie["key"], serde_json::json!(["id"]));
+    assert!(movie["bytes"].as_u64().unwrap() > 0);
+    assert!(movie["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["name"] == "title"));
+
+    // One record by key, as the input file has it, with its references.
+    let (id, want) = v1.iter().next().unwrap();
+    let got = server.json(&format!("/api/versions/1/types/Movie/key/{id}"), 200);
+    assert_eq!(got["record"], *want);
+    assert_eq!(got["record"]["title"], want["title"]);
+    assert_eq!(got["key"], serde_json::json!([id]));
+    let country = got["refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["field"] == "country");
+    assert_eq!(country.expect("a country reference")["type"], "Country");
+
+    // A page of records, capped.
+    let page = server.json("/api/versions/2/types/Movie/records?offset=10&limit=5", 200);
+    assert_eq!(page["total"], v2.len() as u64);
+    assert_eq!(page["records"].as_array().unwrap().len(), 5);
+    let capped = server.json("/api/versions/2/types/Movie/records?limit=100000", 200);
+    assert_eq!(capped["records"].as_array().unwrap().len(), 200);
+
+    // Markup in data is data: returned as a JSON string, exactly.
+    let r = server.json(&format!("/api/versions/3/types/Movie/key/{img}"), 200);
+    assert_eq!(r["record"]["title"], XSS_IMG);
+    let r = server.json(&format!("/api/versions/3/types/Movie/key/{script}"), 200);
+    assert_eq!(r["record"]["title"], XSS_SCRIPT);
+
+    diff_matches_the_cli(&server, &store);
+    history_follows_the_chain(&server, &v1, &v2, img);
+}
+
+fn diff_matches_the_cli(server: &Server, store: &Path) {
+    let cli: Json = serde_json::from_slice(
+        &shoal(store, &["diff", "--from", "1", "--to", "2", "--json"]).stdout,
+    )
+    .unwrap();
+    let d = server.json("/api/diff?from=1&to=2&limit=7", 200);
+    assert_eq!(d["via"], cli["via"]);
+    for (api, cli) in d["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(cli["types"].as_array().unwrap())
+    {
+        assert_eq!(api["name"], cli["name"]);
+        for count in ["added_count", "removed_count", "changed_count"] {
+            assert_eq!(api[count], cli[count], "{count} of {}", cli["name"]);
+        }
+    }
+    let t = &cli["types"][0];
+    let total = ["added_count", "removed_count", "changed_count"]
+        .iter()
+        .map(|c| t[c].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(d["total"], total);
+    assert_eq!(d["records"].as_array().unwrap().len(), 7);
+    assert_eq!(d["records"][0]["change"], "changed");
+    assert_eq!(d["records"][0]["key"], t["changed"][0]["key"]);
+    assert_eq!(d["records"][0]["fields"], t["changed"][0]["fields"]);
+    let backwards = server.json("/api/diff?from=2&to=1&type=Movie", 200);
+    assert_eq!(backwards["summary"][0]["added_count"], t["removed_count"]);
+}
+
+fn history_follows_the_chain(
+    server: &Server,
+    v1: &BTreeMap<i64, Json>,
+    v2: &BTreeMap<i64, Json>,
+    img: i64,
+) {
+    let h = server.json(&format!("/api/types/Movie/key/{img}/history"), 200);
+    assert_eq!(h["versions"], serde_json::json!([1, 2, 3]));
+    let events = h["events"].as_array().unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last["version"], 3);
+    assert_eq!(last["change"], "changed");
+    assert_eq!(last["fields"][0]["field"], "title");
+    assert_eq!(last["fields"][0]["old"], v2[&img]["title"]);
+    assert_eq!(last["fields"][0]["new"], XSS_IMG);
+    let first = &events[0];
+    match v1.get(&img) {
+        Some(r) => {
+            assert_eq!(first["version"], 1);
+            assert_eq!(first["change"], "present");
+            assert_eq!(first["record"], *r);
+        }
+        None => {
+            assert_eq!(first["version"], 2);
+            assert_eq!(first["change"], "added");
+        }
+    }
+    // A record removed from v1 to v2: present, then removed.
+    let gone = v1.keys().find(|k| !v2.contains_key(k)).unwrap();
+    let h = server.json(&format!("/api/types/Movie/key/{gone}/history"), 200);
+    let changes: Vec<&str> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(changes, ["present", "removed"]);
+}
+
+#[test]
+fn bad_requests_get_a_4xx_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    produce(&store, &example("v1.jsonl"));
+    let server = Server::start(&store);
+    server.refused("/api/versions/9", 404, "version 9 cannot be built");
+    server.refused("/api/versions/abc", 400, "a version is a whole number");
+    server.refused("/api/versions/1/types/Nope/records", 400, "no such type");
+    server.refused("/api/versions/1/types/Movie/records?limit=x", 400, "limit");
+    server.refused(
+        "/api/versions/1/types/Movie/key/notanumber",
+        400,
+        "id is an i64",
+    );
+    server.refused("/api/versions/1/types/Movie/key/1/2", 400, "key of 1 field");
+    server.refused(
+        "/api/versions/1/types/Movie/key/999999999",
+        404,
+        "no Movie with id = 999999999",
+    );
+    server.refused(
+        "/api/versions/1/types/Country/key/US",
+        400,
+        "no primary key",
+    );
+    server.refused("/api/diff?from=1", 400, "to=");
+    server.refused("/api/diff?from=1&to=7", 404, "version 7");
+    server.refused("/api/types/Nope/key/1/history", 400, "no such type");
+    server.refused("/api/types/Movie/key/1", 404, "/history");
+    server.refused("/api/nothing", 404, "no such page");
+    server.refused("/etc/passwd", 404, "no such page");
+    // The page itself.
+    let (status, page) = server.get("/");
+    assert_eq!(status, 200);
+    assert!(page.contains("<script src=\"/app.js\""));
+    let (status, script) = server.get("/app.js");
+    assert_eq!(status, 200);
+    assert!(!script.contains("innerHTML"), "data goes in as text only");
+}
