@@ -1,9 +1,10 @@
 //! How long a refresh holds up the service that embeds the consumer: a 1 ms ticker shares a
 //! **current-thread** tokio runtime (the worst case: one thread for everything) with a
 //! refresh that loads version 1 (snapshot, primary-key index) and then applies the delta to
-//! version 2. Printed: the ticker's worst and median lateness per phase, beside the obvious
-//! alternative, the same work done inline on the runtime thread (what the consumer did
-//! before its refresh moved to blocking threads).
+//! version 2. Printed: the ticker's worst and median lateness per phase, for the consumer as
+//! configured by default (blocking threads, every core but one), with every core, and beside
+//! the obvious alternative, the same work done inline on the runtime thread (what the
+//! consumer did before its refresh moved to blocking threads).
 //!
 //! ```text
 //! cargo run --release -p shoal-producer --example catalog -- 10000000 /tmp/shoal-10m
@@ -75,27 +76,31 @@ async fn phase<T>(what: &str, ticks: &Ticks, work: impl std::future::Future<Outp
     out
 }
 
-/// The consumer as it is: every CPU step on blocking threads.
-async fn with_consumer(store: Arc<FsStore>, cache: &std::path::Path, ticks: &Ticks) {
-    let consumer = Consumer::builder(store)
+/// The consumer: every CPU step on blocking threads, `threads` of them for indexes and
+/// deltas (`None`: the default, every core but one).
+async fn with_consumer(
+    store: Arc<FsStore>,
+    cache: &std::path::Path,
+    ticks: &Ticks,
+    threads: Option<usize>,
+) {
+    let mut builder = Consumer::builder(store)
         .cache_dir(cache)
         .primary_key_index("Movie")
-        .write_back_after(None)
-        .build()
-        .expect("consumer");
-    phase(
-        "consumer: load version 1 (blocking threads)",
-        ticks,
-        async { consumer.refresh_to(Version(1)).await.expect("version 1") },
-    )
-    .await;
-    phase(
-        "consumer: apply delta 1->2 (blocking threads)",
-        ticks,
-        async { consumer.refresh_to(Version(2)).await.expect("version 2") },
-    )
-    .await;
-    phase("consumer: dropped", ticks, async { drop(consumer) }).await;
+        .write_back_after(None);
+    if let Some(n) = threads {
+        builder = builder.refresh_threads(n);
+    }
+    let consumer = builder.build().expect("consumer");
+    let name = |what: &str| match threads {
+        None => format!("consumer (default threads): {what}"),
+        Some(n) => format!("consumer ({n} threads): {what}"),
+    };
+    let v1 = async { consumer.refresh_to(Version(1)).await.expect("version 1") };
+    phase(&name("load version 1"), ticks, v1).await;
+    let v2 = async { consumer.refresh_to(Version(2)).await.expect("version 2") };
+    phase(&name("apply delta 1->2"), ticks, v2).await;
+    phase(&name("dropped"), ticks, async { drop(consumer) }).await;
 }
 
 /// The alternative: the same work inline on the runtime thread.
@@ -135,7 +140,9 @@ fn main() {
         for round in 1..=3 {
             println!("round {round}");
             let round_cache = cache.path().join(format!("round-{round}"));
-            with_consumer(store.clone(), &round_cache, &ticks).await;
+            with_consumer(store.clone(), &round_cache, &ticks, None).await;
+            let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+            with_consumer(store.clone(), &round_cache, &ticks, Some(all)).await;
             inline(&round_cache, &ticks).await;
         }
         ticker.abort();

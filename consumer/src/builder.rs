@@ -24,6 +24,7 @@ pub struct ConsumerBuilder {
     pub(crate) write_back_after: Option<usize>,
     pub(crate) cache_max_bytes: u64,
     pub(crate) follow: FollowOptions,
+    pub(crate) refresh_threads: Option<usize>,
 }
 
 impl std::fmt::Debug for ConsumerBuilder {
@@ -45,6 +46,7 @@ impl ConsumerBuilder {
             write_back_after: Some(DEFAULT_WRITE_BACK_AFTER),
             cache_max_bytes: 0,
             follow: FollowOptions::default(),
+            refresh_threads: None,
         }
     }
 
@@ -114,6 +116,14 @@ impl ConsumerBuilder {
     /// (default 5 s, jittered).
     pub fn poll_fallback(mut self, interval: Duration) -> Self {
         self.follow.poll_fallback = interval;
+        self
+    }
+
+    /// Threads a refresh uses to build indexes and apply deltas (default: every core but one,
+    /// at most 8, so a refresh leaves a core to the service's own threads; on 2 cores that
+    /// is one). More threads start faster and stall the service's threads more.
+    pub fn refresh_threads(mut self, n: usize) -> Self {
+        self.refresh_threads = Some(n);
         self
     }
 

@@ -29,7 +29,7 @@ use shoal_format::{
 
 use crate::error::{Error, Result};
 use crate::index::{Index, IndexSpec};
-use crate::parallel::map_shares;
+use crate::parallel::{default_threads, map_shares, MAX_THREADS};
 
 /// The length of a page header; a fixed page's codes follow it.
 const PAGE_HEADER_LEN: usize = 24;
@@ -312,6 +312,8 @@ pub struct Dataset {
     shift: u8,
     types: Vec<TypeData>,
     indexes: Vec<Index>,
+    /// Threads a CPU-heavy step on this dataset uses (see [`Dataset::with_threads`]).
+    threads: usize,
 }
 
 /// An index of a dataset, resolved once by name: `dataset.find(index, &[key])`.
@@ -369,7 +371,20 @@ impl Dataset {
             shift,
             types,
             indexes: Vec::new(),
+            threads: default_threads(),
         })
+    }
+
+    /// Builds indexes and applies deltas on `n` threads (default: every core but one, at most
+    /// 8), and so do the versions that deltas make from this one.
+    pub fn with_threads(mut self, n: usize) -> Self {
+        self.threads = n.clamp(1, MAX_THREADS);
+        self
+    }
+
+    /// See [`with_threads`](Self::with_threads).
+    pub(crate) fn threads(&self) -> usize {
+        self.threads
     }
 
     /// This dataset with `specs` indexed (O(records of each indexed type), once: later
@@ -644,6 +659,7 @@ impl Dataset {
             shift: self.shift,
             types,
             indexes: Vec::new(),
+            threads: self.threads,
         };
         let no_change = RoaringBitmap::new();
         next.indexes = self
@@ -724,7 +740,7 @@ impl Dataset {
                 .collect()
         };
         let built = if work.len() >= 32 {
-            map_shares(&work, build)
+            map_shares(&work, self.threads, build)
                 .into_iter()
                 .collect::<Result<Vec<_>>>()?
                 .concat()

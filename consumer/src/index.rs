@@ -19,7 +19,7 @@ use shoal_format::{ColumnKind, FieldId, FieldPath, FieldValue, FixedKind, Ordina
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::parallel::{map_shares, threads};
+use crate::parallel::map_shares;
 
 /// Shards per index: a delta copies the shards its records fall in.
 const SHARDS: usize = 256;
@@ -198,7 +198,7 @@ impl Index {
             }
         };
         if ops.len() >= 1024 {
-            apply_by_shard_ranges(&mut shards, &ops, &apply);
+            apply_by_shard_ranges(&mut shards, &ops, new.threads(), &apply);
         } else {
             apply(&mut shards, 0, &ops);
         }
@@ -208,7 +208,7 @@ impl Index {
         }
     }
 
-    /// Every record of the type, hashed on [`threads`] threads straight into per-shard
+    /// Every record of the type, hashed on the dataset's threads straight into per-shard
     /// buckets (no sort), then the shards built from every thread's buckets, shared out the
     /// same way; tables are sized up front.
     fn build_shards(&self, data: &Dataset) -> Vec<Arc<HashTable<Entry>>> {
@@ -216,7 +216,7 @@ impl Index {
             .populated(self.ty)
             .map(|p| p.iter().collect())
             .unwrap_or_default();
-        let buckets = map_shares(&ordinals, |part| {
+        let buckets = map_shares(&ordinals, data.threads(), |part| {
             let guess = part.len() / SHARDS + part.len() / SHARDS / 8 + 1;
             let mut buckets: Vec<Vec<(u64, u64, u32)>> =
                 (0..SHARDS).map(|_| Vec::with_capacity(guess)).collect();
@@ -228,7 +228,7 @@ impl Index {
             buckets
         });
         let shard_ids: Vec<usize> = (0..SHARDS).collect();
-        map_shares(&shard_ids, |ids| {
+        map_shares(&shard_ids, data.threads(), |ids| {
             ids.iter()
                 .map(|&s| {
                     let len = buckets.iter().map(|b| b[s].len()).sum();
@@ -389,13 +389,17 @@ fn hash_value(h: &mut impl Hasher, v: &FieldValue<'_>) {
     }
 }
 
-/// Applies `ops` (sorted by shard) to `shards` on [`threads`] threads, each owning a
+/// Applies `ops` (sorted by shard) to `shards` on `threads` threads, each owning a
 /// contiguous range of shards and the operations that fall in it.
-fn apply_by_shard_ranges<F>(shards: &mut [Arc<HashTable<Entry>>], ops: &[Op], apply: &F)
-where
+fn apply_by_shard_ranges<F>(
+    shards: &mut [Arc<HashTable<Entry>>],
+    ops: &[Op],
+    threads: usize,
+    apply: &F,
+) where
     F: Fn(&mut [Arc<HashTable<Entry>>], usize, &[Op]) + Sync,
 {
-    let k = threads().min(SHARDS);
+    let k = threads.clamp(1, SHARDS);
     let bounds: Vec<usize> = (0..=k).map(|i| SHARDS * i / k).collect();
     let cuts: Vec<usize> = bounds
         .iter()

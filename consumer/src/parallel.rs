@@ -1,26 +1,30 @@
-//! Splitting one CPU-heavy step (building an index, rebuilding pages) over the machine's
-//! cores: as many scoped threads as `available_parallelism` says (at most [`MAX_THREADS`]),
-//! the calling thread taking the first share. No thread count is tuned to one machine.
+//! Splitting one CPU-heavy step (building an index, rebuilding pages) over several cores:
+//! scoped threads, the calling thread taking the first share. How many is a setting of each
+//! dataset ([`Dataset::with_threads`](crate::Dataset::with_threads)); the default comes from
+//! `available_parallelism`, leaving one core to the service that embeds the consumer, so a
+//! refresh does not take the cores its request handlers run on. No count is tuned to one
+//! machine.
 
 /// The most threads one step uses: beyond this the shares get too small to pay for a thread.
-const MAX_THREADS: usize = 8;
+pub(crate) const MAX_THREADS: usize = 8;
 
-/// How many threads a step uses on this machine.
-pub(crate) fn threads() -> usize {
+/// The default: every core but one (at least one, at most [`MAX_THREADS`]).
+pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(MAX_THREADS)
+        .saturating_sub(1)
+        .clamp(1, MAX_THREADS)
 }
 
-/// `f` over `items` cut into at most [`threads`] contiguous shares, run on scoped threads;
+/// `f` over `items` cut into at most `threads` contiguous shares, run on scoped threads;
 /// the results in the order of the shares.
-pub(crate) fn map_shares<T, R, F>(items: &[T], f: F) -> Vec<R>
+pub(crate) fn map_shares<T, R, F>(items: &[T], threads: usize, f: F) -> Vec<R>
 where
     T: Sync,
     R: Send,
     F: Fn(&[T]) -> R + Sync,
 {
-    let size = items.len().div_ceil(threads()).max(1);
+    let size = items.len().div_ceil(threads.max(1)).max(1);
     let shares: Vec<&[T]> = items.chunks(size).collect();
     if shares.len() <= 1 {
         return vec![f(items)];
@@ -46,11 +50,14 @@ mod tests {
 
     #[test]
     fn shares_cover_every_item_once_in_order() {
-        for n in [0usize, 1, 2, 7, 100, 1001] {
-            let items: Vec<usize> = (0..n).collect();
-            let out: Vec<usize> = map_shares(&items, |s| s.to_vec()).concat();
-            assert_eq!(out, items);
-            assert!(map_shares(&items, |s| s.len()).len() <= threads());
+        for threads in [1, 2, 3, 8] {
+            for n in [0usize, 1, 2, 7, 100, 1001] {
+                let items: Vec<usize> = (0..n).collect();
+                let out: Vec<usize> = map_shares(&items, threads, |s| s.to_vec()).concat();
+                assert_eq!(out, items);
+                assert!(map_shares(&items, threads, |s| s.len()).len() <= threads);
+            }
         }
+        assert!((1..=MAX_THREADS).contains(&default_threads()));
     }
 }

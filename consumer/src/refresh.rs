@@ -242,7 +242,10 @@ impl Consumer {
     async fn open_snapshot(&self, bytes: Bytes) -> Result<Arc<Dataset>> {
         let inner = self.inner.clone();
         blocking("open a snapshot", move || {
-            let data = Dataset::from_snapshot(bytes)?;
+            let mut data = Dataset::from_snapshot(bytes)?;
+            if let Some(n) = inner.refresh_threads {
+                data = data.with_threads(n);
+            }
             Ok(Arc::new(data.with_indexes(&inner.indexes)?))
         })
         .await
