@@ -127,6 +127,13 @@ impl ConsumerBuilder {
         self
     }
 
+    /// A follower reads the announcement at least this often even when the store's watch
+    /// did not fire (default 5 min, jittered): a safety net under lost watch events.
+    pub fn resync_every(mut self, period: Duration) -> Self {
+        self.follow.resync = period;
+        self
+    }
+
     /// Adds a listener.
     pub fn listener(mut self, listener: Arc<dyn Listener>) -> Self {
         self.listeners.push(listener);

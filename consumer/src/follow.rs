@@ -28,6 +28,10 @@ pub struct FollowOptions {
     pub spread: Duration,
     /// How often to look at the announcement when the store cannot be watched (default 5 s).
     pub poll_fallback: Duration,
+    /// How often to read the announcement even though the watch did not fire (default
+    /// 5 min): a lost file-system event or a watch stuck on a failing poll cannot leave a
+    /// consumer on an old version for longer.
+    pub resync: Duration,
 }
 
 impl Default for FollowOptions {
@@ -37,6 +41,7 @@ impl Default for FollowOptions {
             backoff_max: Duration::from_secs(300),
             spread: Duration::ZERO,
             poll_fallback: Duration::from_secs(5),
+            resync: Duration::from_secs(300),
         }
     }
 }
@@ -128,8 +133,8 @@ impl Drop for Follower {
     }
 }
 
-/// The follower's loop: refresh, then wait for the watch (after a success) or for the
-/// backoff or the watch, whichever comes first (after a failure).
+/// The follower's loop: refresh, then wait for the watch or the resync period (after a
+/// success) or for the backoff or the watch (after a failure), whichever comes first.
 async fn run(consumer: Consumer) {
     let options = consumer.follow_options();
     let mut watch = open_watch(&consumer).await;
@@ -139,7 +144,10 @@ async fn run(consumer: Consumer) {
         match step(&consumer, &options, &mut spread_for).await {
             Ok(()) => {
                 failures = 0;
-                changed(&mut watch, &options).await;
+                tokio::select! {
+                    _ = changed(&mut watch, &options) => {}
+                    _ = tokio::time::sleep(jittered(options.resync)) => {}
+                }
             }
             Err(()) => {
                 failures += 1;

@@ -163,3 +163,45 @@ async fn a_following_consumer_sends_no_list_per_version_on_s3() {
     assert!(idle.head >= 5 && idle.head <= 15, "idle HEADs: {idle:?}");
     follower.stop().await;
 }
+
+/// A watch that never fires (here an S3 poll interval of an hour; in the field, a lost
+/// event or a poll stuck on errors): the follower still reads the announcement every resync
+/// period and reaches a new version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_watch_is_covered_by_the_resync_period() {
+    let config = shoal_tests::test_server::config("shoal-follower/resync", POLL);
+    let store: Arc<dyn BlobStore> = Arc::new(S3Store::connect(config.clone()).await.unwrap());
+    S3Store::connect(config.clone())
+        .await
+        .unwrap()
+        .create_bucket_if_missing()
+        .await
+        .unwrap();
+    let mut silent = config;
+    silent.poll_interval = Duration::from_secs(3600);
+    let silent = Arc::new(S3Store::connect(silent).await.unwrap());
+    let cache = tempfile::tempdir().unwrap();
+    let mut producer = Producer::builder(store.clone())
+        .schema(schema())
+        .build()
+        .await
+        .unwrap();
+    let mut rng = Rng::new(11);
+    let mut movies = catalog(&mut rng, 200);
+    let mut next_id = 200;
+    full_cycle(&mut producer, &movies).await.unwrap();
+    let consumer = Consumer::builder(silent)
+        .cache_dir(cache.path())
+        .resync_every(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let follower = consumer.follow();
+    eventually("version 1", || consumer.version() == Some(Version(1))).await;
+    mutate(&mut rng, &mut movies, &mut next_id, 5);
+    let v2 = full_cycle(&mut producer, &movies).await.unwrap().version;
+    eventually("version 2 without the watch", || {
+        consumer.version() == Some(v2)
+    })
+    .await;
+    follower.stop().await;
+}
