@@ -18,8 +18,8 @@ fn main() -> ExitCode {
     let args = match Args::parse(&argv) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("shoal-fleet: {e}");
-            return ExitCode::from(2);
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
     match fleet::run(args) {

@@ -2,10 +2,9 @@
 //! from the user and hands the same settings to every process it starts.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 
 /// Which process this is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
     /// Starts, kills and restarts the others, injects faults, pins, and reports.
     Orchestrator,
@@ -16,129 +15,85 @@ pub enum Role {
 }
 
 /// Every setting of a soak.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "shoal-fleet",
+    about = "The fleet soak: one producer and K consumer processes against a real store, with \
+             SIGKILLs, store outages and a pin; every value read is checked. Prints a JSON report.",
+    max_term_width = 100
+)]
 pub struct Args {
-    /// The process's role (first word: `producer`, `consumer`, else the orchestrator).
+    /// The process's role (the orchestrator starts the others with theirs).
+    #[arg(value_enum, default_value_t = Role::Orchestrator, hide = true)]
     pub role: Role,
     /// A folder, or `s3://bucket/prefix` (default: `<work>/store`).
+    #[arg(long)]
     pub store: Option<String>,
     /// The S3 endpoint (an S3-compatible server).
+    #[arg(long)]
     pub endpoint_url: Option<String>,
     /// Consumer processes.
+    #[arg(long, default_value_t = 3)]
     pub consumers: usize,
     /// Versions the producer publishes.
+    #[arg(long, default_value_t = 30)]
     pub versions: u64,
-    /// Pause between two cycles of the producer.
+    /// Pause between two cycles of the producer, in milliseconds.
+    #[arg(long, default_value_t = 100)]
     pub interval_ms: u64,
     /// Seeds the data, the changes, the faults and the schedule.
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// SIGKILLs, of the producer and of consumers in turn.
+    #[arg(long, default_value_t = 0)]
     pub kills: usize,
     /// Store outage windows seen by the consumers (blobs and announcement in turn).
+    #[arg(long, default_value_t = 0)]
     pub faults: usize,
-    /// How long an outage window lasts.
+    /// How long an outage window lasts, in milliseconds.
+    #[arg(long, default_value_t = 1500)]
     pub fault_ms: u64,
     /// Pin and unpin the fleet once (1) or not (0).
+    #[arg(long, default_value_t = 1)]
     pub pins: usize,
     /// The working folder: logs, caches, reports (default: a new temporary folder).
+    #[arg(long)]
     pub work: Option<PathBuf>,
     /// Movies in the catalog.
+    #[arg(long, default_value_t = 2000)]
     pub records: i64,
     /// Share of the movies changed in a version, in percent, against a fixed base.
+    #[arg(long, default_value_t = 2)]
     pub change_percent: u64,
-    /// How often a consumer polls the announcement on S3.
+    /// How often a consumer polls the announcement on S3, in milliseconds.
+    #[arg(long, default_value_t = 500)]
     pub poll_ms: u64,
-    /// A follower's random delay before fetching a new version (0: none).
+    /// A follower's random delay before fetching a new version, in milliseconds (0: none).
+    #[arg(long, default_value_t = 0)]
     pub spread_ms: u64,
-    /// After the producer stops, how long consumers have to reach its last version.
+    /// After the producer stops, how long consumers have to reach its last version (ms).
+    #[arg(long, default_value_t = 30_000)]
     pub deadline_ms: u64,
     /// Lookups a consumer's reader makes between two 1 ms pauses.
+    #[arg(long, default_value_t = 100)]
     pub read_batch: usize,
     /// The consumer's number (consumer role only).
+    #[arg(long, default_value_t = 0, hide = true)]
     pub id: usize,
 }
 
 impl Default for Args {
     fn default() -> Self {
-        Args {
-            role: Role::Orchestrator,
-            store: None,
-            endpoint_url: None,
-            consumers: 3,
-            versions: 30,
-            interval_ms: 100,
-            seed: 1,
-            kills: 0,
-            faults: 0,
-            fault_ms: 1500,
-            pins: 1,
-            work: None,
-            records: 2000,
-            change_percent: 2,
-            poll_ms: 500,
-            spread_ms: 0,
-            deadline_ms: 30_000,
-            read_batch: 100,
-            id: 0,
-        }
+        <Args as clap::Parser>::parse_from(["shoal-fleet"])
     }
 }
 
-/// The usage line.
-pub const USAGE: &str = "usage: shoal-fleet [--store DIR|s3://bucket/prefix] [--endpoint-url URL] \
-[--consumers K] [--versions V] [--interval-ms MS] [--seed N] [--kills N] [--faults N] \
-[--fault-ms MS] [--pins 0|1] [--work DIR] [--records N] [--change-percent P] [--poll-ms MS] \
-[--spread-ms MS] [--deadline-ms MS] [--read-batch N]";
-
 impl Args {
-    /// Parses the arguments after the program name.
-    pub fn parse(argv: &[String]) -> Result<Args, String> {
-        let mut args = Args::default();
-        let role = match argv.first().map(String::as_str) {
-            Some("producer") => Some(Role::Producer),
-            Some("consumer") => Some(Role::Consumer),
-            _ => None,
-        };
-        let rest = match role {
-            Some(role) => {
-                args.role = role;
-                &argv[1..]
-            }
-            None => argv,
-        };
-        if rest.len() % 2 != 0 {
-            return Err(format!("every option takes a value\n{USAGE}"));
-        }
-        for pair in rest.chunks(2) {
-            args.set(&pair[0], &pair[1])?;
-        }
-        Ok(args)
-    }
-
-    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let v = value;
-        match key {
-            "--store" => self.store = Some(v.to_string()),
-            "--endpoint-url" => self.endpoint_url = Some(v.to_string()),
-            "--work" => self.work = Some(PathBuf::from(v)),
-            "--consumers" => self.consumers = number(key, v)?,
-            "--versions" => self.versions = number(key, v)?,
-            "--interval-ms" => self.interval_ms = number(key, v)?,
-            "--seed" => self.seed = number(key, v)?,
-            "--kills" => self.kills = number(key, v)?,
-            "--faults" => self.faults = number(key, v)?,
-            "--fault-ms" => self.fault_ms = number(key, v)?,
-            "--pins" => self.pins = number(key, v)?,
-            "--records" => self.records = number(key, v)?,
-            "--change-percent" => self.change_percent = number(key, v)?,
-            "--poll-ms" => self.poll_ms = number(key, v)?,
-            "--spread-ms" => self.spread_ms = number(key, v)?,
-            "--deadline-ms" => self.deadline_ms = number(key, v)?,
-            "--read-batch" => self.read_batch = number(key, v)?,
-            "--id" => self.id = number(key, v)?,
-            _ => return Err(format!("unknown option `{key}`\n{USAGE}")),
-        }
-        Ok(())
+    /// Parses the arguments after the program name; an error carries clap's message (and
+    /// `--help` its help text).
+    pub fn parse(argv: &[String]) -> Result<Args, clap::Error> {
+        let program = std::iter::once("shoal-fleet".to_string());
+        <Args as clap::Parser>::try_parse_from(program.chain(argv.iter().cloned()))
     }
 
     /// The arguments that start a child process in `role` with these settings.
@@ -180,12 +135,6 @@ impl Args {
     }
 }
 
-fn number<T: FromStr>(key: &str, value: &str) -> Result<T, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{key} takes a number, not `{value}`"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +168,6 @@ mod tests {
         assert!(Args::parse(&strings(&["--nope", "1"])).is_err());
         assert!(Args::parse(&strings(&["--kills", "many"])).is_err());
         assert!(Args::parse(&strings(&["--kills"])).is_err());
+        assert_eq!(Args::default().consumers, 3);
     }
 }
