@@ -7,6 +7,7 @@ mod explorer_common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use explorer_common::{catalog, example, produce, records, shoal, Server, XSS_IMG, XSS_SCRIPT};
 use serde_json::Value as Json;
@@ -77,6 +78,7 @@ fn every_route_answers_with_the_stores_real_data() {
     assert_eq!(r["record"]["title"], XSS_SCRIPT);
 
     diff_matches_the_cli(&server, &store);
+    timeline_counts_match_the_cli(&server, &store, &v1, &v2);
     history_follows_the_chain(&server, &v1, &v2, img);
 }
 
@@ -110,6 +112,72 @@ fn diff_matches_the_cli(server: &Server, store: &Path) {
     assert_eq!(d["records"][0]["fields"], t["changed"][0]["fields"]);
     let backwards = server.json("/api/diff?from=2&to=1&type=Movie", 200);
     assert_eq!(backwards["summary"][0]["added_count"], t["removed_count"]);
+}
+
+/// `/api/timeline`, polled until nothing is pending (at most 60 s).
+fn timeline(server: &Server) -> Json {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = server.json("/api/timeline", 200);
+        if t["pending"] == false {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "the timeline still pending: {t}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn timeline_counts_match_the_cli(
+    server: &Server,
+    store: &Path,
+    v1: &BTreeMap<i64, Json>,
+    v2: &BTreeMap<i64, Json>,
+) {
+    let t = timeline(server);
+    let versions = t["versions"].as_array().unwrap();
+    let order: Vec<u64> = versions
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order, [1, 2, 3]);
+    let movies = |v: &Json| {
+        v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "Movie")
+            .expect("Movie's records")["records"]
+            .clone()
+    };
+    assert_eq!(movies(&versions[0]), v1.len() as u64);
+    assert_eq!(movies(&versions[1]), v2.len() as u64);
+    assert_eq!(versions[0]["from"], Json::Null);
+    assert!(versions[0]["changes"].as_array().unwrap().is_empty());
+    for (i, from) in [(1, "1"), (2, "2")] {
+        let to = (i + 1).to_string();
+        let cli: Json = serde_json::from_slice(
+            &shoal(store, &["diff", "--from", from, "--to", &to, "--json"]).stdout,
+        )
+        .unwrap();
+        let step = &versions[i];
+        assert_eq!(step["from"].to_string(), from);
+        let changes = step["changes"].as_array().unwrap();
+        let types = cli["types"].as_array().unwrap();
+        assert_eq!(changes.len(), types.len());
+        for (api, cli) in changes.iter().zip(types) {
+            assert_eq!(api["name"], cli["name"]);
+            for count in ["added_count", "removed_count", "changed_count"] {
+                assert_eq!(
+                    api[count], cli[count],
+                    "{count} of {} to v{to}",
+                    cli["name"]
+                );
+            }
+        }
+    }
+    // The 1 -> 2 step changed something, and 2 -> 3 exactly the two titles.
+    assert_ne!(versions[1]["changes"][0]["changed_count"], 0);
+    assert_eq!(versions[2]["changes"][0]["changed_count"], 2);
 }
 
 fn history_follows_the_chain(

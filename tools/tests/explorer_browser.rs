@@ -151,6 +151,8 @@ fn check(name: &str, dom: &str, v2: &std::collections::BTreeMap<i64, serde_json:
             assert!(dom.contains("id=\"timeline\""), "{dom}");
             assert!(dom.contains("announced"), "{dom}");
             assert!(dom.contains("href=\"#/v/3\""), "{dom}");
+            assert!(dom.contains("id=\"counts-chart\""), "{dom}");
+            assert!(dom.contains("chg-changed"), "{dom}");
         }
         "version" => {
             assert!(dom.contains("Version 3"), "{dom}");

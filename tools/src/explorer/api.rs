@@ -20,7 +20,7 @@ use crate::cmd::read::{lookup, not_found};
 use crate::cmd::versions::Listing;
 use crate::explorer::error::ApiError;
 use crate::explorer::records::{self, Page, Row};
-use crate::explorer::{assets, history, Explorer};
+use crate::explorer::{assets, history, timeline, Explorer};
 
 type Shared = Arc<Explorer>;
 type Reply<T> = Result<Json<T>, ApiError>;
@@ -33,6 +33,7 @@ pub fn router(state: Shared) -> Router {
         .route("/app.js", get(assets::script))
         .route("/app.css", get(assets::style))
         .route("/api/versions", get(versions))
+        .route("/api/timeline", get(timeline))
         .route("/api/versions/{v}", get(version))
         .route("/api/versions/{v}/types/{type}/records", get(records))
         .route("/api/versions/{v}/types/{type}/key/{*key}", get(record))
@@ -46,6 +47,11 @@ pub fn router(state: Shared) -> Router {
 
 async fn versions(State(s): State<Shared>) -> Reply<Listing> {
     Ok(Json(s.versions.listing().await?))
+}
+
+/// Records per type and changes per version, as far as the background task has got.
+async fn timeline(State(s): State<Shared>) -> Reply<timeline::Report> {
+    Ok(Json(s.timeline.report(&s.reachable().await?)))
 }
 
 async fn version(

@@ -123,8 +123,76 @@ function timeline() {
     el("h2", {}, "Versions"),
     legend(),
     timelineChart(rows),
+    el("h3", {}, "Records and changes per version"),
+    el("div", { id: "counts" }, el("p", { class: "muted" }, "Counting…")),
     versionTable(listing.versions),
   );
+  return counts();
+}
+
+// Records per type and changes per version: the server counts them in the background, so
+// this asks again while some are pending and the timeline is still shown.
+async function counts() {
+  const t = await api("/api/timeline");
+  const box = document.getElementById("counts");
+  if (!box) return;
+  box.replaceChildren(countsLegend(t.versions), countsChart(t.versions));
+  box.setAttribute("data-pending", String(t.pending));
+  if (t.pending) setTimeout(() => { if (route().name === "timeline") counts().catch(() => {}); }, 1000);
+}
+
+const TYPE_CLASSES = 6;
+const CHANGES = [["added_count", "added"], ["removed_count", "removed"], ["changed_count", "changed"]];
+
+function countsLegend(versions) {
+  const names = versions.find((v) => v.records.length)?.records.map((r) => r.name) || [];
+  const item = (cls, text) => el("span", {}, el("i", { class: cls }), text);
+  return el("p", { class: "legend" },
+    names.map((n, t) => item(`type-${t % TYPE_CLASSES}`, `${n} records`)),
+    CHANGES.map(([, what]) => item(`chg-${what}`, what)));
+}
+
+function countsChart(versions) {
+  const sum = (xs, f) => xs.reduce((a, x) => a + f(x), 0);
+  const changes = (c) => sum(CHANGES, ([k]) => c[k]);
+  const scale = {
+    h: 100, bw: 28, gap: 8,
+    records: Math.max(1, ...versions.map((v) => sum(v.records, (r) => r.records))),
+    changes: Math.max(1, ...versions.map((v) => sum(v.changes, changes))),
+  };
+  const chart = svg("svg", { id: "counts-chart", role: "img", width: versions.length * (scale.bw + scale.gap) + 20, height: 2 * scale.h + 50 });
+  versions.forEach((v, i) => chart.append(countsColumn(v, 10 + i * (scale.bw + scale.gap), scale)));
+  return chart;
+}
+
+// One version: its records stacked by type above, its changes since the previous version
+// stacked by kind below.
+function countsColumn(v, x, s) {
+  const column = svg("a", { href: `#/v/${v.version}`, class: v.pending ? "pending" : "" }, svg("title", {}, countsTitle(v)));
+  let y = s.h;
+  v.records.forEach((r, t) => {
+    const h = (r.records / s.records) * s.h;
+    y -= h;
+    column.append(svg("rect", { class: `bar type-${t % TYPE_CLASSES}`, x, y, width: s.bw, height: h }));
+  });
+  y = 2 * s.h + 20;
+  CHANGES.forEach(([k, what]) => {
+    const h = (v.changes.reduce((a, c) => a + c[k], 0) / s.changes) * s.h;
+    y -= h;
+    column.append(svg("rect", { class: `bar chg-${what}`, x, y, width: s.bw, height: h }));
+  });
+  const label = v.pending ? "…" : v.error ? "!" : String(v.version);
+  column.append(svg("text", { x: x + s.bw / 2, y: 2 * s.h + 36, "text-anchor": "middle" }, label));
+  return column;
+}
+
+function countsTitle(v) {
+  if (v.pending) return `version ${v.version}: counting…`;
+  if (v.error) return `version ${v.version}: ${v.error}`;
+  const records = v.records.map((r) => `${r.name} ${r.records}`).join(", ");
+  if (v.from === null) return `version ${v.version}: ${records}`;
+  const changes = v.changes.map((c) => `${c.name} +${c.added_count} −${c.removed_count} ~${c.changed_count}`).join(", ");
+  return `version ${v.version}: ${records}; since ${v.from}: ${changes}`;
 }
 
 function legend() {
