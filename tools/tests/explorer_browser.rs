@@ -119,6 +119,11 @@ fn the_page_renders_every_view_and_data_as_text() {
         ),
         ("history", format!("{base}#/h/Movie/{img}"), "history"),
         ("diff", format!("{base}#/diff/1/2"), "diff"),
+        (
+            "filter",
+            format!("{base}#/v/1/t/Movie/0/f/year/{FILTER_YEAR}"),
+            "records",
+        ),
     ];
     for (name, url, view) in &views {
         let (dom, took) = browser.dom(url, view);
@@ -135,6 +140,9 @@ fn the_page_renders_every_view_and_data_as_text() {
         eprintln!("{name}: screenshot {}", shot.display());
     }
 }
+
+/// A year of `examples/catalog/v1.jsonl`, for the filtered records view.
+const FILTER_YEAR: i64 = 1935;
 
 /// `text` as a DOM dump serializes a text node.
 fn escaped(text: &str) -> String {
@@ -176,6 +184,19 @@ fn check(name: &str, dom: &str, v2: &std::collections::BTreeMap<i64, serde_json:
             assert!(dom.contains("Diff 1 → 2"), "{dom}");
             assert!(dom.contains("id=\"diff-summary\""), "{dom}");
             assert!(dom.contains("changed records"), "{dom}");
+        }
+        "filter" => {
+            assert!(dom.contains("id=\"filter\""), "{dom}");
+            let years: Vec<&str> = dom
+                .split("\"year\": ")
+                .skip(1)
+                .map(|rest| rest.split(',').next().unwrap_or(""))
+                .collect();
+            assert!(!years.is_empty(), "some records of {FILTER_YEAR}: {dom}");
+            assert!(
+                years.iter().all(|y| *y == FILTER_YEAR.to_string()),
+                "only {FILTER_YEAR}: {years:?}"
+            );
         }
         _ => unreachable!(),
     }

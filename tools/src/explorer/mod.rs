@@ -11,6 +11,7 @@ mod api;
 mod assets;
 mod cache;
 mod error;
+mod filter;
 mod history;
 mod records;
 mod timeline;

@@ -91,7 +91,7 @@ function route() {
   if (head === "v" && rest.length >= 3 && rest[1] === "t" && rest[3] === "k")
     return { name: "record", v: rest[0], type: rest[2], key: rest.slice(4) };
   if (head === "v" && rest.length >= 3 && rest[1] === "t")
-    return { name: "records", v: rest[0], type: rest[2], offset: Number(rest[3] || 0) };
+    return { name: "records", v: rest[0], type: rest[2], offset: Number(rest[3] || 0), filter: rest[4] === "f" ? { field: rest[5] || "", value: rest[6] || "" } : null };
   if (head === "v" && rest.length >= 1) return { name: "version", v: rest[0] };
   if (head === "h" && rest.length >= 2) return { name: "history", type: rest[0], key: rest.slice(1) };
   if (head === "diff" && rest.length >= 2)
@@ -287,20 +287,45 @@ function bits(f) {
 
 async function records(r) {
   const limit = 50;
-  const page = await api(`/api/versions/${encodeURIComponent(r.v)}/types/${encodeURIComponent(r.type)}/records?offset=${r.offset}&limit=${limit}`);
+  const f = r.filter && r.filter.field ? `&field=${encodeURIComponent(r.filter.field)}&value=${encodeURIComponent(r.filter.value)}` : "";
+  const page = await api(`/api/versions/${encodeURIComponent(r.v)}/types/${encodeURIComponent(r.type)}/records?offset=${r.offset}&limit=${limit}${f}`);
   const base = `#/v/${page.version}/t/${encodeURIComponent(page.type)}`;
+  const at = (offset) => `${base}/${offset}${filterPath(page.filter)}`;
   const pager = el("div", { class: "pager" },
-    r.offset > 0 ? el("a", { href: `${base}/${Math.max(0, r.offset - limit)}` }, "← previous") : null,
-    el("span", {}, `${page.offset + 1}–${page.offset + page.records.length} of ${page.total}`),
-    page.offset + page.records.length < page.total ? el("a", { href: `${base}/${r.offset + limit}` }, "next →") : null,
+    r.offset > 0 ? el("a", { href: at(Math.max(0, r.offset - limit)) }, "← previous") : null,
+    el("span", {}, `${page.total ? page.offset + 1 : 0}–${page.offset + page.records.length} of ${page.total}`),
+    page.offset + page.records.length < page.total ? el("a", { href: at(r.offset + limit) }, "next →") : null,
   );
   show(
     el("h2", {}, `${page.type} in version ${page.version}`),
+    filterForm(base, page.filter),
     pager,
     el("table", { id: "records" }, page.records.map((row) => el("tr", {},
       el("td", {}, page.key_fields.length ? recordLink(page.version, page.type, row.key) : `#${row.ordinal}`),
       el("td", {}, json(row.record))))),
   );
+}
+
+function filterPath(filter) {
+  return filter ? `/f/${encodeURIComponent(filter.field)}/${encodeURIComponent(filter.value)}` : "";
+}
+
+// Only the records whose field (a path such as year or country.code) holds a value.
+function filterForm(base, filter) {
+  const field = el("input", { name: "field", placeholder: "year or country.code" });
+  const value = el("input", { name: "value", placeholder: "1999" });
+  field.value = filter ? filter.field : "";
+  value.value = filter ? filter.value : "";
+  const form = el("form", { id: "filter" },
+    el("label", {}, "field", field), el("label", {}, "equals", value),
+    el("button", { type: "submit" }, "Filter"),
+    filter ? el("a", { href: `${base}/0` }, "clear") : null);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const wanted = field.value.trim() ? { field: field.value.trim(), value: value.value } : null;
+    location.hash = `${base}/0${filterPath(wanted)}`;
+  });
+  return form;
 }
 
 function recordLink(v, type, key) {
