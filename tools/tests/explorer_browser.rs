@@ -4,6 +4,10 @@
 //! under `$CARGO_TARGET_TMPDIR/explorer-browser/`. A title `<img src=x onerror=alert(1)>`
 //! must render as text: no `<img>` element may come from data.
 //!
+//! Each view also prints the figures the page writes into `#timing` (first contentful paint,
+//! and the lookup's round trip from `performance.now()` around its fetch). They are taken
+//! under `--virtual-time-budget`, so read them as indications, and nothing asserts on them.
+//!
 //! Skips (saying so) only when Chromium cannot be installed.
 
 mod explorer_common;
@@ -128,6 +132,7 @@ fn the_page_renders_every_view_and_data_as_text() {
     for (name, url, view) in &views {
         let (dom, took) = browser.dom(url, view);
         eprintln!("{name}: rendered in {took:?} (browser start included)");
+        eprintln!("{name}: {}", timings(&dom));
         // Nothing from data became markup: the page has no <img> or inline <script>.
         assert!(!dom.contains("<img"), "{name}: an <img> element in {dom}");
         assert_eq!(
@@ -139,6 +144,27 @@ fn the_page_renders_every_view_and_data_as_text() {
         let shot = browser.screenshot(url, name);
         eprintln!("{name}: screenshot {}", shot.display());
     }
+}
+
+/// The page's own figures from `#timing` (first contentful paint, the lookup's round
+/// trip), as it wrote them; printed, never asserted on.
+fn timings(dom: &str) -> String {
+    let Some(at) = dom.find("id=\"timing\"") else {
+        return "no #timing element".into();
+    };
+    let tag = &dom[at..at + dom[at..].find('>').unwrap_or(0)];
+    let figure = |name: &str| {
+        let needle = format!("data-{name}=\"");
+        tag.find(&needle)
+            .map(|i| &tag[i + needle.len()..])
+            .and_then(|rest| rest.split('"').next())
+            .map_or("-".to_string(), |ms| format!("{ms} ms"))
+    };
+    format!(
+        "first contentful paint {}, lookup round trip {}",
+        figure("fcp"),
+        figure("lookup")
+    )
 }
 
 /// A year of `examples/catalog/v1.jsonl`, for the filtered records view.

@@ -58,6 +58,20 @@ function failure(e) {
   return el("p", { class: "error", id: "error" }, String(e.message || e));
 }
 
+// ---- timing ---------------------------------------------------------------------------
+// Figures the browser test reads from the DOM (#timing's data-* attributes), in ms.
+
+function timing(name, ms) {
+  document.getElementById("timing").setAttribute(`data-${name}`, ms.toFixed(1));
+}
+
+function watchPaint() {
+  const fcp = (entries) => entries.filter((e) => e.name === "first-contentful-paint").forEach((e) => timing("fcp", e.startTime));
+  fcp(performance.getEntriesByType("paint"));
+  if (typeof PerformanceObserver === "undefined") return;
+  new PerformanceObserver((list) => fcp(list.getEntries())).observe({ type: "paint", buffered: true });
+}
+
 // ---- header and polling -------------------------------------------------------------
 
 function renderStatus() {
@@ -333,7 +347,9 @@ function recordLink(v, type, key) {
 }
 
 async function record(r) {
+  const started = performance.now();
   const found = await api(`/api/versions/${encodeURIComponent(r.v)}/types/${encodeURIComponent(r.type)}/key/${keyPath(r.key)}`);
+  timing("lookup", performance.now() - started);
   show(
     el("h2", {}, `${found.type} ${found.key.map(String).join(", ")} in version ${found.version}`),
     el("p", {}, el("a", { href: `#/h/${encodeURIComponent(found.type)}/${keyPath(found.key)}`, id: "history-link" }, "History of this record")),
@@ -439,6 +455,7 @@ async function diff(r) {
 
 window.addEventListener("hashchange", render);
 window.addEventListener("DOMContentLoaded", async () => {
+  watchPaint();
   await poll();
   await render();
   setInterval(poll, POLL_MS);
