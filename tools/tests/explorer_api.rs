@@ -7,6 +7,7 @@ mod explorer_common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use explorer_common::{catalog, example, produce, records, shoal, Server, XSS_IMG, XSS_SCRIPT};
 use serde_json::Value as Json;
@@ -76,8 +77,54 @@ fn every_route_answers_with_the_stores_real_data() {
     let r = server.json(&format!("/api/versions/3/types/Movie/key/{script}"), 200);
     assert_eq!(r["record"]["title"], XSS_SCRIPT);
 
+    filter_finds_every_record_with_the_value(&server, &v1);
     diff_matches_the_cli(&server, &store);
+    timeline_counts_match_the_cli(&server, &store, &v1, &v2);
     history_follows_the_chain(&server, &v1, &v2, img);
+}
+
+/// Every record of `/api/versions/1/types/Movie/records?field=..&value=..`, page by page
+/// (20 a page), and the total the first page gave.
+fn filtered(server: &Server, field: &str, value: &str) -> (u64, Vec<Json>) {
+    let mut rows = Vec::new();
+    loop {
+        let page = server.json(
+            &format!(
+                "/api/versions/1/types/Movie/records?field={field}&value={value}&limit=20&offset={}",
+                rows.len()
+            ),
+            200,
+        );
+        let got = page["records"].as_array().unwrap();
+        rows.extend(got.iter().map(|r| r["record"].clone()));
+        if got.is_empty() {
+            return (page["total"].as_u64().unwrap(), rows);
+        }
+    }
+}
+
+fn filter_finds_every_record_with_the_value(server: &Server, v1: &BTreeMap<i64, Json>) {
+    // The year most movies of v1.jsonl share, so the matches take several pages.
+    let mut years: BTreeMap<i64, u64> = BTreeMap::new();
+    for r in v1.values() {
+        *years.entry(r["year"].as_i64().unwrap()).or_default() += 1;
+    }
+    let (&year, &count) = years.iter().max_by_key(|(_, n)| **n).unwrap();
+    assert!(count > 20, "several pages of {year}");
+    let (total, rows) = filtered(server, "year", &year.to_string());
+    assert_eq!(total, count);
+    assert_eq!(rows.len() as u64, count);
+    assert!(rows.iter().all(|r| r["year"] == year), "only {year}");
+    // Through a reference, and a string.
+    let pl = v1.values().filter(|r| r["country"] == "PL").count() as u64;
+    let (total, rows) = filtered(server, "country.code", "PL");
+    assert_eq!(total, pl);
+    assert!(rows.iter().all(|r| r["country"] == "PL"));
+    // A float, as the file has it.
+    let rating = &v1.values().next().unwrap()["rating"];
+    let want = v1.values().filter(|r| r["rating"] == *rating).count() as u64;
+    assert_eq!(filtered(server, "rating", &rating.to_string()).0, want);
+    assert_eq!(filtered(server, "year", "1").0, 0);
 }
 
 fn diff_matches_the_cli(server: &Server, store: &Path) {
@@ -110,6 +157,72 @@ fn diff_matches_the_cli(server: &Server, store: &Path) {
     assert_eq!(d["records"][0]["fields"], t["changed"][0]["fields"]);
     let backwards = server.json("/api/diff?from=2&to=1&type=Movie", 200);
     assert_eq!(backwards["summary"][0]["added_count"], t["removed_count"]);
+}
+
+/// `/api/timeline`, polled until nothing is pending (at most 60 s).
+fn timeline(server: &Server) -> Json {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = server.json("/api/timeline", 200);
+        if t["pending"] == false {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "the timeline still pending: {t}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn timeline_counts_match_the_cli(
+    server: &Server,
+    store: &Path,
+    v1: &BTreeMap<i64, Json>,
+    v2: &BTreeMap<i64, Json>,
+) {
+    let t = timeline(server);
+    let versions = t["versions"].as_array().unwrap();
+    let order: Vec<u64> = versions
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order, [1, 2, 3]);
+    let movies = |v: &Json| {
+        v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "Movie")
+            .expect("Movie's records")["records"]
+            .clone()
+    };
+    assert_eq!(movies(&versions[0]), v1.len() as u64);
+    assert_eq!(movies(&versions[1]), v2.len() as u64);
+    assert_eq!(versions[0]["from"], Json::Null);
+    assert!(versions[0]["changes"].as_array().unwrap().is_empty());
+    for (i, from) in [(1, "1"), (2, "2")] {
+        let to = (i + 1).to_string();
+        let cli: Json = serde_json::from_slice(
+            &shoal(store, &["diff", "--from", from, "--to", &to, "--json"]).stdout,
+        )
+        .unwrap();
+        let step = &versions[i];
+        assert_eq!(step["from"].to_string(), from);
+        let changes = step["changes"].as_array().unwrap();
+        let types = cli["types"].as_array().unwrap();
+        assert_eq!(changes.len(), types.len());
+        for (api, cli) in changes.iter().zip(types) {
+            assert_eq!(api["name"], cli["name"]);
+            for count in ["added_count", "removed_count", "changed_count"] {
+                assert_eq!(
+                    api[count], cli[count],
+                    "{count} of {} to v{to}",
+                    cli["name"]
+                );
+            }
+        }
+    }
+    // The 1 -> 2 step changed something, and 2 -> 3 exactly the two titles.
+    assert_ne!(versions[1]["changes"][0]["changed_count"], 0);
+    assert_eq!(versions[2]["changes"][0]["changed_count"], 2);
 }
 
 fn history_follows_the_chain(
@@ -176,6 +289,21 @@ fn bad_requests_get_a_4xx_with_a_clear_message() {
         "/api/versions/1/types/Country/key/US",
         400,
         "no primary key",
+    );
+    let movies = "/api/versions/1/types/Movie/records";
+    server.refused(
+        &format!("{movies}?field=nope&value=1"),
+        400,
+        "no field `nope`",
+    );
+    server.refused(&format!("{movies}?field=year&value=abc"), 400, "\"abc\"");
+    server.refused(&format!("{movies}?field=year&value=abc"), 400, "an i32");
+    server.refused(&format!("{movies}?field=year"), 400, "value=");
+    server.refused(&format!("{movies}?value=1999"), 400, "field=");
+    server.refused(
+        &format!("{movies}?field=country&value=PL"),
+        400,
+        "reference",
     );
     server.refused("/api/diff?from=1", 400, "to=");
     server.refused("/api/diff?from=1&to=7", 404, "version 7");

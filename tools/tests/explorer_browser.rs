@@ -4,6 +4,10 @@
 //! under `$CARGO_TARGET_TMPDIR/explorer-browser/`. A title `<img src=x onerror=alert(1)>`
 //! must render as text: no `<img>` element may come from data.
 //!
+//! Each view also prints the figures the page writes into `#timing` (first contentful paint,
+//! and the lookup's round trip from `performance.now()` around its fetch). They are taken
+//! under `--virtual-time-budget`, so read them as indications, and nothing asserts on them.
+//!
 //! Skips (saying so) only when Chromium cannot be installed.
 
 mod explorer_common;
@@ -119,10 +123,16 @@ fn the_page_renders_every_view_and_data_as_text() {
         ),
         ("history", format!("{base}#/h/Movie/{img}"), "history"),
         ("diff", format!("{base}#/diff/1/2"), "diff"),
+        (
+            "filter",
+            format!("{base}#/v/1/t/Movie/0/f/year/{FILTER_YEAR}"),
+            "records",
+        ),
     ];
     for (name, url, view) in &views {
         let (dom, took) = browser.dom(url, view);
         eprintln!("{name}: rendered in {took:?} (browser start included)");
+        eprintln!("{name}: {}", timings(&dom));
         // Nothing from data became markup: the page has no <img> or inline <script>.
         assert!(!dom.contains("<img"), "{name}: an <img> element in {dom}");
         assert_eq!(
@@ -135,6 +145,30 @@ fn the_page_renders_every_view_and_data_as_text() {
         eprintln!("{name}: screenshot {}", shot.display());
     }
 }
+
+/// The page's own figures from `#timing` (first contentful paint, the lookup's round
+/// trip), as it wrote them; printed, never asserted on.
+fn timings(dom: &str) -> String {
+    let Some(at) = dom.find("id=\"timing\"") else {
+        return "no #timing element".into();
+    };
+    let tag = &dom[at..at + dom[at..].find('>').unwrap_or(0)];
+    let figure = |name: &str| {
+        let needle = format!("data-{name}=\"");
+        tag.find(&needle)
+            .map(|i| &tag[i + needle.len()..])
+            .and_then(|rest| rest.split('"').next())
+            .map_or("-".to_string(), |ms| format!("{ms} ms"))
+    };
+    format!(
+        "first contentful paint {}, lookup round trip {}",
+        figure("fcp"),
+        figure("lookup")
+    )
+}
+
+/// A year of `examples/catalog/v1.jsonl`, for the filtered records view.
+const FILTER_YEAR: i64 = 1935;
 
 /// `text` as a DOM dump serializes a text node.
 fn escaped(text: &str) -> String {
@@ -151,6 +185,8 @@ fn check(name: &str, dom: &str, v2: &std::collections::BTreeMap<i64, serde_json:
             assert!(dom.contains("id=\"timeline\""), "{dom}");
             assert!(dom.contains("announced"), "{dom}");
             assert!(dom.contains("href=\"#/v/3\""), "{dom}");
+            assert!(dom.contains("id=\"counts-chart\""), "{dom}");
+            assert!(dom.contains("chg-changed"), "{dom}");
         }
         "version" => {
             assert!(dom.contains("Version 3"), "{dom}");
@@ -174,6 +210,19 @@ fn check(name: &str, dom: &str, v2: &std::collections::BTreeMap<i64, serde_json:
             assert!(dom.contains("Diff 1 → 2"), "{dom}");
             assert!(dom.contains("id=\"diff-summary\""), "{dom}");
             assert!(dom.contains("changed records"), "{dom}");
+        }
+        "filter" => {
+            assert!(dom.contains("id=\"filter\""), "{dom}");
+            let years: Vec<&str> = dom
+                .split("\"year\": ")
+                .skip(1)
+                .map(|rest| rest.split(',').next().unwrap_or(""))
+                .collect();
+            assert!(!years.is_empty(), "some records of {FILTER_YEAR}: {dom}");
+            assert!(
+                years.iter().all(|y| *y == FILTER_YEAR.to_string()),
+                "only {FILTER_YEAR}: {years:?}"
+            );
         }
         _ => unreachable!(),
     }

@@ -19,8 +19,9 @@ use crate::cmd::inspect;
 use crate::cmd::read::{lookup, not_found};
 use crate::cmd::versions::Listing;
 use crate::explorer::error::ApiError;
+use crate::explorer::filter::FieldEquals;
 use crate::explorer::records::{self, Page, Row};
-use crate::explorer::{assets, history, Explorer};
+use crate::explorer::{assets, history, timeline, Explorer};
 
 type Shared = Arc<Explorer>;
 type Reply<T> = Result<Json<T>, ApiError>;
@@ -33,6 +34,7 @@ pub fn router(state: Shared) -> Router {
         .route("/app.js", get(assets::script))
         .route("/app.css", get(assets::style))
         .route("/api/versions", get(versions))
+        .route("/api/timeline", get(timeline))
         .route("/api/versions/{v}", get(version))
         .route("/api/versions/{v}/types/{type}/records", get(records))
         .route("/api/versions/{v}/types/{type}/key/{*key}", get(record))
@@ -48,6 +50,11 @@ async fn versions(State(s): State<Shared>) -> Reply<Listing> {
     Ok(Json(s.versions.listing().await?))
 }
 
+/// Records per type and changes per version, as far as the background task has got.
+async fn timeline(State(s): State<Shared>) -> Reply<timeline::Report> {
+    Ok(Json(s.timeline.report(&s.reachable().await?)))
+}
+
 async fn version(
     State(s): State<Shared>,
     path: Result<Path<String>, PathRejection>,
@@ -57,6 +64,8 @@ async fn version(
     Ok(Json(inspect::report(&data)))
 }
 
+/// A page of a type's records; with `field=<path>&value=<value>`, only those whose field
+/// holds the value (a scan of the type, see [`crate::explorer::filter`]).
 async fn records(
     State(s): State<Shared>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -65,9 +74,11 @@ async fn records(
     let Path((v, ty)) = path.map_err(bad_path)?;
     let q = params(query)?;
     let (offset, limit) = (number(&q, "offset", 0)?, number(&q, "limit", 50)?);
+    let filter = field_filter(&q)?;
     let data = s.versions.get(parse_version(&v)?).await?;
     let page =
-        tokio::task::spawn_blocking(move || records::page(&data, &ty, offset, limit)).await??;
+        tokio::task::spawn_blocking(move || records::page(&data, &ty, filter, offset, limit))
+            .await??;
     Ok(Json(page))
 }
 
@@ -232,6 +243,23 @@ fn number(q: &HashMap<String, String>, name: &str, default: u64) -> Result<u64, 
         Some(text) => text
             .parse()
             .map_err(|_| ApiError::bad_request(format!("{name}={text:?}: give a whole number"))),
+    }
+}
+
+/// `field=` and `value=`, both or neither.
+fn field_filter(q: &HashMap<String, String>) -> Result<Option<FieldEquals>, ApiError> {
+    match (q.get("field"), q.get("value")) {
+        (None, None) => Ok(None),
+        (Some(field), Some(value)) => Ok(Some(FieldEquals {
+            field: field.clone(),
+            value: value.clone(),
+        })),
+        (Some(field), None) => Err(ApiError::bad_request(format!(
+            "field={field:?}: give the value too, value=<value>"
+        ))),
+        (None, Some(value)) => Err(ApiError::bad_request(format!(
+            "value={value:?}: give the field too, field=<path such as year or country.code>"
+        ))),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `shoal ui`: a read-only web explorer of a store, served by the binary itself.
 //!
-//! The page (embedded, see [`assets`]) draws the versions timeline, a version's bytes per
+//! The page (embedded, see [`assets`]) draws the versions timeline (with records and changes per version, [`timeline`]), a version's bytes per
 //! type and field, records by key with their references as links, a record's history and
 //! diffs, all from the JSON API under `/api/` ([`api`]). The API calls the functions the CLI
 //! commands call (`versions::listing`, `inspect::report`, `read::lookup`, `diff::report`,
@@ -11,8 +11,10 @@ mod api;
 mod assets;
 mod cache;
 mod error;
+mod filter;
 mod history;
 mod records;
+mod timeline;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +41,8 @@ pub struct Explorer {
     versions: cache::Versions,
     /// The last diff computed, so paging through it computes nothing again.
     last_diff: std::sync::Mutex<Option<(DiffKey, Arc<diff::Report>)>>,
+    /// The timeline's counts, worked out in the background.
+    timeline: timeline::Timeline,
     /// The global options, for the consumers a history walk makes (each in its own
     /// temporary cache).
     global: Global,
@@ -70,15 +74,20 @@ impl Explorer {
         Ok(report)
     }
 
-    /// A record's history over the newest reachable versions.
-    async fn history(&self, type_name: &str, key: &[String]) -> Result<history::History, ApiError> {
+    /// The reachable versions, in the listing's order.
+    async fn reachable(&self) -> Result<Vec<u64>, ApiError> {
         let listing = self.versions.listing().await?;
-        let mut versions: Vec<u64> = listing
+        Ok(listing
             .versions
             .iter()
             .filter(|r| r.reachable)
             .map(|r| r.version)
-            .collect();
+            .collect())
+    }
+
+    /// A record's history over the newest reachable versions.
+    async fn history(&self, type_name: &str, key: &[String]) -> Result<history::History, ApiError> {
+        let mut versions = self.reachable().await?;
         versions.sort_unstable();
         let Some(&newest) = versions.last() else {
             return Err(ApiError::not_found("the store holds no version yet"));
@@ -103,6 +112,7 @@ pub async fn run(g: &Global, a: &UiArgs) -> Result<()> {
         ..g.clone()
     };
     let state = Arc::new(Explorer {
+        timeline: timeline::Timeline::new(store.clone(), global.clone()),
         versions: cache::Versions::new(g, store)?,
         last_diff: std::sync::Mutex::new(None),
         global,

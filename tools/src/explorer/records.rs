@@ -10,6 +10,7 @@ use shoal_format::{FieldId, FieldKind, FieldValue, Ordinal, RecordSource, TypeId
 use crate::changes::KeyReader;
 use crate::cmd::read::type_of;
 use crate::explorer::error::ApiError;
+use crate::explorer::filter::{FieldEquals, Filter};
 use crate::render;
 
 /// The most records one page may hold.
@@ -52,7 +53,10 @@ pub struct Page {
     pub type_name: String,
     /// The type's key fields.
     pub key_fields: Vec<String>,
-    /// Records of the type in this version.
+    /// The filter asked for, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<FieldEquals>,
+    /// Records of the type in this version (that pass the filter).
     pub total: u64,
     /// The first record's position.
     pub offset: u64,
@@ -62,26 +66,67 @@ pub struct Page {
     pub records: Vec<Row>,
 }
 
-/// Records `offset..offset + limit` of `type_name`, in ordinal order.
-pub fn page(data: &Dataset, type_name: &str, offset: u64, limit: u64) -> Result<Page, ApiError> {
+/// Records `offset..offset + limit` of `type_name` (those that pass `filter`, found by a
+/// scan of the type), in ordinal order.
+pub fn page(
+    data: &Dataset,
+    type_name: &str,
+    filter: Option<FieldEquals>,
+    offset: u64,
+    limit: u64,
+) -> Result<Page, ApiError> {
     let ty = type_of(data, type_name)?;
     let keys = KeyReader::new(data.schema(), ty)?;
     let limit = limit.min(MAX_LIMIT);
-    let records = data
-        .ordinals(ty)
-        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-        .take(limit as usize)
+    let (total, ordinals) = match &filter {
+        None => (data.len(ty), window(data, ty, offset, limit)),
+        Some(f) => matching(data, ty, f, offset, limit)?,
+    };
+    let records = ordinals
+        .into_iter()
         .map(|o| row(data, ty, &keys, o))
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(Page {
         version: data.version().0,
         type_name: type_name.to_string(),
         key_fields: keys.fields,
-        total: data.len(ty),
+        filter,
+        total,
         offset,
         limit,
         records,
     })
+}
+
+/// Ordinals `offset..offset + limit` of `ty`.
+fn window(data: &Dataset, ty: TypeId, offset: u64, limit: u64) -> Vec<Ordinal> {
+    data.ordinals(ty)
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect()
+}
+
+/// How many records of `ty` pass `f`, and the ordinals of matches `offset..offset + limit`:
+/// one scan.
+fn matching(
+    data: &Dataset,
+    ty: TypeId,
+    f: &FieldEquals,
+    offset: u64,
+    limit: u64,
+) -> Result<(u64, Vec<Ordinal>), ApiError> {
+    let filter = Filter::new(data, ty, &f.field, &f.value)?;
+    let (mut total, mut out) = (0u64, Vec::new());
+    for o in data.ordinals(ty) {
+        if !filter.matches(data, o)? {
+            continue;
+        }
+        if total >= offset && (out.len() as u64) < limit {
+            out.push(o);
+        }
+        total += 1;
+    }
+    Ok((total, out))
 }
 
 /// Record `o` of `ty` as a [`Row`].

@@ -58,6 +58,20 @@ function failure(e) {
   return el("p", { class: "error", id: "error" }, String(e.message || e));
 }
 
+// ---- timing ---------------------------------------------------------------------------
+// Figures the browser test reads from the DOM (#timing's data-* attributes), in ms.
+
+function timing(name, ms) {
+  document.getElementById("timing").setAttribute(`data-${name}`, ms.toFixed(1));
+}
+
+function watchPaint() {
+  const fcp = (entries) => entries.filter((e) => e.name === "first-contentful-paint").forEach((e) => timing("fcp", e.startTime));
+  fcp(performance.getEntriesByType("paint"));
+  if (typeof PerformanceObserver === "undefined") return;
+  new PerformanceObserver((list) => fcp(list.getEntries())).observe({ type: "paint", buffered: true });
+}
+
 // ---- header and polling -------------------------------------------------------------
 
 function renderStatus() {
@@ -91,7 +105,7 @@ function route() {
   if (head === "v" && rest.length >= 3 && rest[1] === "t" && rest[3] === "k")
     return { name: "record", v: rest[0], type: rest[2], key: rest.slice(4) };
   if (head === "v" && rest.length >= 3 && rest[1] === "t")
-    return { name: "records", v: rest[0], type: rest[2], offset: Number(rest[3] || 0) };
+    return { name: "records", v: rest[0], type: rest[2], offset: Number(rest[3] || 0), filter: rest[4] === "f" ? { field: rest[5] || "", value: rest[6] || "" } : null };
   if (head === "v" && rest.length >= 1) return { name: "version", v: rest[0] };
   if (head === "h" && rest.length >= 2) return { name: "history", type: rest[0], key: rest.slice(1) };
   if (head === "diff" && rest.length >= 2)
@@ -123,8 +137,76 @@ function timeline() {
     el("h2", {}, "Versions"),
     legend(),
     timelineChart(rows),
+    el("h3", {}, "Records and changes per version"),
+    el("div", { id: "counts" }, el("p", { class: "muted" }, "Counting…")),
     versionTable(listing.versions),
   );
+  return counts();
+}
+
+// Records per type and changes per version: the server counts them in the background, so
+// this asks again while some are pending and the timeline is still shown.
+async function counts() {
+  const t = await api("/api/timeline");
+  const box = document.getElementById("counts");
+  if (!box) return;
+  box.replaceChildren(countsLegend(t.versions), countsChart(t.versions));
+  box.setAttribute("data-pending", String(t.pending));
+  if (t.pending) setTimeout(() => { if (route().name === "timeline") counts().catch(() => {}); }, 1000);
+}
+
+const TYPE_CLASSES = 6;
+const CHANGES = [["added_count", "added"], ["removed_count", "removed"], ["changed_count", "changed"]];
+
+function countsLegend(versions) {
+  const names = versions.find((v) => v.records.length)?.records.map((r) => r.name) || [];
+  const item = (cls, text) => el("span", {}, el("i", { class: cls }), text);
+  return el("p", { class: "legend" },
+    names.map((n, t) => item(`type-${t % TYPE_CLASSES}`, `${n} records`)),
+    CHANGES.map(([, what]) => item(`chg-${what}`, what)));
+}
+
+function countsChart(versions) {
+  const sum = (xs, f) => xs.reduce((a, x) => a + f(x), 0);
+  const changes = (c) => sum(CHANGES, ([k]) => c[k]);
+  const scale = {
+    h: 100, bw: 28, gap: 8,
+    records: Math.max(1, ...versions.map((v) => sum(v.records, (r) => r.records))),
+    changes: Math.max(1, ...versions.map((v) => sum(v.changes, changes))),
+  };
+  const chart = svg("svg", { id: "counts-chart", role: "img", width: versions.length * (scale.bw + scale.gap) + 20, height: 2 * scale.h + 50 });
+  versions.forEach((v, i) => chart.append(countsColumn(v, 10 + i * (scale.bw + scale.gap), scale)));
+  return chart;
+}
+
+// One version: its records stacked by type above, its changes since the previous version
+// stacked by kind below.
+function countsColumn(v, x, s) {
+  const column = svg("a", { href: `#/v/${v.version}`, class: v.pending ? "pending" : "" }, svg("title", {}, countsTitle(v)));
+  let y = s.h;
+  v.records.forEach((r, t) => {
+    const h = (r.records / s.records) * s.h;
+    y -= h;
+    column.append(svg("rect", { class: `bar type-${t % TYPE_CLASSES}`, x, y, width: s.bw, height: h }));
+  });
+  y = 2 * s.h + 20;
+  CHANGES.forEach(([k, what]) => {
+    const h = (v.changes.reduce((a, c) => a + c[k], 0) / s.changes) * s.h;
+    y -= h;
+    column.append(svg("rect", { class: `bar chg-${what}`, x, y, width: s.bw, height: h }));
+  });
+  const label = v.pending ? "…" : v.error ? "!" : String(v.version);
+  column.append(svg("text", { x: x + s.bw / 2, y: 2 * s.h + 36, "text-anchor": "middle" }, label));
+  return column;
+}
+
+function countsTitle(v) {
+  if (v.pending) return `version ${v.version}: counting…`;
+  if (v.error) return `version ${v.version}: ${v.error}`;
+  const records = v.records.map((r) => `${r.name} ${r.records}`).join(", ");
+  if (v.from === null) return `version ${v.version}: ${records}`;
+  const changes = v.changes.map((c) => `${c.name} +${c.added_count} −${c.removed_count} ~${c.changed_count}`).join(", ");
+  return `version ${v.version}: ${records}; since ${v.from}: ${changes}`;
 }
 
 function legend() {
@@ -219,15 +301,18 @@ function bits(f) {
 
 async function records(r) {
   const limit = 50;
-  const page = await api(`/api/versions/${encodeURIComponent(r.v)}/types/${encodeURIComponent(r.type)}/records?offset=${r.offset}&limit=${limit}`);
+  const f = r.filter && r.filter.field ? `&field=${encodeURIComponent(r.filter.field)}&value=${encodeURIComponent(r.filter.value)}` : "";
+  const page = await api(`/api/versions/${encodeURIComponent(r.v)}/types/${encodeURIComponent(r.type)}/records?offset=${r.offset}&limit=${limit}${f}`);
   const base = `#/v/${page.version}/t/${encodeURIComponent(page.type)}`;
+  const at = (offset) => `${base}/${offset}${filterPath(page.filter)}`;
   const pager = el("div", { class: "pager" },
-    r.offset > 0 ? el("a", { href: `${base}/${Math.max(0, r.offset - limit)}` }, "← previous") : null,
-    el("span", {}, `${page.offset + 1}–${page.offset + page.records.length} of ${page.total}`),
-    page.offset + page.records.length < page.total ? el("a", { href: `${base}/${r.offset + limit}` }, "next →") : null,
+    r.offset > 0 ? el("a", { href: at(Math.max(0, r.offset - limit)) }, "← previous") : null,
+    el("span", {}, `${page.total ? page.offset + 1 : 0}–${page.offset + page.records.length} of ${page.total}`),
+    page.offset + page.records.length < page.total ? el("a", { href: at(r.offset + limit) }, "next →") : null,
   );
   show(
     el("h2", {}, `${page.type} in version ${page.version}`),
+    filterForm(base, page.filter),
     pager,
     el("table", { id: "records" }, page.records.map((row) => el("tr", {},
       el("td", {}, page.key_fields.length ? recordLink(page.version, page.type, row.key) : `#${row.ordinal}`),
@@ -235,12 +320,36 @@ async function records(r) {
   );
 }
 
+function filterPath(filter) {
+  return filter ? `/f/${encodeURIComponent(filter.field)}/${encodeURIComponent(filter.value)}` : "";
+}
+
+// Only the records whose field (a path such as year or country.code) holds a value.
+function filterForm(base, filter) {
+  const field = el("input", { name: "field", placeholder: "year or country.code" });
+  const value = el("input", { name: "value", placeholder: "1999" });
+  field.value = filter ? filter.field : "";
+  value.value = filter ? filter.value : "";
+  const form = el("form", { id: "filter" },
+    el("label", {}, "field", field), el("label", {}, "equals", value),
+    el("button", { type: "submit" }, "Filter"),
+    filter ? el("a", { href: `${base}/0` }, "clear") : null);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const wanted = field.value.trim() ? { field: field.value.trim(), value: value.value } : null;
+    location.hash = `${base}/0${filterPath(wanted)}`;
+  });
+  return form;
+}
+
 function recordLink(v, type, key) {
   return el("a", { href: `#/v/${v}/t/${encodeURIComponent(type)}/k/${keyPath(key)}` }, key.map(String).join(", "));
 }
 
 async function record(r) {
+  const started = performance.now();
   const found = await api(`/api/versions/${encodeURIComponent(r.v)}/types/${encodeURIComponent(r.type)}/key/${keyPath(r.key)}`);
+  timing("lookup", performance.now() - started);
   show(
     el("h2", {}, `${found.type} ${found.key.map(String).join(", ")} in version ${found.version}`),
     el("p", {}, el("a", { href: `#/h/${encodeURIComponent(found.type)}/${keyPath(found.key)}`, id: "history-link" }, "History of this record")),
@@ -346,6 +455,7 @@ async function diff(r) {
 
 window.addEventListener("hashchange", render);
 window.addEventListener("DOMContentLoaded", async () => {
+  watchPaint();
   await poll();
   await render();
   setInterval(poll, POLL_MS);
