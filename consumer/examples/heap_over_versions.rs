@@ -10,32 +10,12 @@
 
 #[path = "../../producer/tests/common/mod.rs"]
 mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "counting/mod.rs"]
+mod counting;
 
 use common::*;
 use shoal_consumer::Consumer;
 use shoal_producer::{Error as ProducerError, Producer};
-
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
 
 /// Resident bytes not backed by a file (Linux), from `/proc/self/statm`.
 fn anon_bytes() -> u64 {
@@ -89,7 +69,7 @@ async fn main() {
         if v % 100 == 0 {
             // The producer's heap is in the count too: it holds one version, as the
             // consumer does, so both stay flat or neither does.
-            let live = LIVE.load(Ordering::Relaxed);
+            let live = counting::live();
             println!("{v:>8} {live:>14} {:>14}", anon_bytes());
         }
     }

@@ -7,9 +7,10 @@
 //! cargo run --release -p shoal-consumer --example measure -- /tmp/shoal-10m [v1.jsonl]
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
+#[path = "counting/mod.rs"]
+mod counting;
+
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,25 +18,6 @@ use bytes::Bytes;
 use shoal_consumer::{Consumer, Dataset, IndexSpec};
 use shoal_format::{DeltaView, FieldValue, Version};
 use shoal_store::FsStore;
-
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -59,7 +41,7 @@ async fn main() {
     let mut startups = Vec::new();
     let mut kept = None;
     for _ in 0..5 {
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = counting::live();
         let t = Instant::now();
         let consumer = Consumer::builder(store.clone())
             .cache_dir(cache.path())
@@ -71,7 +53,7 @@ async fn main() {
         let pk = data.index_id("Movie").expect("index");
         black_box(data.find(pk, &[FieldValue::I64(7)]));
         startups.push(t.elapsed().as_secs_f64() * 1e3);
-        let heap = LIVE.load(Ordering::Relaxed) - before;
+        let heap = counting::live() - before;
         kept = Some((consumer, heap));
     }
     let (consumer, heap) = kept.expect("ran");
