@@ -11,7 +11,7 @@ use std::sync::{Arc, Weak};
 use common::*;
 use shoal_consumer::{Consumer, Dataset};
 use shoal_format::{FieldValue, Version};
-use shoal_producer::{Error as ProducerError, Producer};
+use shoal_producer::Producer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_never_see_a_torn_version_and_old_versions_are_freed() {
@@ -33,18 +33,7 @@ async fn readers_never_see_a_torn_version_and_old_versions_are_freed() {
     for v in 1..=versions {
         movies.get_mut(&0).unwrap().year = 1000 + v as i32;
         movies.get_mut(&1999).unwrap().rating = v as f64 / 4.0;
-        producer
-            .run_cycle({
-                let movies = movies.clone();
-                move |w| {
-                    for m in movies.values() {
-                        w.add(m)?;
-                    }
-                    Ok::<_, ProducerError>(())
-                }
-            })
-            .await
-            .unwrap();
+        publish(&mut producer, &movies).await.unwrap();
     }
     let consumer = Consumer::builder(store.clone())
         .cache_dir(cache_dir.path())

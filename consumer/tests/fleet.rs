@@ -18,24 +18,14 @@ use bytes::Bytes;
 use common::*;
 use shoal_consumer::Consumer;
 use shoal_format::Version;
-use shoal_producer::{Error as ProducerError, Producer};
+use shoal_producer::Producer;
 use shoal_store::{
     set_pin, BlobInfo, BlobStore, Condition, Fault, FaultRule, FaultyStore, StoreOp, Tag, Trigger,
     Watch,
 };
 
 async fn full(p: &mut Producer, movies: &BTreeMap<i64, Movie>) -> Version {
-    let movies: Vec<Movie> = movies.values().cloned().collect();
-    let report = p
-        .run_cycle(move |w| {
-            for m in &movies {
-                w.add(m)?;
-            }
-            Ok::<_, ProducerError>(())
-        })
-        .await
-        .unwrap();
-    report.version
+    publish(p, movies).await.unwrap().version
 }
 
 async fn producer(store: Arc<dyn BlobStore>) -> Producer {

@@ -11,19 +11,11 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use shoal_consumer::{Consumer, Dataset, Listener, RefreshEvent};
 use shoal_format::{DataState, RecordSource, TypeId, Version};
-use shoal_producer::{Error as ProducerError, Producer};
+use shoal_producer::Producer;
 use shoal_store::BlobStore;
 
 async fn full(p: &mut Producer, movies: &BTreeMap<i64, Movie>) -> shoal_producer::CycleReport {
-    let movies = movies.clone();
-    p.run_cycle(move |w| {
-        for m in movies.values() {
-            w.add(m)?;
-        }
-        Ok::<_, ProducerError>(())
-    })
-    .await
-    .unwrap()
+    publish(p, movies).await.unwrap()
 }
 
 /// Every type holds exactly the producer's records at the same ordinals.

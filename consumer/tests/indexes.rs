@@ -9,18 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use shoal_consumer::Consumer;
 use shoal_format::{FieldValue, Ordinal, Version};
-use shoal_producer::{Error as ProducerError, Producer};
+use shoal_producer::Producer;
 
 async fn full(p: &mut Producer, movies: &BTreeMap<i64, Movie>) {
-    let movies = movies.clone();
-    p.run_cycle(move |w| {
-        for m in movies.values() {
-            w.add(m)?;
-        }
-        Ok::<_, ProducerError>(())
-    })
-    .await
-    .unwrap();
+    publish(p, movies).await.unwrap();
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use shoal_consumer::Consumer;
 use shoal_format::{FieldValue, Version};
-use shoal_producer::{Error as ProducerError, Producer};
+use shoal_producer::Producer;
 
 #[tokio::test(flavor = "current_thread")]
 async fn lookups_never_wait_for_a_swap() {
@@ -35,18 +35,7 @@ async fn lookups_never_wait_for_a_swap() {
         if v > 1 {
             mutate(&mut rng, &mut movies, &mut next_id, 1);
         }
-        producer
-            .run_cycle({
-                let movies = movies.clone();
-                move |w| {
-                    for m in movies.values() {
-                        w.add(m)?;
-                    }
-                    Ok::<_, ProducerError>(())
-                }
-            })
-            .await
-            .unwrap();
+        publish(&mut producer, &movies).await.unwrap();
     }
     let consumer = Consumer::builder(store.clone())
         .cache_dir(cache_dir.path())

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::*;
 use shoal_consumer::Consumer;
 use shoal_format::FieldValue;
-use shoal_producer::{Error as ProducerError, Producer};
+use shoal_producer::Producer;
 
 struct Counting;
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
@@ -41,18 +41,7 @@ async fn reads_and_key_lookups_allocate_nothing() {
         .unwrap();
     let mut rng = Rng::new(2);
     let movies = catalog(&mut rng, 3_000);
-    producer
-        .run_cycle({
-            let movies = movies.clone();
-            move |w| {
-                for m in movies.values() {
-                    w.add(m)?;
-                }
-                Ok::<_, ProducerError>(())
-            }
-        })
-        .await
-        .unwrap();
+    publish(&mut producer, &movies).await.unwrap();
     let consumer = Consumer::builder(store.clone())
         .cache_dir(cache_dir.path())
         .primary_key_index("Movie")

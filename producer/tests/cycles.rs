@@ -16,15 +16,7 @@ async fn full_cycle(
     producer: &mut Producer,
     movies: &BTreeMap<i64, Movie>,
 ) -> shoal_producer::Result<shoal_producer::CycleReport> {
-    let movies = movies.clone();
-    producer
-        .run_cycle(move |w| {
-            for m in movies.values() {
-                w.add(m)?;
-            }
-            Ok::<_, Error>(())
-        })
-        .await
+    publish(producer, movies).await
 }
 
 fn ordinal_of(state: &DataState, id: i64) -> Option<Ordinal> {

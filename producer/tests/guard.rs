@@ -12,15 +12,7 @@ use shoal_producer::{CycleReport, Error, Producer, ProducerBuilder, Result};
 use shoal_store::{read_announced, BlobStore};
 
 async fn full(producer: &mut Producer, movies: &BTreeMap<i64, Movie>) -> Result<CycleReport> {
-    let movies = movies.clone();
-    producer
-        .run_cycle(move |w| {
-            for m in movies.values() {
-                w.add(m)?;
-            }
-            Ok::<_, Error>(())
-        })
-        .await
+    publish(producer, movies).await
 }
 
 /// A producer on a fresh store that published version 1 with 3,000 movies.

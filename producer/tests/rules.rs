@@ -15,15 +15,7 @@ async fn full(
     producer: &mut Producer,
     movies: &BTreeMap<i64, Movie>,
 ) -> shoal_producer::Result<shoal_producer::CycleReport> {
-    let movies = movies.clone();
-    producer
-        .run_cycle(move |w| {
-            for m in movies.values() {
-                w.add(m)?;
-            }
-            Ok::<_, Error>(())
-        })
-        .await
+    publish(producer, movies).await
 }
 
 async fn blob_bytes(store: &dyn BlobStore) -> BTreeMap<String, Vec<u8>> {

@@ -119,6 +119,23 @@ pub fn mutate(rng: &mut Rng, movies: &mut BTreeMap<i64, Movie>, next_id: &mut i6
     }
 }
 
+/// One full cycle publishing `movies` (the cycle runs off the runtime, so its closure owns
+/// a copy).
+pub async fn publish(
+    producer: &mut shoal_producer::Producer,
+    movies: &BTreeMap<i64, Movie>,
+) -> shoal_producer::Result<shoal_producer::CycleReport> {
+    let movies = movies.clone();
+    producer
+        .run_cycle(move |w| {
+            for m in movies.values() {
+                w.add(m)?;
+            }
+            Ok::<_, shoal_producer::Error>(())
+        })
+        .await
+}
+
 pub fn fs_store(dir: &std::path::Path) -> Arc<dyn BlobStore> {
     Arc::new(FsStore::new(dir).unwrap())
 }
