@@ -80,13 +80,6 @@ impl Cache {
         files
     }
 
-    /// The snapshots the cache holds, with their sizes.
-    pub(crate) fn snapshots(&self) -> BTreeMap<BlobName, u64> {
-        let mut files = self.files();
-        files.retain(|name, _| matches!(name, BlobName::Snapshot(_)));
-        files
-    }
-
     /// The mapped, verified bytes of a cached blob; `None` when it is not cached, or was
     /// damaged (then it is removed).
     pub(crate) fn mapped(&self, name: &BlobName) -> Option<Bytes> {

@@ -132,10 +132,15 @@ impl Consumer {
         avoid: &HashMap<BlobName, u64>,
         announced: Option<&Announced>,
     ) -> Result<(Route, Known), Failed> {
+        // One listing of the cache folder: the planner asks "is it cached?" for every edge.
         let cache = self.inner.cache.clone();
-        let cached_snapshots =
-            blocking("read the cache folder", move || Ok(cache.snapshots())).await?;
-        let cached = |name: &BlobName| self.inner.cache.path(name).exists();
+        let in_cache = blocking("read the cache folder", move || Ok(cache.files())).await?;
+        let cached = |name: &BlobName| in_cache.contains_key(name);
+        let cached_snapshots: BTreeMap<BlobName, u64> = in_cache
+            .iter()
+            .filter(|(name, _)| matches!(name, BlobName::Snapshot(_)))
+            .map(|(name, size)| (*name, *size))
+            .collect();
         let manifest = announced.filter(|_| avoid.is_empty() && from.is_some());
         if let Some(a) = manifest {
             let mut sizes: BTreeMap<BlobName, u64> = a.blobs.iter().copied().collect();
@@ -164,7 +169,7 @@ impl Consumer {
         }
         // Snapshots the cache holds (written back, or fetched before and since deleted from
         // the store) are starts too.
-        for (name, size) in cached_snapshots {
+        for (&name, &size) in &cached_snapshots {
             sizes.entry(name).or_insert(size);
         }
         sizes.retain(|name, size| avoid.get(name) != Some(size));
