@@ -24,17 +24,55 @@ use shoal_store::{
     Watch,
 };
 
-async fn full(p: &mut Producer, movies: &BTreeMap<i64, Movie>) -> Version {
-    publish(p, movies).await.unwrap().version
+/// A folder store, a cache folder, and a producer that published version 1 of a catalog.
+struct Rig {
+    _dir: tempfile::TempDir,
+    cache: tempfile::TempDir,
+    fs: Arc<dyn BlobStore>,
+    producer: Producer,
+    rng: Rng,
+    movies: BTreeMap<i64, Movie>,
+    next_id: i64,
 }
 
-async fn producer(store: Arc<dyn BlobStore>) -> Producer {
-    Producer::builder(store)
-        .schema(schema())
-        .keep_versions(1000)
-        .build()
-        .await
-        .unwrap()
+impl Rig {
+    /// Version 1 with `movies` movies, published by a producer that keeps every version.
+    async fn new(seed: u64, movies: i64) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = fs_store(dir.path());
+        let producer = Producer::builder(fs.clone())
+            .schema(schema())
+            .keep_versions(1000)
+            .build()
+            .await
+            .unwrap();
+        let mut rng = Rng::new(seed);
+        let movies = catalog(&mut rng, movies);
+        let mut rig = Rig {
+            _dir: dir,
+            cache: tempfile::tempdir().unwrap(),
+            fs,
+            producer,
+            rng,
+            next_id: movies.len() as i64,
+            movies,
+        };
+        rig.publish().await;
+        rig
+    }
+
+    /// Changes about `percent`% of the movies and publishes the next version.
+    async fn next(&mut self, percent: u64) -> Version {
+        mutate(&mut self.rng, &mut self.movies, &mut self.next_id, percent);
+        self.publish().await
+    }
+
+    async fn publish(&mut self) -> Version {
+        publish(&mut self.producer, &self.movies)
+            .await
+            .unwrap()
+            .version
+    }
 }
 
 /// Waits (up to 20 s) until `done` holds.
@@ -50,16 +88,10 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
 /// follower reaches version 2 by retrying, with no new announcement to wake it.
 #[tokio::test]
 async fn a_follower_recovers_from_a_blob_outage_without_a_new_announcement() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let fs = fs_store(dir.path());
-    let mut p = producer(fs.clone()).await;
-    let mut rng = Rng::new(1);
-    let mut movies = catalog(&mut rng, 500);
-    full(&mut p, &movies).await;
-    let faulty = Arc::new(FaultyStore::new(fs.clone(), 1));
+    let mut rig = Rig::new(1, 500).await;
+    let faulty = Arc::new(FaultyStore::new(rig.fs.clone(), 1));
     let consumer = Consumer::builder(faulty.clone())
-        .cache_dir(cache.path())
+        .cache_dir(rig.cache.path())
         .retry_backoff(Duration::from_millis(50), Duration::from_millis(200))
         .build()
         .unwrap();
@@ -72,8 +104,7 @@ async fn a_follower_recovers_from_a_blob_outage_without_a_new_announcement() {
                 .key_prefix(prefix),
         );
     }
-    mutate(&mut rng, &mut movies, &mut 500, 5);
-    let v2 = full(&mut p, &movies).await;
+    let v2 = rig.next(5).await;
     eventually("failures reported", || {
         consumer.status().consecutive_failures >= 2
     })
@@ -101,21 +132,15 @@ async fn a_follower_recovers_from_a_blob_outage_without_a_new_announcement() {
 /// The announcement itself unreadable: the follower retries until it reads it again.
 #[tokio::test]
 async fn a_follower_recovers_from_an_announcement_outage() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let fs = fs_store(dir.path());
-    let mut p = producer(fs.clone()).await;
-    let mut rng = Rng::new(2);
-    let movies = catalog(&mut rng, 200);
-    full(&mut p, &movies).await;
-    let faulty = Arc::new(FaultyStore::new(fs.clone(), 2));
+    let rig = Rig::new(2, 200).await;
+    let faulty = Arc::new(FaultyStore::new(rig.fs.clone(), 2));
     faulty.inject(
         FaultRule::new(Fault::Fail, Trigger::Always)
             .on(&[StoreOp::GetTagged])
             .key_prefix("announced"),
     );
     let consumer = Consumer::builder(faulty.clone())
-        .cache_dir(cache.path())
+        .cache_dir(rig.cache.path())
         .retry_backoff(Duration::from_millis(50), Duration::from_millis(200))
         .build()
         .unwrap();
@@ -134,23 +159,16 @@ async fn a_follower_recovers_from_an_announcement_outage() {
 /// Dropping the follower stops it: a version announced afterwards is not taken.
 #[tokio::test]
 async fn dropping_the_follower_stops_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let fs = fs_store(dir.path());
-    let mut p = producer(fs.clone()).await;
-    let mut rng = Rng::new(3);
-    let mut movies = catalog(&mut rng, 200);
-    full(&mut p, &movies).await;
-    let consumer = Consumer::builder(fs.clone())
-        .cache_dir(cache.path())
+    let mut rig = Rig::new(3, 200).await;
+    let consumer = Consumer::builder(rig.fs.clone())
+        .cache_dir(rig.cache.path())
         .build()
         .unwrap();
     let follower = consumer.follow();
     eventually("version 1", || consumer.version() == Some(Version(1))).await;
     assert!(follower.is_running());
     drop(follower);
-    mutate(&mut rng, &mut movies, &mut 200, 10);
-    full(&mut p, &movies).await;
+    rig.next(10).await;
     // The folder store's watch would wake a running follower at once; give it time.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(consumer.version(), Some(Version(1)));
@@ -161,30 +179,22 @@ async fn dropping_the_follower_stops_it() {
 /// there while the producer keeps publishing; unpinning lets it follow again.
 #[tokio::test]
 async fn followers_obey_a_pin_in_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let fs = fs_store(dir.path());
-    let mut p = producer(fs.clone()).await;
-    let mut rng = Rng::new(4);
-    let mut movies = catalog(&mut rng, 300);
-    full(&mut p, &movies).await;
-    mutate(&mut rng, &mut movies, &mut 300, 10);
-    full(&mut p, &movies).await;
-    let consumer = Consumer::builder(fs.clone())
-        .cache_dir(cache.path())
+    let mut rig = Rig::new(4, 300).await;
+    rig.next(10).await;
+    let consumer = Consumer::builder(rig.fs.clone())
+        .cache_dir(rig.cache.path())
         .build()
         .unwrap();
     let follower = consumer.follow();
     eventually("version 2", || consumer.version() == Some(Version(2))).await;
-    set_pin(&*fs, Some(Version(1))).await.unwrap();
+    set_pin(&*rig.fs, Some(Version(1))).await.unwrap();
     eventually("back to the pin", || consumer.version() == Some(Version(1))).await;
-    mutate(&mut rng, &mut movies, &mut 300, 10);
-    let v3 = full(&mut p, &movies).await;
+    let v3 = rig.next(10).await;
     assert_eq!(v3, Version(3), "the producer publishes while pinned");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(consumer.version(), Some(Version(1)));
     assert_eq!(consumer.status().pinned, Some(Version(1)));
-    set_pin(&*fs, None).await.unwrap();
+    set_pin(&*rig.fs, None).await.unwrap();
     eventually("version 3 after unpin", || consumer.version() == Some(v3)).await;
     follower.stop().await;
 }
@@ -193,23 +203,16 @@ async fn followers_obey_a_pin_in_the_store() {
 /// load (which lists the store), no refresh lists it again, nor does a recent pin.
 #[tokio::test]
 async fn a_steady_consumer_refreshes_without_listing_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let fs = fs_store(dir.path());
-    let mut p = producer(fs.clone()).await;
-    let mut rng = Rng::new(5);
-    let mut movies = catalog(&mut rng, 300);
-    full(&mut p, &movies).await;
-    let counted = Arc::new(FaultyStore::new(fs.clone(), 5));
+    let mut rig = Rig::new(5, 300).await;
+    let counted = Arc::new(FaultyStore::new(rig.fs.clone(), 5));
     let consumer = Consumer::builder(counted.clone())
-        .cache_dir(cache.path())
+        .cache_dir(rig.cache.path())
         .build()
         .unwrap();
     consumer.refresh().await.unwrap();
     assert_eq!(counted.calls(StoreOp::List), 1);
     for _ in 0..5 {
-        mutate(&mut rng, &mut movies, &mut 300, 5);
-        let v = full(&mut p, &movies).await;
+        let v = rig.next(5).await;
         assert_eq!(consumer.refresh().await.unwrap(), v);
     }
     assert_eq!(
@@ -221,8 +224,7 @@ async fn a_steady_consumer_refreshes_without_listing_the_store() {
     // Four versions behind: the manifest names the last eight versions' deltas.
     let mut last = Version(0);
     for _ in 0..4 {
-        mutate(&mut rng, &mut movies, &mut 300, 5);
-        last = full(&mut p, &movies).await;
+        last = rig.next(5).await;
     }
     assert_eq!(consumer.refresh().await.unwrap(), last);
     assert_eq!(counted.calls(StoreOp::GetToFile), 10, "four deltas");
@@ -232,7 +234,7 @@ async fn a_steady_consumer_refreshes_without_listing_the_store() {
         "no LIST four versions behind"
     );
     // A pin three versions back goes by reverse deltas, still without a LIST.
-    set_pin(&*fs, Some(Version(last.0 - 3))).await.unwrap();
+    set_pin(&*rig.fs, Some(Version(last.0 - 3))).await.unwrap();
     assert_eq!(consumer.refresh().await.unwrap(), Version(last.0 - 3));
     assert_eq!(counted.calls(StoreOp::List), 1, "no LIST behind or pinned");
 }
@@ -263,7 +265,7 @@ async fn the_cache_stays_bounded_over_300_versions_and_a_restart_uses_it() {
     let mut last = Version(0);
     for _ in 0..300 {
         mutate(&mut rng, &mut movies, &mut next, 3);
-        last = full(&mut p, &movies).await;
+        last = publish(&mut p, &movies).await.unwrap().version;
         consumer.refresh().await.unwrap();
         let (files, bytes) = cache_size(cache.path());
         largest = largest.max(files);
@@ -329,15 +331,8 @@ fn a_refresh_leaves_the_callers_runtime_free() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = tempfile::tempdir().unwrap();
-        let fs = fs_store(dir.path());
-        let mut p = producer(fs.clone()).await;
-        let mut rng = Rng::new(7);
-        let mut movies = catalog(&mut rng, 50_000);
-        full(&mut p, &movies).await;
-        mutate(&mut rng, &mut movies, &mut 50_000, 20);
-        full(&mut p, &movies).await;
+        let mut rig = Rig::new(7, 50_000).await;
+        rig.next(20).await;
         let ticks = Arc::new(AtomicU64::new(0));
         let ticker = tokio::spawn({
             let ticks = ticks.clone();
@@ -349,12 +344,12 @@ fn a_refresh_leaves_the_callers_runtime_free() {
             }
         });
         let hooked = Arc::new(Hooked {
-            inner: fs.clone(),
+            inner: rig.fs.clone(),
             ticks: ticks.clone(),
             at_last_fetch: AtomicU64::new(0),
         });
         let consumer = Consumer::builder(hooked.clone())
-            .cache_dir(cache.path())
+            .cache_dir(rig.cache.path())
             .primary_key_index("Movie")
             .build()
             .unwrap();
