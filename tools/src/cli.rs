@@ -65,13 +65,22 @@ pub struct Global {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Publish one version: read records from JSON lines or Parquet, run one producer cycle.
+    /// Publish one version: read records from JSON lines, a Parquet file or a Parquet data
+    /// set (a folder or an S3 prefix), run one producer cycle.
     #[command(after_help = "\
 Examples:
   shoal produce --schema examples/catalog/schema.toml --input examples/catalog/v1.jsonl
   zcat movies.jsonl.gz | shoal produce --schema schema.toml --input -
   shoal produce --schema schema.toml --input movies.parquet
+  shoal produce --schema schema.toml --input warehouse/movies/          (a Spark output folder)
+  shoal produce --schema schema.toml --input s3://lake/movies/dt=2026-12-01/
   shoal produce --schema schema.toml --input shrunk.jsonl --max-removal 60
+
+--input takes one spelling for every source: a file (JSON lines, or Parquet by its
+extension or --format), a folder or an s3:// prefix holding a Parquet data set, or - for JSON
+lines on standard input. In a data set every file is a part file except hidden (.) and
+private (_) ones (_SUCCESS, .crc); a folder key=value/ gives its value to field `key` of every
+row below it; every part must give a column the same type.
 
 The whole dataset goes in each time: records that are not in the input are removed, records
 that did not change cost nothing. A cycle with no change publishes nothing. Bad input (a line

@@ -7,7 +7,7 @@
 //! remove more than 10% of its records (a truncated input); `--allow-empty` and
 //! `--max-removal` allow it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,18 +18,10 @@ use shoal_producer::{Producer, RecordCountChange};
 use crate::cli::Global;
 use crate::cmd::open_store;
 use crate::error::{CliError, Result};
-use crate::input::{self, Converter, InputError};
+use crate::input::source::{Format, Input};
+use crate::input::{Converter, InputError};
 use crate::schema_file;
 use crate::ui::{self, Out};
-
-/// The input's format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// One JSON object per line.
-    Jsonl,
-    /// Apache Parquet, read row group by row group.
-    Parquet,
-}
 
 /// Arguments of `shoal produce`.
 #[derive(Debug, clap::Args)]
@@ -37,10 +29,12 @@ pub struct ProduceArgs {
     /// The schema file (TOML): types, fields, primary keys. See examples/catalog/schema.toml.
     #[arg(long, value_name = "FILE")]
     pub schema: PathBuf,
-    /// The records: a file, or - for standard input (JSON lines only).
-    #[arg(long, value_name = "FILE|-")]
+    /// The records: a JSON-lines or Parquet file, a folder or s3://bucket/prefix/ holding a
+    /// Parquet data set (part files, Hive partition folders `key=value/`), or - for JSON
+    /// lines on standard input.
+    #[arg(long, value_name = "FILE|DIR|s3://bucket/prefix/|-")]
     pub input: String,
-    /// The input's format (default: from the file's extension, else jsonl).
+    /// The format of a single input file (default: from the file's extension, else jsonl).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// Refuse the cycle (publishing nothing) if any type's record count changes by more than
@@ -90,22 +84,9 @@ struct BlobRow {
 /// Runs `shoal produce`.
 pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
     let file = schema_file::load(&a.schema)?;
-    let format = match a.format {
-        Some(f) => f,
-        None if a.input.ends_with(".parquet") || a.input.ends_with(".parq") => Format::Parquet,
-        None => Format::Jsonl,
-    };
-    if format == Format::Parquet && a.input == "-" {
-        return Err(CliError::usage(
-            "--input -: Parquet cannot be read from standard input; give a file",
-        ));
-    }
-    if a.input != "-" && !Path::new(&a.input).is_file() {
-        return Err(CliError::fail(format!(
-            "no input file {}: give --input <FILE>, or - for standard input",
-            a.input
-        )));
-    }
+    let input = Input::open(&a.input, a.format, g.endpoint_url.as_deref())
+        .await
+        .map_err(|e| CliError::fail(format!("{e}; nothing was published")))?;
     let store = open_store(g, true).await?;
     let mut builder = Producer::builder(store)
         .schema(Arc::new(file.schema.clone()))
@@ -123,14 +104,8 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
     let mut producer = builder.build().await?;
 
     let bar = ui::progress(None, "records");
-    let input = Input {
-        format,
-        name: if a.input == "-" {
-            "stdin".to_string()
-        } else {
-            a.input.clone()
-        },
-        path: a.input.clone(),
+    let input = Reading {
+        input,
         schema: file.schema.clone(),
         root: file.root.clone(),
         bar: bar.clone(),
@@ -198,68 +173,23 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
 }
 
 /// The input of a cycle, moved onto the cycle's blocking thread.
-struct Input {
-    format: Format,
-    /// The file, or - for standard input.
-    path: String,
-    /// How messages name it.
-    name: String,
+struct Reading {
+    input: Input,
     schema: Schema,
     root: String,
     bar: indicatif::ProgressBar,
 }
 
-impl Input {
+impl Reading {
     /// Adds every row to `sink`; returns how many rows were read.
     fn read(&self, sink: &mut dyn RecordSink) -> std::result::Result<u64, InputError> {
         let converter = Converter::new(&self.schema, &self.root).expect("the root was checked");
-        match self.format {
-            Format::Jsonl => self.read_jsonl(sink, &converter),
-            Format::Parquet => self.read_parquet(sink, &converter),
-        }
-    }
-
-    fn read_jsonl(
-        &self,
-        sink: &mut dyn RecordSink,
-        converter: &Converter<'_>,
-    ) -> std::result::Result<u64, InputError> {
-        let name = &self.name;
-        let each = |n, row: &serde_json::Value| {
+        self.input.read(&self.schema, &self.root, |at, row| {
             self.bar.inc(1);
             converter
                 .add_row(sink, row)
                 .map(|_| ())
-                .map_err(|e| e.at(name, "line", n))
-        };
-        if self.path == "-" {
-            return input::jsonl::read(std::io::stdin().lock(), name, each);
-        }
-        match std::fs::File::open(&self.path) {
-            Ok(f) => input::jsonl::read(std::io::BufReader::with_capacity(1 << 20, f), name, each),
-            Err(e) => Err(InputError::file(name, e.to_string())),
-        }
-    }
-
-    fn read_parquet(
-        &self,
-        sink: &mut dyn RecordSink,
-        converter: &Converter<'_>,
-    ) -> std::result::Result<u64, InputError> {
-        let (name, root) = (&self.name, &self.root);
-        let pf = input::parquet::ParquetFile::open(Path::new(&self.path), &self.schema, root)?;
-        for c in pf.ignored_columns() {
-            eprintln!("note: {name}: column `{c}` is no field of {root}: ignored");
-        }
-        for f in pf.missing_fields() {
-            eprintln!("note: {name}: no column for field `{f}`: null in every record");
-        }
-        pf.read(|n, row| {
-            self.bar.inc(1);
-            converter
-                .add_row(sink, row)
-                .map(|_| ())
-                .map_err(|e| e.at(name, "row", n))
+                .map_err(|e| e.at(at.file, at.unit, at.number))
         })
     }
 }

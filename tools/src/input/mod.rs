@@ -7,9 +7,15 @@
 //! set record; an object a map record when the field's type is a map. An object type with a
 //! single field also accepts a bare value (`"country": "FR"` for `Country { code }`), which
 //! is how repeated strings become shared records.
+//!
+//! - [`source`] reads what `--input` names (a file, a folder, an `s3://` prefix, `-`);
+//! - [`dataset`] finds the part files of a Parquet data set and their partition values;
+//! - [`parquet`] reads one Parquet file batch by batch; [`jsonl`] reads JSON lines.
 
+pub mod dataset;
 pub mod jsonl;
 pub mod parquet;
+pub mod source;
 
 use std::fmt;
 
@@ -18,9 +24,27 @@ use shoal_format::{
     FieldKind, Ordinal, Record, RecordSink, Schema, TypeDef, TypeId, TypeKind, Value,
 };
 
+/// What kind of bad input an [`InputError`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A value or a row that does not fit the schema (the default).
+    Data,
+    /// The input cannot be found, opened, listed or fetched.
+    Unreadable,
+    /// A file read as Parquet (a part file of a data set) is not Parquet.
+    NotParquet,
+    /// A column's Arrow type cannot hold its field, or a partition value its field.
+    Column,
+    /// A column's Arrow type differs between two part files of a data set.
+    TypeChanged,
+}
+
 /// Bad input: which file, which line (or row), which field, and what is wrong.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputError {
+    /// What kind of problem it is.
+    pub problem: Problem,
     /// The input's name (a path, or `stdin`).
     pub file: String,
     /// `line` for JSON lines, `row` for Parquet; empty when the error is about the whole file.
@@ -37,6 +61,7 @@ impl InputError {
     /// An error about the whole file (it cannot be opened, its columns do not fit).
     pub fn file(file: &str, message: impl Into<String>) -> Self {
         InputError {
+            problem: Problem::Unreadable,
             file: file.to_string(),
             unit: "",
             number: 0,
@@ -48,12 +73,19 @@ impl InputError {
     /// An error at `unit` `number` (`"line"`, 12).
     pub fn at(file: &str, unit: &'static str, number: u64, message: impl Into<String>) -> Self {
         InputError {
+            problem: Problem::Data,
             file: file.to_string(),
             unit,
             number,
             field: None,
             message: message.into(),
         }
+    }
+
+    /// The same error, of another kind.
+    pub fn problem(mut self, problem: Problem) -> Self {
+        self.problem = problem;
+        self
     }
 
     /// The same error, blaming `field`.

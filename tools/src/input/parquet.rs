@@ -27,6 +27,7 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -37,16 +38,17 @@ use arrow_array::types::{
     TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::{
-    Array, ArrowPrimitiveType, FixedSizeListArray, GenericListArray, MapArray, OffsetSizeTrait,
-    PrimitiveArray, RecordBatch, StructArray,
+    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, FixedSizeListArray, Float64Array,
+    GenericListArray, Int64Array, MapArray, NullArray, OffsetSizeTrait, PrimitiveArray,
+    RecordBatch, StringArray, StructArray,
 };
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use serde_json::{Map, Value as Json};
 use shoal_format::{FieldDef, FieldKind, Schema, TypeDef, TypeKind};
 
-use super::{describe, InputError};
+use super::{describe, InputError, Problem};
 
 /// Reads the Parquet file at `path` as records of `root` and hands each row, as a JSON
 /// object, to `each` with its row number (from 1, across row groups). Returns how many rows
@@ -72,10 +74,75 @@ pub struct ParquetFile {
 
 /// A column read as a field of the root type.
 struct Column {
-    /// The column's index among the file's top-level columns.
-    index: usize,
+    /// Where its values come from.
+    from: Origin,
     name: String,
     plan: Plan,
+}
+
+/// Where a column's values come from.
+enum Origin {
+    /// The file's top-level column of this index.
+    File(usize),
+    /// A partition folder (`year=1995/`): one value for every row of the file.
+    Partition(PartitionValue),
+}
+
+/// The value of a partition folder, typed by its field.
+#[derive(Debug, Clone, PartialEq)]
+enum PartitionValue {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl PartitionValue {
+    /// `text` (Hive's escaping undone by the caller) as a value of the scalar `kind`.
+    fn parse(text: &str, kind: &FieldKind) -> Result<Self, String> {
+        if text == HIVE_NULL {
+            return Ok(PartitionValue::Null);
+        }
+        let bad = |what: &str| format!("{text:?} is not {what}");
+        Ok(match kind {
+            FieldKind::I32 | FieldKind::I64 => {
+                PartitionValue::Int(text.parse().map_err(|_| bad("an integer"))?)
+            }
+            FieldKind::F32 | FieldKind::F64 => {
+                PartitionValue::Float(text.parse().map_err(|_| bad("a number"))?)
+            }
+            FieldKind::Bool => {
+                PartitionValue::Bool(text.parse().map_err(|_| bad("true or false"))?)
+            }
+            FieldKind::String | FieldKind::Bytes => PartitionValue::Text(text.to_string()),
+            FieldKind::Reference(_) => return Err("a partition cannot fill a reference".into()),
+        })
+    }
+
+    /// The Arrow type of the column this value repeats in.
+    fn data_type(&self) -> DataType {
+        match self {
+            PartitionValue::Null => DataType::Null,
+            PartitionValue::Int(_) => DataType::Int64,
+            PartitionValue::Float(_) => DataType::Float64,
+            PartitionValue::Bool(_) => DataType::Boolean,
+            PartitionValue::Text(_) => DataType::Utf8,
+        }
+    }
+
+    /// A column of `rows` copies of the value.
+    fn repeat(&self, rows: usize) -> ArrayRef {
+        match self {
+            PartitionValue::Null => Arc::new(NullArray::new(rows)),
+            PartitionValue::Int(v) => Arc::new(Int64Array::from_value(*v, rows)),
+            PartitionValue::Float(v) => Arc::new(Float64Array::from_value(*v, rows)),
+            PartitionValue::Bool(v) => Arc::new(BooleanArray::from(vec![*v; rows])),
+            PartitionValue::Text(v) => {
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, rows)))
+            }
+        }
+    }
 }
 
 /// How a checked column becomes JSON, where its type alone does not say.
@@ -91,16 +158,33 @@ enum Plan {
     Map(Box<Plan>, Box<Plan>),
 }
 
+/// How Hive (and Spark) name the partition folder of a null value.
+const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
+
 impl ParquetFile {
     /// Opens `path`, reads its footer, and checks each column named like a field of `root`
     /// against that field. Fails naming the column, its Arrow type and the field when they
     /// do not fit, and when no column is named like a field.
     pub fn open(path: &Path, schema: &Schema, root: &str) -> Result<Self, InputError> {
-        let name = path.display().to_string();
+        Self::open_part(path, &path.display().to_string(), schema, root, &[])
+    }
+
+    /// Opens `path` as a part file of a data set, named `name` in messages, whose partition
+    /// folders gave `partitions` (`("year", "1995")`, Hive's escaping undone): each one that
+    /// names a field of `root` fills that field in every row, typed by the field.
+    pub fn open_part(
+        path: &Path,
+        name: &str,
+        schema: &Schema,
+        root: &str,
+        partitions: &[(String, String)],
+    ) -> Result<Self, InputError> {
+        let name = name.to_string();
         let file =
             File::open(path).map_err(|e| InputError::file(&name, format!("cannot open: {e}")))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| InputError::file(&name, format!("cannot read as Parquet: {e}")))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+            InputError::file(&name, format!("not a Parquet file: {e}")).problem(Problem::NotParquet)
+        })?;
         let def = schema
             .type_id(root)
             .and_then(|id| schema.type_def(id))
@@ -108,7 +192,8 @@ impl ParquetFile {
             .ok_or_else(|| {
                 InputError::file(&name, format!("{root} is not an object type of the schema"))
             })?;
-        let (columns, ignored) = match_columns(&name, schema, def, &builder)?;
+        let (mut columns, mut ignored) = match_columns(&name, schema, def, &builder)?;
+        partition_columns(&name, schema, def, partitions, &mut columns, &mut ignored)?;
         let missing = def
             .fields()
             .iter()
@@ -124,7 +209,13 @@ impl ParquetFile {
         })
     }
 
-    /// The file's columns that are not fields of the root type: they are not read.
+    /// The file's Arrow schema (from its footer).
+    pub fn arrow_schema(&self) -> &SchemaRef {
+        self.builder.schema()
+    }
+
+    /// The file's columns (and partition keys) that are not fields of the root type: they
+    /// are not read.
     pub fn ignored_columns(&self) -> &[String] {
         &self.ignored
     }
@@ -153,7 +244,11 @@ impl ParquetFile {
             missing,
             ..
         } = self;
-        let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().map(|c| c.index));
+        let in_file = columns.iter().filter_map(|c| match c.from {
+            Origin::File(index) => Some(index),
+            Origin::Partition(_) => None,
+        });
+        let mask = ProjectionMask::roots(builder.parquet_schema(), in_file);
         let reader = builder
             .with_projection(mask)
             .build()
@@ -163,12 +258,82 @@ impl ParquetFile {
             let batch = batch.map_err(|e| {
                 InputError::at(&name, "row", number + 1, format!("cannot read: {e}"))
             })?;
-            for row in rows(&name, &columns, &missing, &batch, number)? {
+            let arrays = arrays(&columns, &batch);
+            for row in rows(&name, &columns, &missing, &arrays, batch.num_rows(), number)? {
                 number += 1;
                 each(number, &row)?;
             }
         }
         Ok(number)
+    }
+}
+
+/// The arrays of `columns` for one batch of the file: the batch's own (projected in file
+/// order), and a repeated value for each partition.
+fn arrays(columns: &[Column], batch: &RecordBatch) -> Vec<ArrayRef> {
+    let mut from_file = batch.columns().iter();
+    columns
+        .iter()
+        .map(|c| match &c.from {
+            Origin::File(_) => from_file
+                .next()
+                .expect("one batch column per file column")
+                .clone(),
+            Origin::Partition(value) => value.repeat(batch.num_rows()),
+        })
+        .collect()
+}
+
+/// Adds a column for each partition that names a field of `def`; the others are ignored.
+fn partition_columns(
+    name: &str,
+    schema: &Schema,
+    def: &TypeDef,
+    partitions: &[(String, String)],
+    columns: &mut Vec<Column>,
+    ignored: &mut Vec<String>,
+) -> Result<(), InputError> {
+    for (key, text) in partitions {
+        let Some(field) = def.fields().iter().find(|f| &f.name == key) else {
+            ignored.push(key.clone());
+            continue;
+        };
+        let bad = |m: String| {
+            InputError::file(name, format!("partition folder `{key}={text}`: {m}"))
+                .problem(Problem::Column)
+                .field(key.clone())
+        };
+        if columns.iter().any(|c| &c.name == key) {
+            return Err(bad("the file has a column of the same name".into()));
+        }
+        let kind = scalar_kind(schema, &field.kind).ok_or_else(|| {
+            bad(format!(
+                "field `{key}` ({}) holds no single value",
+                field.kind
+            ))
+        })?;
+        let value = PartitionValue::parse(text, kind)
+            .map_err(|m| bad(format!("{m} (field `{key}` is {kind})")))?;
+        let plan = plan_field(schema, def, field, &value.data_type())
+            .map_err(|m| bad(m.message(key, &value.data_type())))?;
+        columns.push(Column {
+            from: Origin::Partition(value),
+            name: key.clone(),
+            plan,
+        });
+    }
+    Ok(())
+}
+
+/// The scalar kind `kind` holds: itself, or through references to one-field object types.
+fn scalar_kind<'a>(schema: &'a Schema, kind: &'a FieldKind) -> Option<&'a FieldKind> {
+    let FieldKind::Reference(target) = kind else {
+        return Some(kind);
+    };
+    let def = schema.type_id(target).and_then(|id| schema.type_def(id))?;
+    match (&def.kind, def.fields()) {
+        (TypeKind::Object { .. }, [only]) => scalar_kind(schema, &only.kind),
+        _ => None,
     }
 }
 
@@ -193,10 +358,12 @@ fn match_columns(
                 format!("two columns are named `{}`", column.name()),
             ));
         }
-        let plan = plan_field(schema, def, field, column.data_type())
-            .map_err(|m| InputError::file(name, m.message(column.name(), column.data_type())))?;
+        let plan = plan_field(schema, def, field, column.data_type()).map_err(|m| {
+            InputError::file(name, m.message(column.name(), column.data_type()))
+                .problem(Problem::Column)
+        })?;
         columns.push(Column {
-            index,
+            from: Origin::File(index),
             name: field.name.clone(),
             plan,
         });
@@ -404,23 +571,25 @@ fn readable(dt: &DataType) -> bool {
         )
 }
 
-/// The rows of `batch` as JSON objects; `before` rows of the file came before it.
+/// The rows of one batch (`arrays`, one per column, of `count` rows) as JSON objects;
+/// `before` rows of the file came before it.
 fn rows(
     name: &str,
     columns: &[Column],
     missing: &[String],
-    batch: &RecordBatch,
+    arrays: &[ArrayRef],
+    count: usize,
     before: u64,
 ) -> Result<Vec<Json>, InputError> {
     let mut values = Vec::with_capacity(columns.len());
-    for (column, array) in columns.iter().zip(batch.columns()) {
+    for (column, array) in columns.iter().zip(arrays) {
         let json = convert(array.as_ref(), &column.plan).map_err(|bad| {
             InputError::at(name, "row", before + bad.index as u64 + 1, bad.message)
                 .field(format!("{}{}", column.name, bad.at))
         })?;
         values.push(json.into_iter());
     }
-    let rows = (0..batch.num_rows())
+    let rows = (0..count)
         .map(|_| {
             let mut row = Map::with_capacity(columns.len() + missing.len());
             for (column, values) in columns.iter().zip(&mut values) {

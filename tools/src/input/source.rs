@@ -1,0 +1,318 @@
+//! What `--input` names, found before a cycle starts and read on the cycle's thread.
+//!
+//! One spelling for every input:
+//!
+//! | `--input` | read as |
+//! |---|---|
+//! | `-` | JSON lines from standard input |
+//! | a file | JSON lines, or Parquet when it ends in `.parquet` / `.parq` (or `--format`) |
+//! | a folder | a Parquet data set ([`dataset`](super::dataset)) |
+//! | `s3://bucket/prefix/` | a Parquet data set under that prefix (the usual `AWS_*` settings, `--endpoint-url`) |
+//!
+//! A data set's part files are read one after the other, each batch by batch; from S3 each
+//! part is downloaded to a temporary file (the next one while the current one is read) and
+//! deleted once read. Every part's columns must keep the Arrow types of the first part's:
+//! a changed type is [`Problem::TypeChanged`], naming both files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef;
+use shoal_format::Schema;
+use shoal_store::BlobStore;
+
+use super::dataset::{self, Part};
+use super::parquet::ParquetFile;
+use super::{InputError, Problem};
+
+/// The format of a single input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// Apache Parquet, read row group by row group.
+    Parquet,
+}
+
+/// An input, found and listed, not read yet.
+#[derive(Debug)]
+pub enum Input {
+    /// JSON lines from standard input.
+    Stdin,
+    /// A JSON-lines file.
+    JsonLines(PathBuf),
+    /// One Parquet file.
+    ParquetFile(PathBuf),
+    /// A Parquet data set in a folder.
+    Folder {
+        /// The folder.
+        root: PathBuf,
+        /// Its part files.
+        parts: Vec<Part>,
+    },
+    /// A Parquet data set under an S3 prefix.
+    S3 {
+        /// `s3://bucket/prefix`, for messages.
+        url: String,
+        /// The bucket and prefix, as a store whose keys are the parts' keys.
+        store: Arc<dyn BlobStore>,
+        /// Its part files.
+        parts: Vec<Part>,
+    },
+}
+
+/// One row handed to the caller: where it comes from and its number there (from 1).
+pub struct RowAt<'a> {
+    /// The file (or part file) it was read from, as messages name it.
+    pub file: &'a str,
+    /// `line` or `row`.
+    pub unit: &'static str,
+    /// Its number in that file, from 1.
+    pub number: u64,
+}
+
+impl Input {
+    /// Finds what `spec` names (see the module doc); lists a data set's parts. `endpoint`
+    /// is the S3 endpoint for S3-compatible servers.
+    pub async fn open(
+        spec: &str,
+        format: Option<Format>,
+        endpoint: Option<&str>,
+    ) -> Result<Input, InputError> {
+        if spec == "-" {
+            if format == Some(Format::Parquet) {
+                return Err(InputError::file(
+                    "stdin",
+                    "Parquet cannot be read from standard input; give a file",
+                ));
+            }
+            return Ok(Input::Stdin);
+        }
+        if spec.starts_with("s3://") {
+            return open_s3(spec, endpoint).await;
+        }
+        let path = Path::new(spec);
+        if path.is_dir() {
+            let parts = dataset::list_folder(path)?;
+            return Ok(Input::Folder {
+                root: path.to_path_buf(),
+                parts,
+            });
+        }
+        if !path.is_file() {
+            return Err(InputError::file(
+                spec,
+                "no such file or folder: give --input <FILE | DIR | s3://bucket/prefix/ | ->",
+            ));
+        }
+        let parquet = spec.ends_with(".parquet") || spec.ends_with(".parq");
+        Ok(match format {
+            Some(Format::Parquet) => Input::ParquetFile(path.to_path_buf()),
+            None if parquet => Input::ParquetFile(path.to_path_buf()),
+            _ => Input::JsonLines(path.to_path_buf()),
+        })
+    }
+
+    /// Reads every row as a record of `root` and hands it to `each` with where it comes
+    /// from: JSON lines as JSON values, Parquet rows as JSON objects. Returns the row count.
+    /// Runs on a blocking thread (an S3 data set downloads through the runtime's handle).
+    pub fn read(
+        &self,
+        schema: &Schema,
+        root: &str,
+        mut each: impl FnMut(RowAt<'_>, &serde_json::Value) -> Result<(), InputError>,
+    ) -> Result<u64, InputError> {
+        match self {
+            Input::Stdin => read_jsonl(std::io::stdin().lock(), "stdin", &mut each),
+            Input::JsonLines(path) => {
+                let name = path.display().to_string();
+                let file = std::fs::File::open(path)
+                    .map_err(|e| InputError::file(&name, format!("cannot open: {e}")))?;
+                let input = std::io::BufReader::with_capacity(1 << 20, file);
+                read_jsonl(input, &name, &mut each)
+            }
+            Input::ParquetFile(path) => {
+                let name = path.display().to_string();
+                let file = ParquetFile::open_part(path, &name, schema, root, &[])?;
+                note(&file, &name, root);
+                read_part(file, &name, &mut each)
+            }
+            Input::Folder { root: dir, parts } => {
+                let mut check = SameTypes::default();
+                let mut rows = 0;
+                for (i, part) in parts.iter().enumerate() {
+                    let name = dir.join(&part.key).display().to_string();
+                    let file = open_part(&dir.join(&part.key), &name, schema, root, part)?;
+                    check.check(&name, file.arrow_schema())?;
+                    if i == 0 {
+                        note(&file, &name, root);
+                    }
+                    rows += read_part(file, &name, &mut each)?;
+                }
+                Ok(rows)
+            }
+            Input::S3 { url, store, parts } => read_s3(url, store, parts, schema, root, &mut each),
+        }
+    }
+}
+
+/// Lists the data set under the S3 URL `url`.
+#[cfg(feature = "s3")]
+async fn open_s3(url: &str, endpoint: Option<&str>) -> Result<Input, InputError> {
+    let location = url.trim_end_matches('/');
+    let unreadable = |e: shoal_store::Error| InputError::file(location, e.to_string());
+    let mut config = shoal_store::S3Config::from_env(location).map_err(unreadable)?;
+    if let Some(endpoint) = endpoint {
+        config.endpoint_url = Some(endpoint.to_string());
+        config.force_path_style = true;
+    }
+    let store: Arc<dyn BlobStore> = Arc::new(
+        shoal_store::S3Store::connect(config)
+            .await
+            .map_err(unreadable)?,
+    );
+    let listed = store.list("").await.map_err(unreadable)?;
+    let parts = dataset::parts_of(listed.into_iter().map(|b| b.key));
+    if parts.is_empty() {
+        return Err(dataset::no_parts(location));
+    }
+    Ok(Input::S3 {
+        url: location.to_string(),
+        store,
+        parts,
+    })
+}
+
+#[cfg(not(feature = "s3"))]
+async fn open_s3(url: &str, _endpoint: Option<&str>) -> Result<Input, InputError> {
+    Err(InputError::file(
+        url,
+        "this shoal was built without S3 support (cargo feature `s3`)",
+    ))
+}
+
+/// Reads the parts of an S3 data set: each downloaded to a temporary folder (the next one
+/// while this one is read), read, deleted.
+fn read_s3(
+    url: &str,
+    store: &Arc<dyn BlobStore>,
+    parts: &[Part],
+    schema: &Schema,
+    root: &str,
+    each: &mut dyn FnMut(RowAt<'_>, &serde_json::Value) -> Result<(), InputError>,
+) -> Result<u64, InputError> {
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|e| InputError::file(url, format!("no runtime to download with: {e}")))?;
+    let temp = tempfile::tempdir()
+        .map_err(|e| InputError::file(url, format!("cannot make a temporary folder: {e}")))?;
+    let fetch = |i: usize| {
+        let (store, key) = (store.clone(), parts[i].key.clone());
+        let dest = temp.path().join(format!("part-{i}"));
+        runtime.spawn(async move { store.get_to_file(&key, &dest).await.map(|_| dest) })
+    };
+    let mut check = SameTypes::default();
+    let mut next = Some(fetch(0));
+    let mut rows = 0;
+    for (i, part) in parts.iter().enumerate() {
+        let name = format!("{url}/{}", part.key);
+        let download = next.take().expect("each part is fetched before it is read");
+        let fetched = runtime
+            .block_on(download)
+            .map_err(|e| InputError::file(&name, format!("the download stopped: {e}")))?;
+        let path = fetched.map_err(|e| InputError::file(&name, format!("cannot fetch: {e}")))?;
+        next = (i + 1 < parts.len()).then(|| fetch(i + 1));
+        let file = open_part(&path, &name, schema, root, part)?;
+        check.check(&name, file.arrow_schema())?;
+        if i == 0 {
+            note(&file, &name, root);
+        }
+        rows += read_part(file, &name, each)?;
+        let _ = std::fs::remove_file(&path);
+    }
+    Ok(rows)
+}
+
+fn open_part(
+    path: &Path,
+    name: &str,
+    schema: &Schema,
+    root: &str,
+    part: &Part,
+) -> Result<ParquetFile, InputError> {
+    ParquetFile::open_part(path, name, schema, root, &part.partitions)
+}
+
+fn read_part(
+    file: ParquetFile,
+    name: &str,
+    each: &mut dyn FnMut(RowAt<'_>, &serde_json::Value) -> Result<(), InputError>,
+) -> Result<u64, InputError> {
+    file.read(|number, row| {
+        let at = RowAt {
+            file: name,
+            unit: "row",
+            number,
+        };
+        each(at, row)
+    })
+}
+
+fn read_jsonl(
+    input: impl std::io::BufRead,
+    name: &str,
+    each: &mut dyn FnMut(RowAt<'_>, &serde_json::Value) -> Result<(), InputError>,
+) -> Result<u64, InputError> {
+    super::jsonl::read(input, name, |number, row| {
+        let at = RowAt {
+            file: name,
+            unit: "line",
+            number,
+        };
+        each(at, row)
+    })
+}
+
+/// Tells on stderr which columns are not read and which fields have no column.
+fn note(file: &ParquetFile, name: &str, root: &str) {
+    for c in file.ignored_columns() {
+        eprintln!("note: {name}: column `{c}` is no field of {root}: ignored");
+    }
+    for f in file.missing_fields() {
+        eprintln!("note: {name}: no column for field `{f}`: null in every record");
+    }
+}
+
+/// Checks that every part file gives each column the Arrow type the first one gave it.
+#[derive(Default)]
+struct SameTypes {
+    first: Option<(String, SchemaRef)>,
+}
+
+impl SameTypes {
+    fn check(&mut self, name: &str, schema: &SchemaRef) -> Result<(), InputError> {
+        let Some((first_name, first)) = &self.first else {
+            self.first = Some((name.to_string(), schema.clone()));
+            return Ok(());
+        };
+        for field in schema.fields() {
+            let Ok(before) = first.field_with_name(field.name()) else {
+                continue;
+            };
+            if !before.data_type().equals_datatype(field.data_type()) {
+                return Err(InputError::file(
+                    name,
+                    format!(
+                        "column `{}` is {} here but {} in {first_name}: every part file must \
+                         give a column the same type",
+                        field.name(),
+                        field.data_type(),
+                        before.data_type()
+                    ),
+                )
+                .problem(Problem::TypeChanged)
+                .field(field.name().clone()));
+            }
+        }
+        Ok(())
+    }
+}
