@@ -18,8 +18,8 @@ use shoal_producer::{Producer, RecordCountChange};
 use crate::cli::Global;
 use crate::cmd::open_store;
 use crate::error::{CliError, Result};
-use crate::input::source::{Format, Input};
-use crate::input::{Converter, InputError};
+use crate::input::source::{Format, Input, Target};
+use crate::input::InputError;
 use crate::schema_file;
 use crate::ui::{self, Out};
 
@@ -183,14 +183,12 @@ struct Reading {
 impl Reading {
     /// Adds every row to `sink`; returns how many rows were read.
     fn read(&self, sink: &mut dyn RecordSink) -> std::result::Result<u64, InputError> {
-        let converter = Converter::new(&self.schema, &self.root).expect("the root was checked");
-        self.input.read(&self.schema, &self.root, |at, row| {
-            self.bar.inc(1);
-            converter
-                .add_row(sink, row)
-                .map(|_| ())
-                .map_err(|e| e.at(at.file, at.unit, at.number))
-        })
+        let progress = |n| self.bar.inc(n);
+        let to = Target {
+            sink,
+            progress: &progress,
+        };
+        self.input.read(&self.schema, &self.root, to)
     }
 }
 

@@ -10,8 +10,10 @@
 //!
 //! - [`source`] reads what `--input` names (a file, a folder, an `s3://` prefix, `-`);
 //! - [`dataset`] finds the part files of a Parquet data set and their partition values;
-//! - [`parquet`] reads one Parquet file batch by batch; [`jsonl`] reads JSON lines.
+//! - [`parquet`] reads one Parquet file batch by batch, mapped into records column by column
+//!   by [`columns`]; [`jsonl`] reads JSON lines, mapped by the [`Converter`] below.
 
+pub mod columns;
 pub mod dataset;
 pub mod jsonl;
 pub mod parquet;

@@ -1,65 +1,37 @@
-//! Parquet input: a file's rows as JSON objects the [`Converter`](super::Converter) takes,
-//! read batch by batch (never the whole file), numbered from 1 across row groups.
+//! Parquet input: a file's rows as records of the root type, read batch by batch (never the
+//! whole file) and mapped column by column ([`columns`](super::columns): no JSON in between),
+//! numbered from 1 across row groups.
 //!
 //! Columns map to the root type's fields by name. [`ParquetFile::open`] reads the footer
-//! only and checks every such column against its field before any row is read: an `i32`
-//! field takes any integer column (its range is checked row by row), a `string` field a
-//! string column, a reference to a one-field type that field's column (or a struct), a list
-//! or set a list column, a map a map column. A field with no column is null in every row; a
-//! column with no field is not read at all ([`ParquetFile::ignored_columns`] names them).
-//!
-//! | Arrow type | JSON |
-//! |---|---|
-//! | Boolean | `true`, `false` |
-//! | Int8..Int64, UInt8..UInt64 | a number |
-//! | Date32, Date64, Timestamp, Time32, Time64, Duration | the number in the type's unit |
-//! | Float16, Float32, Float64, Decimal128 | a number (a NaN or an infinity is an error) |
-//! | Utf8, LargeUtf8, Utf8View | a string |
-//! | Binary, LargeBinary, BinaryView, FixedSizeBinary | an array of bytes |
-//! | Dictionary | its value's JSON |
-//! | List, LargeList, FixedSizeList | an array |
-//! | Struct | an object of the children that are fields of the type |
-//! | Map | an object, keys as text |
-//! | Null, and any null value | `null` |
-//!
-//! Any other Arrow type (Decimal256, Interval, Union, list views, run-end encoding) is an
-//! error naming the column, before any row.
+//! only and checks every such column against its field before any row is read (the rules
+//! are in [`columns`](super::columns)). A field with no column is null in every row; a column
+//! with no field is not read at all ([`ParquetFile::ignored_columns`] names them). A part file
+//! of a data set may get values from its partition folders ([`ParquetFile::open_part`]).
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Date32Type, Date64Type, Decimal128Type, DurationMicrosecondType, DurationMillisecondType,
-    DurationNanosecondType, DurationSecondType, Float16Type, Float32Type, Float64Type, Int16Type,
-    Int32Type, Int64Type, Int8Type, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
-    Time64NanosecondType, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
-};
 use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, FixedSizeListArray, Float64Array,
-    GenericListArray, Int64Array, MapArray, NullArray, OffsetSizeTrait, PrimitiveArray,
-    RecordBatch, StringArray, StructArray,
+    ArrayRef, BooleanArray, Float64Array, Int64Array, NullArray, RecordBatch, StringArray,
 };
-use arrow_schema::{DataType, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
-use serde_json::{Map, Value as Json};
-use shoal_format::{FieldDef, FieldKind, Schema, TypeDef, TypeKind};
+use shoal_format::{FieldKind, Record, RecordSink, Schema, TypeDef, TypeId, TypeKind, Value};
 
-use super::{describe, InputError, Problem};
+use super::columns::{self, field_values, plan_field, Built, FieldPlan};
+use super::{InputError, Problem};
 
-/// Reads the Parquet file at `path` as records of `root` and hands each row, as a JSON
-/// object, to `each` with its row number (from 1, across row groups). Returns how many rows
+/// Reads the Parquet file at `path` as records of `root` into `sink`. Returns how many rows
 /// were read. Columns that do not fit their fields fail before any row; see the module doc.
 pub fn read(
     path: &Path,
     schema: &Schema,
     root: &str,
-    each: impl FnMut(u64, &Json) -> Result<(), InputError>,
+    sink: &mut dyn RecordSink,
 ) -> Result<u64, InputError> {
-    ParquetFile::open(path, schema, root)?.read(each)
+    ParquetFile::open(path, schema, root)?.read(sink, |_| {})
 }
 
 /// A Parquet file opened for rows of a root type: its footer read, its columns checked
@@ -67,6 +39,8 @@ pub fn read(
 pub struct ParquetFile {
     name: String,
     builder: ParquetRecordBatchReaderBuilder<File>,
+    root: TypeId,
+    def: TypeDef,
     columns: Vec<Column>,
     missing: Vec<String>,
     ignored: Vec<String>,
@@ -77,7 +51,9 @@ struct Column {
     /// Where its values come from.
     from: Origin,
     name: String,
-    plan: Plan,
+    /// The field's index in the root type.
+    field: usize,
+    plan: FieldPlan,
 }
 
 /// Where a column's values come from.
@@ -145,19 +121,6 @@ impl PartitionValue {
     }
 }
 
-/// How a checked column becomes JSON, where its type alone does not say.
-#[derive(Debug)]
-enum Plan {
-    /// A scalar (or an all-null column): its JSON follows from its Arrow type.
-    Scalar,
-    /// A list of elements.
-    List(Box<Plan>),
-    /// The struct's children that are fields: (child index, field name, plan).
-    Struct(Vec<(usize, String, Plan)>),
-    /// A map: key and value.
-    Map(Box<Plan>, Box<Plan>),
-}
-
 /// How Hive (and Spark) name the partition folder of a null value.
 const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
 
@@ -185,10 +148,10 @@ impl ParquetFile {
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
             InputError::file(&name, format!("not a Parquet file: {e}")).problem(Problem::NotParquet)
         })?;
-        let def = schema
+        let (id, def) = schema
             .type_id(root)
-            .and_then(|id| schema.type_def(id))
-            .filter(|def| matches!(def.kind, TypeKind::Object { .. }))
+            .and_then(|id| Some((id, schema.type_def(id)?)))
+            .filter(|(_, def)| matches!(def.kind, TypeKind::Object { .. }))
             .ok_or_else(|| {
                 InputError::file(&name, format!("{root} is not an object type of the schema"))
             })?;
@@ -203,6 +166,8 @@ impl ParquetFile {
         Ok(ParquetFile {
             name,
             builder,
+            root: id,
+            def: def.clone(),
             columns,
             missing,
             ignored,
@@ -230,42 +195,129 @@ impl ParquetFile {
         u64::try_from(self.builder.metadata().file_metadata().num_rows()).unwrap_or(0)
     }
 
-    /// Reads the rows batch by batch, handing each to `each` as a JSON object (every field
-    /// of the root type present, null where there is no column) with its row number.
-    /// Returns how many rows were read.
+    /// Reads the rows batch by batch into `sink`, each a record of the root type (and the
+    /// records it refers to), calling `progress` with each batch's row count. Returns how
+    /// many rows were read. An error names the row (from 1, across row groups) and the field.
     pub fn read(
         self,
-        mut each: impl FnMut(u64, &Json) -> Result<(), InputError>,
+        sink: &mut dyn RecordSink,
+        mut progress: impl FnMut(u64),
     ) -> Result<u64, InputError> {
-        let ParquetFile {
-            name,
-            builder,
-            columns,
-            missing,
-            ..
-        } = self;
-        let in_file = columns.iter().filter_map(|c| match c.from {
+        let in_file = self.columns.iter().filter_map(|c| match c.from {
             Origin::File(index) => Some(index),
             Origin::Partition(_) => None,
         });
-        let mask = ProjectionMask::roots(builder.parquet_schema(), in_file);
-        let reader = builder
+        let mask = ProjectionMask::roots(self.builder.parquet_schema(), in_file);
+        let reader = self
+            .builder
             .with_projection(mask)
             .build()
-            .map_err(|e| InputError::file(&name, format!("cannot read: {e}")))?;
-        let mut number = 0;
+            .map_err(|e| InputError::file(&self.name, format!("cannot read: {e}")))?;
+        let batches = Batches {
+            name: &self.name,
+            root: self.root,
+            def: &self.def,
+            columns: &self.columns,
+            key: columns::key_fields(&self.def),
+        };
+        let mut rows = 0;
         for batch in reader {
             let batch = batch.map_err(|e| {
-                InputError::at(&name, "row", number + 1, format!("cannot read: {e}"))
+                InputError::at(&self.name, "row", rows + 1, format!("cannot read: {e}"))
             })?;
-            let arrays = arrays(&columns, &batch);
-            for row in rows(&name, &columns, &missing, &arrays, batch.num_rows(), number)? {
-                number += 1;
-                each(number, &row)?;
+            batches.add(sink, &batch, rows)?;
+            rows += batch.num_rows() as u64;
+            progress(batch.num_rows() as u64);
+        }
+        Ok(rows)
+    }
+}
+
+/// What turns the batches of one file into records.
+struct Batches<'a> {
+    name: &'a str,
+    root: TypeId,
+    def: &'a TypeDef,
+    columns: &'a [Column],
+    /// The root type's key fields, which must not be null.
+    key: Vec<usize>,
+}
+
+impl Batches<'_> {
+    /// Adds the rows of `batch` (after `before` rows of the file) to `sink`: every column's
+    /// values first (and the records they refer to), then one root record per row.
+    fn add(
+        &self,
+        sink: &mut dyn RecordSink,
+        batch: &RecordBatch,
+        before: u64,
+    ) -> Result<(), InputError> {
+        let arrays = arrays(self.columns, batch);
+        let mut fields: Vec<Option<Values>> = (0..self.def.fields().len()).map(|_| None).collect();
+        for (column, array) in self.columns.iter().zip(&arrays) {
+            let values = column_values(sink, &column.plan, array.as_ref()).map_err(|bad| {
+                InputError::at(self.name, "row", before + bad.index as u64 + 1, bad.message)
+                    .field(format!("{}{}", column.name, bad.at))
+            })?;
+            fields[column.field] = Some(values);
+        }
+        for row in 0..batch.num_rows() {
+            let number = before + row as u64 + 1;
+            let fail = |field: &str, message: String| {
+                InputError::at(self.name, "row", number, message).field(field.to_string())
+            };
+            let mut values = Vec::with_capacity(fields.len());
+            for (field, column) in self.def.fields().iter().zip(&mut fields) {
+                let value = match column {
+                    None => Value::Null,
+                    Some(column) => column
+                        .next(sink)
+                        .map_err(|e| fail(&field.name, e.to_string()))?,
+                };
+                values.push(value);
+            }
+            if let Some(&k) = self.key.iter().find(|&&k| values[k].is_null()) {
+                let field = &self.def.fields()[k].name;
+                return Err(fail(field, columns::missing_key(self.def, k)));
+            }
+            sink.add(self.root, Record::Object(values))
+                .map_err(|e| InputError::at(self.name, "row", number, e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// One column's values for a batch: scalars, or records of a type that are added one by
+/// one just before the root record that refers to them.
+enum Values {
+    Scalars(std::vec::IntoIter<Value>),
+    Records(TypeId, std::vec::IntoIter<Built>),
+}
+
+impl Values {
+    /// The next row's value (adding its record, for a reference).
+    fn next(&mut self, sink: &mut dyn RecordSink) -> shoal_format::Result<Value> {
+        match self {
+            Values::Scalars(values) => Ok(values.next().unwrap_or(Value::Null)),
+            Values::Records(ty, built) => {
+                built.next().map_or(Ok(Value::Null), |b| b.add(sink, *ty))
             }
         }
-        Ok(number)
     }
+}
+
+/// The values of a batch's column, by `plan`.
+fn column_values(
+    sink: &mut dyn RecordSink,
+    plan: &FieldPlan,
+    array: &dyn arrow_array::Array,
+) -> Result<Values, columns::BadValue> {
+    Ok(match plan {
+        FieldPlan::Ref(ty, plan) => {
+            Values::Records(*ty, columns::build(sink, *ty, plan, array)?.into_iter())
+        }
+        plan => Values::Scalars(field_values(sink, plan, array)?.into_iter()),
+    })
 }
 
 /// The arrays of `columns` for one batch of the file: the batch's own (projected in file
@@ -294,10 +346,11 @@ fn partition_columns(
     ignored: &mut Vec<String>,
 ) -> Result<(), InputError> {
     for (key, text) in partitions {
-        let Some(field) = def.fields().iter().find(|f| &f.name == key) else {
+        let Some(at) = def.fields().iter().position(|f| &f.name == key) else {
             ignored.push(key.clone());
             continue;
         };
+        let field = &def.fields()[at];
         let bad = |m: String| {
             InputError::file(name, format!("partition folder `{key}={text}`: {m}"))
                 .problem(Problem::Column)
@@ -319,6 +372,7 @@ fn partition_columns(
         columns.push(Column {
             from: Origin::Partition(value),
             name: key.clone(),
+            field: at,
             plan,
         });
     }
@@ -348,7 +402,7 @@ fn match_columns(
     let mut columns: Vec<Column> = Vec::new();
     let mut ignored = Vec::new();
     for (index, column) in builder.schema().fields().iter().enumerate() {
-        let Some(field) = def.fields().iter().find(|f| &f.name == column.name()) else {
+        let Some(at) = def.fields().iter().position(|f| &f.name == column.name()) else {
             ignored.push(column.name().clone());
             continue;
         };
@@ -358,13 +412,14 @@ fn match_columns(
                 format!("two columns are named `{}`", column.name()),
             ));
         }
-        let plan = plan_field(schema, def, field, column.data_type()).map_err(|m| {
+        let plan = plan_field(schema, def, &def.fields()[at], column.data_type()).map_err(|m| {
             InputError::file(name, m.message(column.name(), column.data_type()))
                 .problem(Problem::Column)
         })?;
         columns.push(Column {
             from: Origin::File(index),
-            name: field.name.clone(),
+            name: column.name().clone(),
+            field: at,
             plan,
         });
     }
@@ -378,480 +433,10 @@ fn match_columns(
                 names.join(", "),
                 ignored.join(", ")
             ),
-        ));
+        )
+        .problem(Problem::Column));
     }
     Ok((columns, ignored))
-}
-
-/// A column (or a part of one) whose Arrow type cannot hold what the schema wants.
-struct Mismatch {
-    /// Where in the column, from its top: `[]` for a list's elements, `.name` for a child.
-    at: String,
-    /// The Arrow type found there.
-    found: DataType,
-    /// What the schema wants there; `None` when shoal reads no Arrow type like `found`.
-    wanted: Option<String>,
-}
-
-impl Mismatch {
-    fn under(mut self, step: &str) -> Self {
-        self.at.insert_str(0, step);
-        self
-    }
-
-    fn message(&self, column: &str, column_type: &DataType) -> String {
-        let what = if self.at.is_empty() {
-            format!("column `{column}` is {}", self.found)
-        } else {
-            format!(
-                "column `{column}` is {column_type}, whose `{column}{}` is {}",
-                self.at, self.found
-            )
-        };
-        match &self.wanted {
-            Some(wanted) => format!("{what}, which cannot hold {wanted}"),
-            None => format!("{what}, an Arrow type shoal cannot read"),
-        }
-    }
-}
-
-/// Checks that `dt` can hold `field` of `owner`.
-fn plan_field(
-    schema: &Schema,
-    owner: &TypeDef,
-    field: &FieldDef,
-    dt: &DataType,
-) -> Result<Plan, Mismatch> {
-    if let FieldKind::Reference(target) = &field.kind {
-        return plan_type(schema, target, dt);
-    }
-    let dt = without_dictionary(dt);
-    if matches!(dt, DataType::Null) || holds(&field.kind, dt) {
-        return Ok(Plan::Scalar);
-    }
-    Err(Mismatch {
-        at: String::new(),
-        found: dt.clone(),
-        wanted: readable(dt)
-            .then(|| format!("field `{}` ({}) of {}", field.name, field.kind, owner.name)),
-    })
-}
-
-/// Checks that `dt` can hold a record of the type named `name`.
-fn plan_type(schema: &Schema, name: &str, dt: &DataType) -> Result<Plan, Mismatch> {
-    let def = schema
-        .type_id(name)
-        .and_then(|id| schema.type_def(id))
-        .expect("the schema resolved every type name");
-    let dt = without_dictionary(dt);
-    match (&def.kind, dt) {
-        (_, DataType::Null) => Ok(Plan::Scalar),
-        (TypeKind::Object { fields, .. }, DataType::Struct(children)) => {
-            let mut picked = Vec::new();
-            for (i, child) in children.iter().enumerate() {
-                let Some(field) = fields.iter().find(|f| &f.name == child.name()) else {
-                    continue;
-                };
-                let plan = plan_field(schema, def, field, child.data_type())
-                    .map_err(|m| m.under(&format!(".{}", child.name())))?;
-                picked.push((i, field.name.clone(), plan));
-            }
-            Ok(Plan::Struct(picked))
-        }
-        (TypeKind::Object { fields, .. }, _) if fields.len() == 1 => {
-            plan_field(schema, def, &fields[0], dt)
-        }
-        (
-            TypeKind::List { element } | TypeKind::Set { element },
-            DataType::List(item) | DataType::LargeList(item) | DataType::FixedSizeList(item, _),
-        ) => {
-            let plan = plan_type(schema, element, item.data_type()).map_err(|m| m.under("[]"))?;
-            Ok(Plan::List(Box::new(plan)))
-        }
-        (TypeKind::Map { key, value }, DataType::Map(entries, _)) => {
-            let DataType::Struct(pair) = entries.data_type() else {
-                return Err(type_mismatch(def, dt));
-            };
-            let [k, v] = &pair[..] else {
-                return Err(type_mismatch(def, dt));
-            };
-            let key = plan_type(schema, key, k.data_type()).map_err(|m| m.under(".key"))?;
-            let value = plan_type(schema, value, v.data_type()).map_err(|m| m.under(".value"))?;
-            Ok(Plan::Map(Box::new(key), Box::new(value)))
-        }
-        _ => Err(type_mismatch(def, dt)),
-    }
-}
-
-fn type_mismatch(def: &TypeDef, dt: &DataType) -> Mismatch {
-    let shape = match &def.kind {
-        TypeKind::Object { fields, .. } => format!("an object of {} fields", fields.len()),
-        TypeKind::List { .. } => "a list".into(),
-        TypeKind::Set { .. } => "a set".into(),
-        TypeKind::Map { .. } => "a map".into(),
-    };
-    Mismatch {
-        at: String::new(),
-        found: dt.clone(),
-        wanted: readable(dt).then(|| format!("type {} ({shape})", def.name)),
-    }
-}
-
-/// A dictionary's value type; any other type as it is.
-fn without_dictionary(dt: &DataType) -> &DataType {
-    match dt {
-        DataType::Dictionary(_, value) => without_dictionary(value),
-        other => other,
-    }
-}
-
-/// True when a column of `dt` can hold values of the scalar `kind`.
-fn holds(kind: &FieldKind, dt: &DataType) -> bool {
-    use DataType as D;
-    let int = dt.is_integer();
-    let string = matches!(dt, D::Utf8 | D::LargeUtf8 | D::Utf8View);
-    match kind {
-        FieldKind::Bool => matches!(dt, D::Boolean),
-        FieldKind::I32 => int || matches!(dt, D::Date32 | D::Time32(_)),
-        FieldKind::I64 => {
-            int || matches!(
-                dt,
-                D::Date32
-                    | D::Date64
-                    | D::Timestamp(..)
-                    | D::Time32(_)
-                    | D::Time64(_)
-                    | D::Duration(_)
-            )
-        }
-        FieldKind::F32 | FieldKind::F64 => {
-            int || dt.is_floating() || matches!(dt, D::Decimal128(..))
-        }
-        FieldKind::String => string,
-        FieldKind::Bytes => {
-            string
-                || matches!(
-                    dt,
-                    D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_)
-                )
-        }
-        FieldKind::Reference(_) => false,
-    }
-}
-
-/// True for the Arrow types this module turns into JSON.
-fn readable(dt: &DataType) -> bool {
-    use DataType as D;
-    dt.is_integer()
-        || dt.is_floating()
-        || matches!(
-            dt,
-            D::Null
-                | D::Boolean
-                | D::Decimal128(..)
-                | D::Date32
-                | D::Date64
-                | D::Timestamp(..)
-                | D::Time32(_)
-                | D::Time64(_)
-                | D::Duration(_)
-                | D::Utf8
-                | D::LargeUtf8
-                | D::Utf8View
-                | D::Binary
-                | D::LargeBinary
-                | D::BinaryView
-                | D::FixedSizeBinary(_)
-                | D::List(_)
-                | D::LargeList(_)
-                | D::FixedSizeList(..)
-                | D::Struct(_)
-                | D::Map(..)
-                | D::Dictionary(..)
-        )
-}
-
-/// The rows of one batch (`arrays`, one per column, of `count` rows) as JSON objects;
-/// `before` rows of the file came before it.
-fn rows(
-    name: &str,
-    columns: &[Column],
-    missing: &[String],
-    arrays: &[ArrayRef],
-    count: usize,
-    before: u64,
-) -> Result<Vec<Json>, InputError> {
-    let mut values = Vec::with_capacity(columns.len());
-    for (column, array) in columns.iter().zip(arrays) {
-        let json = convert(array.as_ref(), &column.plan).map_err(|bad| {
-            InputError::at(name, "row", before + bad.index as u64 + 1, bad.message)
-                .field(format!("{}{}", column.name, bad.at))
-        })?;
-        values.push(json.into_iter());
-    }
-    let rows = (0..count)
-        .map(|_| {
-            let mut row = Map::with_capacity(columns.len() + missing.len());
-            for (column, values) in columns.iter().zip(&mut values) {
-                row.insert(column.name.clone(), values.next().unwrap_or(Json::Null));
-            }
-            for field in missing {
-                row.insert(field.clone(), Json::Null);
-            }
-            Json::Object(row)
-        })
-        .collect();
-    Ok(rows)
-}
-
-/// A value JSON cannot carry: at `index` of the array being converted, `at` below it.
-struct BadValue {
-    index: usize,
-    at: String,
-    message: String,
-}
-
-impl BadValue {
-    fn new(index: usize, message: String) -> Self {
-        BadValue {
-            index,
-            at: String::new(),
-            message,
-        }
-    }
-
-    /// The same error seen from a list whose element `element` of `index` it is.
-    fn in_element(mut self, index: usize, element: usize) -> Self {
-        self.at.insert_str(0, &format!("[{element}]"));
-        self.index = index;
-        self
-    }
-}
-
-/// Every value of `array`, column-wise, as JSON.
-fn convert(array: &dyn Array, plan: &Plan) -> Result<Vec<Json>, BadValue> {
-    use DataType as D;
-    let a = array;
-    Ok(match (a.data_type(), plan) {
-        (D::Null, _) => vec![Json::Null; a.len()],
-        (D::Dictionary(..), _) => {
-            let dict = a.as_any_dictionary();
-            let flat = arrow_select::take::take(dict.values().as_ref(), dict.keys(), None)
-                .map_err(|e| BadValue::new(0, format!("cannot read a dictionary: {e}")))?;
-            return convert(flat.as_ref(), plan);
-        }
-        (D::Boolean, _) => nullable(a.as_boolean().iter().map(|v| v.map(Json::Bool))),
-        (D::Int8, _) => ints::<Int8Type>(a),
-        (D::Int16, _) => ints::<Int16Type>(a),
-        (D::Int32, _) => ints::<Int32Type>(a),
-        (D::Int64, _) => ints::<Int64Type>(a),
-        (D::UInt8, _) => ints::<UInt8Type>(a),
-        (D::UInt16, _) => ints::<UInt16Type>(a),
-        (D::UInt32, _) => ints::<UInt32Type>(a),
-        (D::UInt64, _) => ints::<UInt64Type>(a),
-        (D::Float16, _) => floats(a.as_primitive::<Float16Type>(), |v| v.to_f64())?,
-        (D::Float32, _) => floats(a.as_primitive::<Float32Type>(), f64::from)?,
-        (D::Float64, _) => floats(a.as_primitive::<Float64Type>(), |v| v)?,
-        (D::Decimal128(_, scale), _) => {
-            let scale = 10f64.powi(i32::from(*scale));
-            floats(a.as_primitive::<Decimal128Type>(), |v| v as f64 / scale)?
-        }
-        (D::Date32, _) => ints::<Date32Type>(a),
-        (D::Date64, _) => ints::<Date64Type>(a),
-        (D::Timestamp(unit, _), _) => match unit {
-            TimeUnit::Second => ints::<TimestampSecondType>(a),
-            TimeUnit::Millisecond => ints::<TimestampMillisecondType>(a),
-            TimeUnit::Microsecond => ints::<TimestampMicrosecondType>(a),
-            TimeUnit::Nanosecond => ints::<TimestampNanosecondType>(a),
-        },
-        (D::Time32(TimeUnit::Second), _) => ints::<Time32SecondType>(a),
-        (D::Time32(_), _) => ints::<Time32MillisecondType>(a),
-        (D::Time64(TimeUnit::Microsecond), _) => ints::<Time64MicrosecondType>(a),
-        (D::Time64(_), _) => ints::<Time64NanosecondType>(a),
-        (D::Duration(unit), _) => match unit {
-            TimeUnit::Second => ints::<DurationSecondType>(a),
-            TimeUnit::Millisecond => ints::<DurationMillisecondType>(a),
-            TimeUnit::Microsecond => ints::<DurationMicrosecondType>(a),
-            TimeUnit::Nanosecond => ints::<DurationNanosecondType>(a),
-        },
-        (D::Utf8, _) => strings(a.as_string::<i32>().iter()),
-        (D::LargeUtf8, _) => strings(a.as_string::<i64>().iter()),
-        (D::Utf8View, _) => strings(a.as_string_view().iter()),
-        (D::Binary, _) => bytes(a.as_binary::<i32>().iter()),
-        (D::LargeBinary, _) => bytes(a.as_binary::<i64>().iter()),
-        (D::BinaryView, _) => bytes(a.as_binary_view().iter()),
-        (D::FixedSizeBinary(_), _) => bytes(a.as_fixed_size_binary().iter()),
-        (D::List(_), Plan::List(element)) => list(a.as_list::<i32>(), element)?,
-        (D::LargeList(_), Plan::List(element)) => list(a.as_list::<i64>(), element)?,
-        (D::FixedSizeList(..), Plan::List(element)) => fixed_list(a.as_fixed_size_list(), element)?,
-        (D::Struct(_), Plan::Struct(fields)) => structs(a.as_struct(), fields)?,
-        (D::Map(..), Plan::Map(key, value)) => maps(a.as_map(), key, value)?,
-        (other, _) => {
-            return Err(BadValue::new(
-                0,
-                format!("{other} is not the type the column was checked as"),
-            ))
-        }
-    })
-}
-
-fn nullable(values: impl Iterator<Item = Option<Json>>) -> Vec<Json> {
-    values.map(|v| v.unwrap_or(Json::Null)).collect()
-}
-
-fn ints<T: ArrowPrimitiveType>(a: &dyn Array) -> Vec<Json>
-where
-    Json: From<T::Native>,
-{
-    nullable(a.as_primitive::<T>().iter().map(|v| v.map(Json::from)))
-}
-
-fn floats<T: ArrowPrimitiveType>(
-    a: &PrimitiveArray<T>,
-    to_f64: impl Fn(T::Native) -> f64,
-) -> Result<Vec<Json>, BadValue> {
-    a.iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let Some(v) = v else {
-                return Ok(Json::Null);
-            };
-            let x = to_f64(v);
-            serde_json::Number::from_f64(x)
-                .map(Json::Number)
-                .ok_or_else(|| BadValue::new(i, format!("{x} is not a finite number")))
-        })
-        .collect()
-}
-
-fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> Vec<Json> {
-    nullable(values.map(|v| v.map(Json::from)))
-}
-
-fn bytes<'a>(values: impl Iterator<Item = Option<&'a [u8]>>) -> Vec<Json> {
-    nullable(values.map(|v| v.map(|b| Json::Array(b.iter().map(|&b| Json::from(b)).collect()))))
-}
-
-/// The list (or map) of `offsets` that holds element `element`, and its place in it.
-fn locate<O: OffsetSizeTrait>(offsets: &[O], element: usize) -> (usize, usize) {
-    let list = offsets
-        .partition_point(|o| o.as_usize() <= element)
-        .saturating_sub(1);
-    (list, element - offsets[list].as_usize())
-}
-
-/// Groups `values` (the elements from `offsets[0]` on) into one array per list.
-fn group<O: OffsetSizeTrait>(a: &dyn Array, offsets: &[O], values: Vec<Json>) -> Vec<Json> {
-    let mut values = values.into_iter();
-    offsets
-        .windows(2)
-        .enumerate()
-        .map(|(i, w)| {
-            let items: Vec<Json> = values.by_ref().take((w[1] - w[0]).as_usize()).collect();
-            if a.is_null(i) {
-                Json::Null
-            } else {
-                Json::Array(items)
-            }
-        })
-        .collect()
-}
-
-fn list<O: OffsetSizeTrait>(
-    a: &GenericListArray<O>,
-    element: &Plan,
-) -> Result<Vec<Json>, BadValue> {
-    let offsets = a.value_offsets();
-    let (start, end) = (offsets[0].as_usize(), offsets[a.len()].as_usize());
-    let values =
-        convert(a.values().slice(start, end - start).as_ref(), element).map_err(|bad| {
-            let (list, at) = locate(offsets, start + bad.index);
-            bad.in_element(list, at)
-        })?;
-    Ok(group(a, offsets, values))
-}
-
-fn fixed_list(a: &FixedSizeListArray, element: &Plan) -> Result<Vec<Json>, BadValue> {
-    // Slicing a fixed-size list slices its values: they start at 0.
-    let size = a.value_length().max(0) as usize;
-    let values = convert(a.values().slice(0, a.len() * size).as_ref(), element).map_err(|bad| {
-        let (list, at) = (bad.index / size.max(1), bad.index % size.max(1));
-        bad.in_element(list, at)
-    })?;
-    let mut values = values.into_iter();
-    Ok((0..a.len())
-        .map(|i| {
-            let items: Vec<Json> = values.by_ref().take(size).collect();
-            if a.is_null(i) {
-                Json::Null
-            } else {
-                Json::Array(items)
-            }
-        })
-        .collect())
-}
-
-fn structs(a: &StructArray, fields: &[(usize, String, Plan)]) -> Result<Vec<Json>, BadValue> {
-    let mut children = Vec::with_capacity(fields.len());
-    for (child, name, plan) in fields {
-        let values = convert(a.column(*child).as_ref(), plan).map_err(|mut bad| {
-            bad.at.insert_str(0, &format!(".{name}"));
-            bad
-        })?;
-        children.push((name, values.into_iter()));
-    }
-    Ok((0..a.len())
-        .map(|i| {
-            let mut object = Map::with_capacity(children.len());
-            for (name, values) in &mut children {
-                object.insert((*name).clone(), values.next().unwrap_or(Json::Null));
-            }
-            if a.is_null(i) {
-                Json::Null
-            } else {
-                Json::Object(object)
-            }
-        })
-        .collect())
-}
-
-fn maps(a: &MapArray, key: &Plan, value: &Plan) -> Result<Vec<Json>, BadValue> {
-    let offsets = a.value_offsets();
-    let (start, end) = (offsets[0] as usize, offsets[a.len()] as usize);
-    let place = |bad: BadValue| {
-        let (map, at) = locate(offsets, start + bad.index);
-        bad.in_element(map, at)
-    };
-    let keys = convert(a.keys().slice(start, end - start).as_ref(), key).map_err(place)?;
-    let values = convert(a.values().slice(start, end - start).as_ref(), value).map_err(place)?;
-    let mut pairs = keys.into_iter().zip(values).enumerate();
-    let mut out = Vec::with_capacity(a.len());
-    for (i, w) in offsets.windows(2).enumerate() {
-        let mut object = Map::new();
-        for (entry, (k, v)) in pairs.by_ref().take((w[1] - w[0]) as usize) {
-            let text = key_text(k).map_err(|message| place(BadValue::new(entry, message)))?;
-            object.insert(text, v);
-        }
-        out.push(if a.is_null(i) {
-            Json::Null
-        } else {
-            Json::Object(object)
-        });
-    }
-    Ok(out)
-}
-
-/// A map key as the text of a JSON object key.
-fn key_text(key: Json) -> Result<String, String> {
-    match key {
-        Json::String(s) => Ok(s),
-        Json::Number(n) => Ok(n.to_string()),
-        Json::Bool(b) => Ok(b.to_string()),
-        other => Err(format!(
-            "a map key must be a string, a number or a bool, found {}",
-            describe(&other)
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -859,6 +444,8 @@ mod tests {
     use super::*;
     use crate::input::Converter;
     use arrow_array::builder::{ListBuilder, StringBuilder};
+    use arrow_array::types::{Float64Type, Int32Type};
+    use arrow_array::{Array, MapArray, StructArray};
     use arrow_array::{
         ArrayRef, BinaryArray, BooleanArray, DictionaryArray, Float64Array, Int16Array, Int32Array,
         Int64Array, LargeStringArray, ListArray, StringArray,
@@ -866,7 +453,7 @@ mod tests {
     use arrow_schema::Field;
     use parquet::arrow::ArrowWriter;
     use parquet::file::properties::WriterProperties;
-    use serde_json::json;
+    use serde_json::{json, Value as Json};
     use shoal_format::{DataState, Record, StateBuilder, Value};
     use std::path::PathBuf;
     use std::sync::Arc;
@@ -911,13 +498,11 @@ fields = ["name: string", "founded: i32"]
         path
     }
 
-    fn read_all(path: &Path, schema: &Schema) -> Result<Vec<(u64, Json)>, InputError> {
-        let mut rows = Vec::new();
-        read(path, schema, "Movie", |n, row| {
-            rows.push((n, row.clone()));
-            Ok(())
-        })?;
-        Ok(rows)
+    /// The records of the file, read column by column.
+    fn read_state(path: &Path, schema: &Schema) -> Result<DataState, InputError> {
+        let mut sink = StateBuilder::new(Arc::new(schema.clone()));
+        read(path, schema, "Movie", &mut sink)?;
+        Ok(sink.finish())
     }
 
     fn state_of(schema: &Arc<Schema>, rows: &[Json]) -> DataState {
@@ -1024,15 +609,12 @@ fields = ["name: string", "founded: i32"]
     }
 
     #[test]
-    fn rows_read_as_the_json_of_the_same_rows_and_make_the_same_records() {
+    fn columns_make_the_records_the_json_of_the_same_rows_makes() {
         let dir = tempfile::tempdir().unwrap();
         let path = movies(dir.path());
         let schema = Arc::new(schema());
-        let rows = read_all(&path, &schema).unwrap();
-        let expected = movies_as_json();
-        assert_eq!(rows, [(1, expected[0].clone()), (2, expected[1].clone())]);
-        let read: Vec<Json> = rows.into_iter().map(|(_, row)| row).collect();
-        assert_eq!(state_of(&schema, &read), state_of(&schema, &expected));
+        let read = read_state(&path, &schema).unwrap();
+        assert_eq!(read, state_of(&schema, &movies_as_json()));
 
         let file = ParquetFile::open(&path, &schema, "Movie").unwrap();
         assert_eq!(file.ignored_columns(), ["views"]);
@@ -1045,12 +627,7 @@ fields = ["name: string", "founded: i32"]
         let dir = tempfile::tempdir().unwrap();
         let path = movies(dir.path());
         let schema = Arc::new(schema());
-        let rows: Vec<Json> = read_all(&path, &schema)
-            .unwrap()
-            .into_iter()
-            .map(|(_, row)| row)
-            .collect();
-        let state = state_of(&schema, &rows);
+        let state = read_state(&path, &schema).unwrap();
         let movie = schema.type_id("Movie").unwrap();
         let (_, second) = state
             .records(movie)
@@ -1079,7 +656,7 @@ fields = ["name: string", "founded: i32"]
         );
         let file = ParquetFile::open(&path, &schema, "Movie").unwrap();
         assert_eq!(file.builder.metadata().num_row_groups(), 3);
-        let e = read_all(&path, &schema).unwrap_err();
+        let e = read_state(&path, &schema).unwrap_err();
         assert_eq!((e.unit, e.number), ("row", 1700));
         assert_eq!(e.field.as_deref(), Some("rating"));
         assert!(e.message.contains("NaN is not a finite number"), "{e}");
@@ -1095,18 +672,10 @@ fields = ["name: string", "founded: i32"]
             ],
             1000,
         );
-        let converter = Converter::new(&schema, "Movie").unwrap();
-        let mut sink = StateBuilder::new(Arc::new(schema.clone()));
-        let name = path.display().to_string();
-        let e = read(&path, &schema, "Movie", |n, row| {
-            converter
-                .add_row(&mut sink, row)
-                .map(drop)
-                .map_err(|e| e.at(&name, "row", n))
-        })
-        .unwrap_err();
+        let e = read_state(&path, &schema).unwrap_err();
         assert_eq!((e.unit, e.number), ("row", 2501));
         assert_eq!(e.field.as_deref(), Some("year"));
+        assert!(e.message.contains("fits an i32"), "{e}");
     }
 
     #[test]
@@ -1128,7 +697,7 @@ fields = ["name: string", "founded: i32"]
             vec![("scores", Arc::new(scores))],
             10,
         );
-        let e = read_all(&path, &schema).unwrap_err();
+        let e = read_state(&path, &schema).unwrap_err();
         assert_eq!((e.unit, e.number), ("row", 2));
         assert_eq!(e.field.as_deref(), Some("scores[1]"));
     }
@@ -1139,14 +708,10 @@ fields = ["name: string", "founded: i32"]
         let schema = schema();
         let fails = |name: &str, columns: Vec<(&str, ArrayRef)>| {
             let path = write(dir.path(), name, columns, 1000);
-            let mut called = false;
-            let e = read(&path, &schema, "Movie", |_, _| {
-                called = true;
-                Ok(())
-            })
-            .unwrap_err();
-            assert!(!called);
-            assert_eq!((e.unit, e.number), ("", 0));
+            let mut sink = StateBuilder::new(Arc::new(schema.clone()));
+            let e = read(&path, &schema, "Movie", &mut sink).unwrap_err();
+            assert!(sink.state().is_empty());
+            assert_eq!((e.unit, e.number, e.problem), ("", 0, Problem::Column));
             e.message
         };
         let ids = || -> ArrayRef { Arc::new(Int64Array::from(vec![1])) };
@@ -1183,22 +748,23 @@ fields = ["name: string", "founded: i32"]
     fn the_committed_catalog_parquet_reads_as_its_json_lines() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/catalog");
         let file = crate::schema_file::load(&dir.join("schema.toml")).unwrap();
+        let schema = Arc::new(file.schema.clone());
         for version in ["v1", "v2"] {
             let text = std::fs::read_to_string(dir.join(format!("{version}.jsonl"))).unwrap();
-            let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+            let lines: Vec<Json> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
             let path = dir.join(format!("{version}.parquet"));
             let pq = ParquetFile::open(&path, &file.schema, &file.root).unwrap();
             assert!(pq.ignored_columns().is_empty() && pq.missing_fields().is_empty());
             assert_eq!(pq.builder.metadata().num_row_groups(), 3);
-            let rows = pq
-                .read(|n, row| {
-                    let line: Json = serde_json::from_str(lines.next().unwrap()).unwrap();
-                    assert_eq!(row, &line, "{version} row {n}");
-                    Ok(())
-                })
-                .unwrap();
-            assert_eq!(rows, 3000);
-            assert!(lines.next().is_none());
+            let mut sink = StateBuilder::new(schema.clone());
+            let mut seen = 0;
+            let rows = pq.read(&mut sink, |n| seen += n).unwrap();
+            assert_eq!((rows, seen), (3000, 3000));
+            assert_eq!(sink.finish(), state_of(&schema, &lines), "{version}");
         }
     }
 }

@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
-use shoal_format::Schema;
+use shoal_format::{RecordSink, Schema};
 use shoal_store::BlobStore;
 
 use super::dataset::{self, Part};
 use super::parquet::ParquetFile;
-use super::{InputError, Problem};
+use super::{Converter, InputError, Problem};
 
 /// The format of a single input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,14 +61,12 @@ pub enum Input {
     },
 }
 
-/// One row handed to the caller: where it comes from and its number there (from 1).
-pub struct RowAt<'a> {
-    /// The file (or part file) it was read from, as messages name it.
-    pub file: &'a str,
-    /// `line` or `row`.
-    pub unit: &'static str,
-    /// Its number in that file, from 1.
-    pub number: u64,
+/// Where the rows go: the sink of records, and a progress count of rows.
+pub struct Target<'a> {
+    /// Receives every record.
+    pub sink: &'a mut dyn RecordSink,
+    /// Told how many more rows were read.
+    pub progress: &'a dyn Fn(u64),
 }
 
 impl Input {
@@ -113,29 +111,24 @@ impl Input {
         })
     }
 
-    /// Reads every row as a record of `root` and hands it to `each` with where it comes
-    /// from: JSON lines as JSON values, Parquet rows as JSON objects. Returns the row count.
+    /// Reads every row into `to` as a record of `root` (an object type of `schema`):
+    /// JSON lines through the [`Converter`], Parquet column by column. Returns the row count.
     /// Runs on a blocking thread (an S3 data set downloads through the runtime's handle).
-    pub fn read(
-        &self,
-        schema: &Schema,
-        root: &str,
-        mut each: impl FnMut(RowAt<'_>, &serde_json::Value) -> Result<(), InputError>,
-    ) -> Result<u64, InputError> {
+    pub fn read(&self, schema: &Schema, root: &str, to: Target<'_>) -> Result<u64, InputError> {
         match self {
-            Input::Stdin => read_jsonl(std::io::stdin().lock(), "stdin", &mut each),
+            Input::Stdin => read_jsonl(std::io::stdin().lock(), "stdin", schema, root, to),
             Input::JsonLines(path) => {
                 let name = path.display().to_string();
                 let file = std::fs::File::open(path)
                     .map_err(|e| InputError::file(&name, format!("cannot open: {e}")))?;
                 let input = std::io::BufReader::with_capacity(1 << 20, file);
-                read_jsonl(input, &name, &mut each)
+                read_jsonl(input, &name, schema, root, to)
             }
             Input::ParquetFile(path) => {
                 let name = path.display().to_string();
                 let file = ParquetFile::open_part(path, &name, schema, root, &[])?;
                 note(&file, &name, root);
-                read_part(file, &name, &mut each)
+                file.read(to.sink, to.progress)
             }
             Input::Folder { root: dir, parts } => {
                 let mut check = SameTypes::default();
@@ -147,11 +140,11 @@ impl Input {
                     if i == 0 {
                         note(&file, &name, root);
                     }
-                    rows += read_part(file, &name, &mut each)?;
+                    rows += file.read(to.sink, to.progress)?;
                 }
                 Ok(rows)
             }
-            Input::S3 { url, store, parts } => read_s3(url, store, parts, schema, root, &mut each),
+            Input::S3 { url, store, parts } => read_s3(url, store, parts, schema, root, to),
         }
     }
 }
@@ -199,7 +192,7 @@ fn read_s3(
     parts: &[Part],
     schema: &Schema,
     root: &str,
-    each: &mut dyn FnMut(RowAt<'_>, &serde_json::Value) -> Result<(), InputError>,
+    to: Target<'_>,
 ) -> Result<u64, InputError> {
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|e| InputError::file(url, format!("no runtime to download with: {e}")))?;
@@ -226,7 +219,7 @@ fn read_s3(
         if i == 0 {
             note(&file, &name, root);
         }
-        rows += read_part(file, &name, each)?;
+        rows += file.read(to.sink, to.progress)?;
         let _ = std::fs::remove_file(&path);
     }
     Ok(rows)
@@ -242,33 +235,22 @@ fn open_part(
     ParquetFile::open_part(path, name, schema, root, &part.partitions)
 }
 
-fn read_part(
-    file: ParquetFile,
-    name: &str,
-    each: &mut dyn FnMut(RowAt<'_>, &serde_json::Value) -> Result<(), InputError>,
-) -> Result<u64, InputError> {
-    file.read(|number, row| {
-        let at = RowAt {
-            file: name,
-            unit: "row",
-            number,
-        };
-        each(at, row)
-    })
-}
-
+/// Reads JSON lines through the [`Converter`], each line a record of `root`.
 fn read_jsonl(
     input: impl std::io::BufRead,
     name: &str,
-    each: &mut dyn FnMut(RowAt<'_>, &serde_json::Value) -> Result<(), InputError>,
+    schema: &Schema,
+    root: &str,
+    to: Target<'_>,
 ) -> Result<u64, InputError> {
+    let converter = Converter::new(schema, root)
+        .ok_or_else(|| InputError::file(name, format!("no type {root} in the schema")))?;
     super::jsonl::read(input, name, |number, row| {
-        let at = RowAt {
-            file: name,
-            unit: "line",
-            number,
-        };
-        each(at, row)
+        (to.progress)(1);
+        converter
+            .add_row(to.sink, row)
+            .map(drop)
+            .map_err(|e| e.at(name, "line", number))
     })
 }
 

@@ -1,0 +1,819 @@
+//! Arrow columns into records of a schema, column by column: the one mapping from Arrow to
+//! shoal, with no JSON in between.
+//!
+//! [`plan_field`] checks, from the Arrow type alone (a file's footer), that a column can hold
+//! a field, and says how it becomes the field's values; [`field_values`] then turns a whole
+//! column of a batch into those values, adding the records it refers to (children first) to
+//! a [`RecordSink`]. The caller assembles the root records from the columns' values.
+//!
+//! | field kind | Arrow types it takes |
+//! |---|---|
+//! | `bool` | Boolean |
+//! | `i32` | any integer, Date32, Time32 (each value range-checked) |
+//! | `i64` | any integer, Date32, Date64, Timestamp, Time32, Time64, Duration (the number in the type's unit) |
+//! | `f32`, `f64` | any integer or float, Decimal128 (a NaN or an infinity is an error) |
+//! | `string` | Utf8, LargeUtf8, Utf8View |
+//! | `bytes` | the string types and Binary, LargeBinary, BinaryView, FixedSizeBinary |
+//! | reference to an object type | a Struct (children by field name; others ignored), or, for a one-field type, that field's column |
+//! | reference to a list or set | List, LargeList, FixedSizeList of the element's column |
+//! | reference to a map | Map of the key's and the value's columns |
+//!
+//! A Dictionary is read as its values, a Null column as nulls. Any other Arrow type
+//! (Decimal256, Interval, Union, list views, run-end encoding) is refused before any row.
+//! A null list element, map key or map value is an error, as it is in JSON lines.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Date64Type, Decimal128Type, DurationMicrosecondType, DurationMillisecondType,
+    DurationNanosecondType, DurationSecondType, Float16Type, Float32Type, Float64Type, Int16Type,
+    Int32Type, Int64Type, Int8Type, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
+    Time64NanosecondType, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow_array::{
+    Array, ArrowPrimitiveType, FixedSizeListArray, GenericListArray, MapArray, OffsetSizeTrait,
+    StructArray,
+};
+use arrow_buffer::ArrowNativeType;
+use arrow_schema::{DataType, TimeUnit};
+use shoal_format::{
+    FieldDef, FieldKind, Ordinal, Record, RecordSink, Schema, TypeDef, TypeId, TypeKind, Value,
+};
+
+/// How a column becomes the values of one field.
+#[derive(Debug)]
+pub enum FieldPlan {
+    /// A column of nulls (Arrow's Null type).
+    Null,
+    /// A scalar field of this kind from a scalar column.
+    Scalar(FieldKind),
+    /// A reference: each value is a record of the type, built as the plan says.
+    Ref(TypeId, Box<RecordPlan>),
+}
+
+/// How a column becomes records of one type.
+#[derive(Debug)]
+pub enum RecordPlan {
+    /// A column of nulls: no record.
+    Null,
+    /// An object record from a struct: (child index, field index, plan) for each child
+    /// that is a field; the type has `fields` fields.
+    Struct {
+        /// The children read.
+        children: Vec<(usize, usize, FieldPlan)>,
+        /// How many fields the type has.
+        fields: usize,
+        /// The primary key's fields (of one segment), which must not be null.
+        key: Vec<usize>,
+    },
+    /// A record of a one-field object type from the column of that field.
+    Bare(FieldPlan),
+    /// A list (or set) record of the element type's records.
+    List {
+        /// The element type.
+        element: TypeId,
+        /// How an element becomes a record.
+        plan: Box<RecordPlan>,
+        /// A set, not a list.
+        set: bool,
+    },
+    /// A map record of key and value records.
+    Map {
+        /// The key type and how a key becomes a record.
+        key: (TypeId, Box<RecordPlan>),
+        /// The value type and how a value becomes a record.
+        value: (TypeId, Box<RecordPlan>),
+    },
+}
+
+/// A column (or a part of one) whose Arrow type cannot hold what the schema wants.
+#[derive(Debug)]
+pub struct Mismatch {
+    /// Where in the column, from its top: `[]` for a list's elements, `.name` for a child.
+    at: String,
+    /// The Arrow type found there.
+    found: DataType,
+    /// What the schema wants there; `None` when shoal reads no Arrow type like `found`.
+    wanted: Option<String>,
+}
+
+impl Mismatch {
+    fn under(mut self, step: &str) -> Self {
+        self.at.insert_str(0, step);
+        self
+    }
+
+    /// The message naming `column` (of `column_type`) and what does not fit.
+    pub fn message(&self, column: &str, column_type: &DataType) -> String {
+        let what = if self.at.is_empty() {
+            format!("column `{column}` is {}", self.found)
+        } else {
+            format!(
+                "column `{column}` is {column_type}, whose `{column}{}` is {}",
+                self.at, self.found
+            )
+        };
+        match &self.wanted {
+            Some(wanted) => format!("{what}, which cannot hold {wanted}"),
+            None => format!("{what}, an Arrow type shoal cannot read"),
+        }
+    }
+}
+
+/// Checks that a column of `dt` can hold `field` of `owner`, and plans how.
+pub fn plan_field(
+    schema: &Schema,
+    owner: &TypeDef,
+    field: &FieldDef,
+    dt: &DataType,
+) -> Result<FieldPlan, Mismatch> {
+    if let FieldKind::Reference(target) = &field.kind {
+        let ty = type_id(schema, target);
+        return Ok(FieldPlan::Ref(ty, Box::new(plan_type(schema, ty, dt)?)));
+    }
+    let dt = without_dictionary(dt);
+    if matches!(dt, DataType::Null) {
+        return Ok(FieldPlan::Null);
+    }
+    if holds(&field.kind, dt) {
+        return Ok(FieldPlan::Scalar(field.kind.clone()));
+    }
+    Err(Mismatch {
+        at: String::new(),
+        found: dt.clone(),
+        wanted: readable(dt)
+            .then(|| format!("field `{}` ({}) of {}", field.name, field.kind, owner.name)),
+    })
+}
+
+/// Checks that a column of `dt` can hold records of `ty`, and plans how.
+fn plan_type(schema: &Schema, ty: TypeId, dt: &DataType) -> Result<RecordPlan, Mismatch> {
+    let def = schema.type_def(ty).expect("type ids come from the schema");
+    let dt = without_dictionary(dt);
+    match (&def.kind, dt) {
+        (_, DataType::Null) => Ok(RecordPlan::Null),
+        (TypeKind::Object { fields, .. }, DataType::Struct(children)) => {
+            let mut read = Vec::new();
+            for (i, child) in children.iter().enumerate() {
+                let Some(at) = fields.iter().position(|f| &f.name == child.name()) else {
+                    continue;
+                };
+                let plan = plan_field(schema, def, &fields[at], child.data_type())
+                    .map_err(|m| m.under(&format!(".{}", child.name())))?;
+                read.push((i, at, plan));
+            }
+            Ok(RecordPlan::Struct {
+                children: read,
+                fields: fields.len(),
+                key: key_fields(def),
+            })
+        }
+        (TypeKind::Object { fields, .. }, _) if fields.len() == 1 => {
+            Ok(RecordPlan::Bare(plan_field(schema, def, &fields[0], dt)?))
+        }
+        (
+            TypeKind::List { element } | TypeKind::Set { element },
+            DataType::List(item) | DataType::LargeList(item) | DataType::FixedSizeList(item, _),
+        ) => {
+            let element = type_id(schema, element);
+            let plan = plan_type(schema, element, item.data_type()).map_err(|m| m.under("[]"))?;
+            Ok(RecordPlan::List {
+                element,
+                plan: Box::new(plan),
+                set: matches!(def.kind, TypeKind::Set { .. }),
+            })
+        }
+        (TypeKind::Map { key, value }, DataType::Map(entries, _)) => {
+            let DataType::Struct(pair) = entries.data_type() else {
+                return Err(type_mismatch(def, dt));
+            };
+            let [k, v] = &pair[..] else {
+                return Err(type_mismatch(def, dt));
+            };
+            let (key, value) = (type_id(schema, key), type_id(schema, value));
+            let kp = plan_type(schema, key, k.data_type()).map_err(|m| m.under(".key"))?;
+            let vp = plan_type(schema, value, v.data_type()).map_err(|m| m.under(".value"))?;
+            Ok(RecordPlan::Map {
+                key: (key, Box::new(kp)),
+                value: (value, Box::new(vp)),
+            })
+        }
+        _ => Err(type_mismatch(def, dt)),
+    }
+}
+
+/// The fields of `def`'s primary key that are fields of its own (a key path through a
+/// reference is checked by the producer).
+pub fn key_fields(def: &TypeDef) -> Vec<usize> {
+    let Some(key) = def.key() else {
+        return Vec::new();
+    };
+    key.iter()
+        .filter_map(|path| match path.0.as_slice() {
+            [name] => def.fields().iter().position(|f| &f.name == name),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The error for a record of `def` whose key field `field` (an index) is null.
+pub fn missing_key(def: &TypeDef, field: usize) -> String {
+    format!(
+        "missing primary key field `{}` of type {}",
+        def.fields()[field].name,
+        def.name
+    )
+}
+
+fn type_id(schema: &Schema, name: &str) -> TypeId {
+    schema
+        .type_id(name)
+        .expect("the schema resolved every type name")
+}
+
+fn type_mismatch(def: &TypeDef, dt: &DataType) -> Mismatch {
+    let shape = match &def.kind {
+        TypeKind::Object { fields, .. } => format!("an object of {} fields", fields.len()),
+        TypeKind::List { .. } => "a list".into(),
+        TypeKind::Set { .. } => "a set".into(),
+        TypeKind::Map { .. } => "a map".into(),
+    };
+    Mismatch {
+        at: String::new(),
+        found: dt.clone(),
+        wanted: readable(dt).then(|| format!("type {} ({shape})", def.name)),
+    }
+}
+
+/// A dictionary's value type; any other type as it is.
+fn without_dictionary(dt: &DataType) -> &DataType {
+    match dt {
+        DataType::Dictionary(_, value) => without_dictionary(value),
+        other => other,
+    }
+}
+
+/// True when a column of `dt` can hold values of the scalar `kind`.
+fn holds(kind: &FieldKind, dt: &DataType) -> bool {
+    use DataType as D;
+    let int = dt.is_integer();
+    let string = matches!(dt, D::Utf8 | D::LargeUtf8 | D::Utf8View);
+    match kind {
+        FieldKind::Bool => matches!(dt, D::Boolean),
+        FieldKind::I32 => int || matches!(dt, D::Date32 | D::Time32(_)),
+        FieldKind::I64 => {
+            int || matches!(
+                dt,
+                D::Date32
+                    | D::Date64
+                    | D::Timestamp(..)
+                    | D::Time32(_)
+                    | D::Time64(_)
+                    | D::Duration(_)
+            )
+        }
+        FieldKind::F32 | FieldKind::F64 => {
+            int || dt.is_floating() || matches!(dt, D::Decimal128(..))
+        }
+        FieldKind::String => string,
+        FieldKind::Bytes => {
+            string
+                || matches!(
+                    dt,
+                    D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_)
+                )
+        }
+        FieldKind::Reference(_) => false,
+    }
+}
+
+/// True for the Arrow types this module reads.
+fn readable(dt: &DataType) -> bool {
+    use DataType as D;
+    dt.is_integer()
+        || dt.is_floating()
+        || matches!(
+            dt,
+            D::Null
+                | D::Boolean
+                | D::Decimal128(..)
+                | D::Date32
+                | D::Date64
+                | D::Timestamp(..)
+                | D::Time32(_)
+                | D::Time64(_)
+                | D::Duration(_)
+                | D::Utf8
+                | D::LargeUtf8
+                | D::Utf8View
+                | D::Binary
+                | D::LargeBinary
+                | D::BinaryView
+                | D::FixedSizeBinary(_)
+                | D::List(_)
+                | D::LargeList(_)
+                | D::FixedSizeList(..)
+                | D::Struct(_)
+                | D::Map(..)
+                | D::Dictionary(..)
+        )
+}
+
+/// A value that does not fit: at `index` of the array being converted, `at` below it.
+#[derive(Debug)]
+pub struct BadValue {
+    /// The index in the array (the row, for a batch's column).
+    pub index: usize,
+    /// Where below the value: `[2]`, `.name`.
+    pub at: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl BadValue {
+    fn new(index: usize, message: String) -> Self {
+        BadValue {
+            index,
+            at: String::new(),
+            message,
+        }
+    }
+
+    /// The same error, below `step` of the value.
+    fn under(mut self, step: &str) -> Self {
+        self.at.insert_str(0, step);
+        self
+    }
+
+    /// The same error seen from a list whose element `element` of `index` it is.
+    fn in_element(mut self, index: usize, element: usize) -> Self {
+        self.at.insert_str(0, &format!("[{element}]"));
+        self.index = index;
+        self
+    }
+}
+
+/// Every value of `array` as a value of the field `plan` was made for; referenced records
+/// go to `sink` first.
+pub fn field_values(
+    sink: &mut dyn RecordSink,
+    plan: &FieldPlan,
+    array: &dyn Array,
+) -> Result<Vec<Value>, BadValue> {
+    match plan {
+        FieldPlan::Null => Ok(vec![Value::Null; array.len()]),
+        FieldPlan::Scalar(kind) => scalars(kind, array),
+        FieldPlan::Ref(ty, plan) => Ok(records(sink, *ty, plan, array)?
+            .into_iter()
+            .map(|o| o.map_or(Value::Null, Value::Ref))
+            .collect()),
+    }
+}
+
+/// A value of a reference column, its own children already in the sink.
+#[derive(Debug, Clone)]
+pub enum Built {
+    /// Null: no record.
+    Null,
+    /// A record the sink already holds (a one-string record, found by its string).
+    Added(Ordinal),
+    /// A record still to add.
+    Record(Record),
+}
+
+impl Built {
+    /// Adds the record (if it is one still to add) as a record of `ty`; the value that
+    /// refers to it.
+    pub fn add(self, sink: &mut dyn RecordSink, ty: TypeId) -> shoal_format::Result<Value> {
+        Ok(match self {
+            Built::Null => Value::Null,
+            Built::Added(o) => Value::Ref(o),
+            Built::Record(record) => Value::Ref(sink.add(ty, record)?),
+        })
+    }
+}
+
+/// Every value of `array` as a record of `ty` added to `sink` (`None` for a null).
+fn records(
+    sink: &mut dyn RecordSink,
+    ty: TypeId,
+    plan: &RecordPlan,
+    array: &dyn Array,
+) -> Result<Vec<Option<Ordinal>>, BadValue> {
+    build(sink, ty, plan, array)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, built)| match built.add(sink, ty) {
+            Ok(Value::Ref(o)) => Ok(Some(o)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(BadValue::new(i, e.to_string())),
+        })
+        .collect()
+}
+
+/// Every value of `array` as a record of `ty`, not added yet: the records it refers to are
+/// added to `sink` first. A root record's children are added just before it, row by row
+/// (the producer matches a root's children on another thread, batch by batch).
+pub fn build(
+    sink: &mut dyn RecordSink,
+    ty: TypeId,
+    plan: &RecordPlan,
+    array: &dyn Array,
+) -> Result<Vec<Built>, BadValue> {
+    if let DataType::Dictionary(..) = array.data_type() {
+        let flat = flatten(array)?;
+        return build(sink, ty, plan, flat.as_ref());
+    }
+    let record = |r: Option<Record>| r.map_or(Built::Null, Built::Record);
+    Ok(match plan {
+        RecordPlan::Null => vec![Built::Null; array.len()],
+        RecordPlan::Struct {
+            children,
+            fields,
+            key,
+        } => {
+            let objects = structs(sink, array.as_struct(), children, *fields)?;
+            check_keys(sink.schema(), ty, key, &objects)?;
+            objects.into_iter().map(record).collect()
+        }
+        RecordPlan::Bare(FieldPlan::Scalar(FieldKind::String)) => bare_strings(sink, ty, array)?
+            .into_iter()
+            .map(|o| o.map_or(Built::Null, Built::Added))
+            .collect(),
+        RecordPlan::Bare(field) => field_values(sink, field, array)?
+            .into_iter()
+            .map(|v| match v {
+                Value::Null => Built::Null,
+                v => Built::Record(Record::Object(vec![v])),
+            })
+            .collect(),
+        RecordPlan::List { element, plan, set } => {
+            let lists = match array.data_type() {
+                DataType::List(_) => lists(sink, array.as_list::<i32>(), *element, plan)?,
+                DataType::LargeList(_) => lists(sink, array.as_list::<i64>(), *element, plan)?,
+                _ => fixed_lists(sink, array.as_fixed_size_list(), *element, plan)?,
+            };
+            let make = |items| match set {
+                true => Record::Set(items),
+                false => Record::List(items),
+            };
+            lists.into_iter().map(|l| record(l.map(make))).collect()
+        }
+        RecordPlan::Map { key, value } => maps(sink, array.as_map(), key, value)?
+            .into_iter()
+            .map(|m| record(m.map(Record::Map)))
+            .collect(),
+    })
+}
+
+/// Fails for the first object whose key field (one of `key`) is null.
+fn check_keys(
+    schema: &Schema,
+    ty: TypeId,
+    key: &[usize],
+    objects: &[Option<Record>],
+) -> Result<(), BadValue> {
+    let def = schema.type_def(ty).expect("type ids come from the schema");
+    for (i, object) in objects.iter().enumerate() {
+        let Some(Record::Object(values)) = object else {
+            continue;
+        };
+        if let Some(&k) = key.iter().find(|&&k| values[k].is_null()) {
+            let bad = BadValue::new(i, missing_key(def, k));
+            return Err(bad.under(&format!(".{}", def.fields()[k].name)));
+        }
+    }
+    Ok(())
+}
+
+/// A dictionary column as the column of its values.
+fn flatten(array: &dyn Array) -> Result<arrow_array::ArrayRef, BadValue> {
+    let dict = array.as_any_dictionary();
+    arrow_select::take::take(dict.values().as_ref(), dict.keys(), None)
+        .map_err(|e| BadValue::new(0, format!("cannot read a dictionary: {e}")))
+}
+
+/// One-string records (a country code, a tag) straight from a string column: the sink finds
+/// a known string without building a record.
+fn bare_strings(
+    sink: &mut dyn RecordSink,
+    ty: TypeId,
+    array: &dyn Array,
+) -> Result<Vec<Option<Ordinal>>, BadValue> {
+    let mut out = Vec::with_capacity(array.len());
+    let mut add = |i: usize, s: Option<&str>| -> Result<(), BadValue> {
+        let ordinal = match s {
+            Some(s) => Some(
+                sink.add_str(ty, s)
+                    .map_err(|e| BadValue::new(i, e.to_string()))?,
+            ),
+            None => None,
+        };
+        out.push(ordinal);
+        Ok(())
+    };
+    match array.data_type() {
+        DataType::Utf8 => {
+            for (i, s) in array.as_string::<i32>().iter().enumerate() {
+                add(i, s)?;
+            }
+        }
+        DataType::LargeUtf8 => {
+            for (i, s) in array.as_string::<i64>().iter().enumerate() {
+                add(i, s)?;
+            }
+        }
+        _ => {
+            for (i, s) in array.as_string_view().iter().enumerate() {
+                add(i, s)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The object records of a struct column (`None` where the struct is null).
+fn structs(
+    sink: &mut dyn RecordSink,
+    a: &StructArray,
+    children: &[(usize, usize, FieldPlan)],
+    fields: usize,
+) -> Result<Vec<Option<Record>>, BadValue> {
+    let mut columns: Vec<Option<std::vec::IntoIter<Value>>> = (0..fields).map(|_| None).collect();
+    for (child, field, plan) in children {
+        let values = field_values(sink, plan, a.column(*child).as_ref()).map_err(|mut bad| {
+            let name = a.fields()[*child].name();
+            bad.at.insert_str(0, &format!(".{name}"));
+            bad
+        })?;
+        columns[*field] = Some(values.into_iter());
+    }
+    Ok((0..a.len())
+        .map(|i| {
+            let values = columns
+                .iter_mut()
+                .map(|c| c.as_mut().and_then(Iterator::next).unwrap_or(Value::Null))
+                .collect();
+            (!a.is_null(i)).then_some(Record::Object(values))
+        })
+        .collect())
+}
+
+/// The list (or map) of `offsets` that holds element `element`, and its place in it.
+fn locate<O: OffsetSizeTrait>(offsets: &[O], element: usize) -> (usize, usize) {
+    let list = offsets
+        .partition_point(|o| o.as_usize() <= element)
+        .saturating_sub(1);
+    (list, element - offsets[list].as_usize())
+}
+
+/// The element records of a list column's values, none of them null.
+fn elements(
+    sink: &mut dyn RecordSink,
+    values: &dyn Array,
+    element: TypeId,
+    plan: &RecordPlan,
+) -> Result<Vec<Ordinal>, BadValue> {
+    records(sink, element, plan, values)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let name = sink.schema().type_def(element).map(|d| d.name.clone());
+            o.ok_or_else(|| {
+                let name = name.unwrap_or_default();
+                BadValue::new(i, format!("expected a value for type {name}, found null"))
+            })
+        })
+        .collect()
+}
+
+fn lists<O: OffsetSizeTrait>(
+    sink: &mut dyn RecordSink,
+    a: &GenericListArray<O>,
+    element: TypeId,
+    plan: &RecordPlan,
+) -> Result<Vec<Option<Vec<Ordinal>>>, BadValue> {
+    let offsets = a.value_offsets();
+    let (start, end) = (offsets[0].as_usize(), offsets[a.len()].as_usize());
+    let values = a.values().slice(start, end - start);
+    let items = elements(sink, values.as_ref(), element, plan).map_err(|bad| {
+        let (list, at) = locate(offsets, start + bad.index);
+        bad.in_element(list, at)
+    })?;
+    let mut items = items.into_iter();
+    Ok(offsets
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let list: Vec<Ordinal> = items.by_ref().take((w[1] - w[0]).as_usize()).collect();
+            (!a.is_null(i)).then_some(list)
+        })
+        .collect())
+}
+
+fn fixed_lists(
+    sink: &mut dyn RecordSink,
+    a: &FixedSizeListArray,
+    element: TypeId,
+    plan: &RecordPlan,
+) -> Result<Vec<Option<Vec<Ordinal>>>, BadValue> {
+    // Slicing a fixed-size list slices its values: they start at 0.
+    let size = a.value_length().max(0) as usize;
+    let values = a.values().slice(0, a.len() * size);
+    let items = elements(sink, values.as_ref(), element, plan).map_err(|bad| {
+        let (list, at) = (bad.index / size.max(1), bad.index % size.max(1));
+        bad.in_element(list, at)
+    })?;
+    let mut items = items.into_iter();
+    Ok((0..a.len())
+        .map(|i| {
+            let list: Vec<Ordinal> = items.by_ref().take(size).collect();
+            (!a.is_null(i)).then_some(list)
+        })
+        .collect())
+}
+
+type Pairs = Vec<(Ordinal, Ordinal)>;
+
+fn maps(
+    sink: &mut dyn RecordSink,
+    a: &MapArray,
+    key: &(TypeId, Box<RecordPlan>),
+    value: &(TypeId, Box<RecordPlan>),
+) -> Result<Vec<Option<Pairs>>, BadValue> {
+    let offsets = a.value_offsets();
+    let (start, end) = (offsets[0] as usize, offsets[a.len()] as usize);
+    let place = |bad: BadValue| {
+        let (map, at) = locate(offsets, start + bad.index);
+        bad.in_element(map, at)
+    };
+    let keys = a.keys().slice(start, end - start);
+    let values = a.values().slice(start, end - start);
+    let keys = elements(sink, keys.as_ref(), key.0, &key.1).map_err(place)?;
+    let values = elements(sink, values.as_ref(), value.0, &value.1).map_err(place)?;
+    let mut pairs = keys.into_iter().zip(values);
+    Ok(offsets
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let map: Pairs = pairs.by_ref().take((w[1] - w[0]) as usize).collect();
+            (!a.is_null(i)).then_some(map)
+        })
+        .collect())
+}
+
+/// The values of a scalar column as values of `kind` (checked by [`plan_field`]).
+fn scalars(kind: &FieldKind, a: &dyn Array) -> Result<Vec<Value>, BadValue> {
+    use DataType as D;
+    match a.data_type() {
+        D::Dictionary(..) => scalars(kind, flatten(a)?.as_ref()),
+        D::Null => Ok(vec![Value::Null; a.len()]),
+        D::Boolean => Ok(a
+            .as_boolean()
+            .iter()
+            .map(|v| v.map_or(Value::Null, Value::Bool))
+            .collect()),
+        D::Utf8 => Ok(texts(kind, a.as_string::<i32>().iter())),
+        D::LargeUtf8 => Ok(texts(kind, a.as_string::<i64>().iter())),
+        D::Utf8View => Ok(texts(kind, a.as_string_view().iter())),
+        D::Binary => Ok(binaries(a.as_binary::<i32>().iter())),
+        D::LargeBinary => Ok(binaries(a.as_binary::<i64>().iter())),
+        D::BinaryView => Ok(binaries(a.as_binary_view().iter())),
+        D::FixedSizeBinary(_) => Ok(binaries(a.as_fixed_size_binary().iter())),
+        D::Float16 => floats(kind, a.as_primitive::<Float16Type>().iter(), |v| v.to_f64()),
+        D::Float32 => floats(kind, a.as_primitive::<Float32Type>().iter(), f64::from),
+        D::Float64 => floats(kind, a.as_primitive::<Float64Type>().iter(), |v| v),
+        D::Decimal128(_, scale) => {
+            let scale = 10f64.powi(i32::from(*scale));
+            let values = a.as_primitive::<Decimal128Type>().iter();
+            floats(kind, values, |v| v as f64 / scale)
+        }
+        _ => integers(kind, a),
+    }
+}
+
+fn texts<'a>(kind: &FieldKind, values: impl Iterator<Item = Option<&'a str>>) -> Vec<Value> {
+    let bytes = *kind == FieldKind::Bytes;
+    values
+        .map(|v| match v {
+            None => Value::Null,
+            Some(s) if bytes => Value::Bytes(s.as_bytes().into()),
+            Some(s) => Value::String(s.into()),
+        })
+        .collect()
+}
+
+fn binaries<'a>(values: impl Iterator<Item = Option<&'a [u8]>>) -> Vec<Value> {
+    values
+        .map(|v| v.map_or(Value::Null, |b| Value::Bytes(b.into())))
+        .collect()
+}
+
+fn floats<T>(
+    kind: &FieldKind,
+    values: impl Iterator<Item = Option<T>>,
+    to_f64: impl Fn(T) -> f64,
+) -> Result<Vec<Value>, BadValue> {
+    values
+        .enumerate()
+        .map(|(i, v)| {
+            let Some(v) = v else {
+                return Ok(Value::Null);
+            };
+            let x = to_f64(v);
+            if !x.is_finite() {
+                return Err(BadValue::new(i, format!("{x} is not a finite number")));
+            }
+            Ok(match kind {
+                FieldKind::F32 => Value::F32(x as f32),
+                _ => Value::F64(x),
+            })
+        })
+        .collect()
+}
+
+/// An integer-like column (integers, dates, times, timestamps, durations) as `kind`.
+fn integers(kind: &FieldKind, a: &dyn Array) -> Result<Vec<Value>, BadValue> {
+    let values = ints(a).ok_or_else(|| {
+        BadValue::new(
+            0,
+            format!(
+                "{} is not the type the column was checked as",
+                a.data_type()
+            ),
+        )
+    })?;
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let Some(v) = v else {
+                return Ok(Value::Null);
+            };
+            let n = v.map_err(|text| {
+                BadValue::new(
+                    i,
+                    format!("expected an integer that fits an i64, found {text}"),
+                )
+            })?;
+            integer(kind, n).map_err(|m| BadValue::new(i, m))
+        })
+        .collect()
+}
+
+/// `n` as a value of the numeric `kind`.
+fn integer(kind: &FieldKind, n: i64) -> Result<Value, String> {
+    Ok(match kind {
+        FieldKind::I32 => {
+            Value::I32(i32::try_from(n).map_err(|_| {
+                format!("expected an integer that fits an i32, found the number {n}")
+            })?)
+        }
+        FieldKind::F32 => Value::F32(n as f32),
+        FieldKind::F64 => Value::F64(n as f64),
+        _ => Value::I64(n),
+    })
+}
+
+/// An integer-like column's values as i64 (an unsigned value too large for one: its text);
+/// `None` for a column of another type.
+type Ints = Vec<Option<Result<i64, String>>>;
+
+fn ints(a: &dyn Array) -> Option<Ints> {
+    use DataType as D;
+    Some(match a.data_type() {
+        D::Int8 => native::<Int8Type>(a),
+        D::Int16 => native::<Int16Type>(a),
+        D::Int32 => native::<Int32Type>(a),
+        D::Int64 => native::<Int64Type>(a),
+        D::UInt8 => native::<UInt8Type>(a),
+        D::UInt16 => native::<UInt16Type>(a),
+        D::UInt32 => native::<UInt32Type>(a),
+        D::UInt64 => native::<UInt64Type>(a),
+        D::Date32 => native::<Date32Type>(a),
+        D::Date64 => native::<Date64Type>(a),
+        D::Timestamp(TimeUnit::Second, _) => native::<TimestampSecondType>(a),
+        D::Timestamp(TimeUnit::Millisecond, _) => native::<TimestampMillisecondType>(a),
+        D::Timestamp(TimeUnit::Microsecond, _) => native::<TimestampMicrosecondType>(a),
+        D::Timestamp(TimeUnit::Nanosecond, _) => native::<TimestampNanosecondType>(a),
+        D::Time32(TimeUnit::Second) => native::<Time32SecondType>(a),
+        D::Time32(_) => native::<Time32MillisecondType>(a),
+        D::Time64(TimeUnit::Microsecond) => native::<Time64MicrosecondType>(a),
+        D::Time64(_) => native::<Time64NanosecondType>(a),
+        D::Duration(TimeUnit::Second) => native::<DurationSecondType>(a),
+        D::Duration(TimeUnit::Millisecond) => native::<DurationMillisecondType>(a),
+        D::Duration(TimeUnit::Microsecond) => native::<DurationMicrosecondType>(a),
+        D::Duration(TimeUnit::Nanosecond) => native::<DurationNanosecondType>(a),
+        _ => return None,
+    })
+}
+
+fn native<T: ArrowPrimitiveType>(a: &dyn Array) -> Ints
+where
+    T::Native: std::fmt::Display,
+{
+    a.as_primitive::<T>()
+        .iter()
+        .map(|v| v.map(|v| v.to_i64().ok_or_else(|| format!("the number {v}"))))
+        .collect()
+}
