@@ -74,13 +74,17 @@ Examples:
   shoal produce --schema schema.toml --input movies.parquet
   shoal produce --schema schema.toml --input warehouse/movies/          (a Spark output folder)
   shoal produce --schema schema.toml --input s3://lake/movies/dt=2026-12-01/
+  shoal produce --key id --root Movie --input warehouse/movies/        (schema inferred)
   shoal produce --schema schema.toml --input shrunk.jsonl --max-removal 60
 
 --input takes one spelling for every source: a file (JSON lines, or Parquet by its
 extension or --format), a folder or an s3:// prefix holding a Parquet data set, or - for JSON
 lines on standard input. In a data set every file is a part file except hidden (.) and
 private (_) ones (_SUCCESS, .crc); a folder key=value/ gives its value to field `key` of every
-row below it; every part must give a column the same type.
+row below it; every part must give a column the same type. Without --schema, the schema is
+inferred from the input as `shoal schema infer` prints it, with --key as its primary key; a
+version already announced must have the same schema, or one that only adds or removes fields
+or types, else the cycle is refused listing every difference.
 
 The whole dataset goes in each time: records that are not in the input are removed, records
 that did not change cost nothing. A cycle with no change publishes nothing. Bad input (a line
@@ -90,6 +94,8 @@ a type's records (edits by primary key do not count; at most 10 records always m
 refused and publishes nothing: the sign of a truncated input. --allow-empty and
 --max-removal allow it when it is intended.")]
     Produce(cmd::produce::ProduceArgs),
+    /// Schema files: `shoal schema infer` prints one inferred from an input.
+    Schema(cmd::schema::SchemaArgs),
     /// The announced version and every version the store can reach, with its blobs.
     #[command(after_help = "Examples:\n  shoal versions\n  shoal versions --json")]
     Versions,
@@ -187,6 +193,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     runtime.block_on(async move {
         match &cli.command {
             Command::Produce(a) => cmd::produce::run(g, a, out).await,
+            Command::Schema(a) => cmd::schema::run(g, a).await,
             Command::Versions => cmd::versions::run(g, out).await,
             Command::Inspect(a) => cmd::inspect::run(g, a, out).await,
             Command::Get(a) => cmd::read::get(g, a, out).await,

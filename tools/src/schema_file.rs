@@ -98,7 +98,7 @@ pub fn parse(text: &str) -> Result<SchemaFile> {
     }
     let root = match file.root {
         Some(r) => r,
-        None => roots(&defs)?,
+        None => root_of(&defs)?,
     };
     let schema = Schema::new(defs).map_err(|e| CliError::fail(e.to_string()))?;
     match schema.type_id(&root) {
@@ -176,8 +176,8 @@ fn kind_of(kind: &str) -> FieldKind {
     }
 }
 
-/// The one object type no other type refers to, when `root` is not given.
-fn roots(defs: &[TypeDef]) -> Result<String> {
+/// The one object type no other type refers to (the root, when `root` is not given).
+pub fn root_of(defs: &[TypeDef]) -> Result<String> {
     use shoal_format::TypeKind;
     let mut referred = std::collections::HashSet::new();
     for d in defs {

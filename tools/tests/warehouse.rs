@@ -215,3 +215,116 @@ fn a_partition_value_that_does_not_fit_its_field_is_refused() {
         "partition folder `year=nineteen`: \"nineteen\" is not an integer",
     );
 }
+
+/// `shoal produce --key id --root Movie --input ...`: the schema inferred from the input.
+fn produce_inferred(store: &str, input: &str) -> std::process::Output {
+    let args = [
+        "produce", "--key", "id", "--root", "Movie", "--input", input, "--json",
+    ];
+    shoal(store, &args)
+}
+
+#[test]
+fn without_a_schema_file_the_inferred_schema_publishes_the_same_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    for (n, version) in ["v1", "v2"].into_iter().enumerate() {
+        let data = dir.path().join(version);
+        write_partitioned(&data, &catalog(version));
+        let report = json(&produce_inferred(store, data.to_str().unwrap()));
+        assert_eq!(report["version"], n as u64 + 1);
+        let expected = records(&example(&format!("{version}.jsonl")));
+        assert_eq!(dump(store, n as u64 + 1), expected);
+    }
+    let inspect = json(&shoal(store, &["inspect", "--json"]));
+    let types: Vec<&str> = inspect["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["Movie", "Country", "Genre", "GenreList", "Tag", "TagList"]
+    );
+    let (old, new) = (records(&example("v1.jsonl")), records(&example("v2.jsonl")));
+    assert_diff_exact(store, &old, &new);
+}
+
+#[test]
+fn an_inferred_schema_that_differs_from_the_announced_one_is_refused_naming_each_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    // JSON lines give every integer as i64; the Parquet files have `year` as an i32.
+    ok(&produce_inferred(store, &example("v1.jsonl")));
+    let err = failed(&produce_inferred(store, &example("v2.parquet")));
+    assert!(err.contains("differs from version 1's"), "{err}");
+    assert!(
+        err.contains("field `Movie.year` changed from i64 to i32"),
+        "{err}"
+    );
+    assert!(
+        err.contains("field `Movie.runtime_min` changed from i64 to i32"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was published"), "{err}");
+    assert_eq!(json(&shoal(store, &["versions", "--json"]))["announced"], 1);
+    // The same kinds (JSON lines again): published.
+    let report = json(&produce_inferred(store, &example("v2.jsonl")));
+    assert_eq!(report["version"], 2);
+}
+
+#[test]
+fn schema_infer_prints_a_schema_file_that_produce_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("v1");
+    write_partitioned(&data, &catalog("v1"));
+    let args = [
+        "schema",
+        "infer",
+        "--input",
+        data.to_str().unwrap(),
+        "--key",
+        "id",
+        "--root",
+        "Movie",
+    ];
+    let text = ok(&shoal("unused", &args));
+    assert!(
+        text.contains("# country: 30 distinct values in 3000 rows: a reference type"),
+        "{text}"
+    );
+    assert!(text.contains("\"country: Country\""), "{text}");
+    assert!(text.contains("\"title: string\""), "{text}");
+    assert!(text.contains("\"year: i32\""), "{text}");
+    let schema = dir.path().join("schema.toml");
+    std::fs::write(&schema, &text).unwrap();
+    let store = dir.path().join("store");
+    let args = [
+        "produce",
+        "--schema",
+        schema.to_str().unwrap(),
+        "--input",
+        data.to_str().unwrap(),
+    ];
+    ok(&shoal(store.to_str().unwrap(), &args));
+    assert_eq!(
+        dump(store.to_str().unwrap(), 1),
+        records(&example("v1.jsonl"))
+    );
+
+    let err = failed(&shoal(
+        "unused",
+        &[
+            "schema",
+            "infer",
+            "--input",
+            data.to_str().unwrap(),
+            "--key",
+            "idd",
+        ],
+    ));
+    assert!(err.contains("no field `idd` for --key"), "{err}");
+}

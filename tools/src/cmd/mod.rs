@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod pin;
 pub mod produce;
 pub mod read;
+pub mod schema;
 pub mod verify;
 pub mod versions;
 pub mod watch;

@@ -16,7 +16,7 @@ use shoal_format::{RecordSink, Schema};
 use shoal_producer::{Producer, RecordCountChange};
 
 use crate::cli::Global;
-use crate::cmd::open_store;
+use crate::cmd::{open_store, schema};
 use crate::error::{CliError, Result};
 use crate::input::source::{Format, Input, Target};
 use crate::input::InputError;
@@ -27,8 +27,16 @@ use crate::ui::{self, Out};
 #[derive(Debug, clap::Args)]
 pub struct ProduceArgs {
     /// The schema file (TOML): types, fields, primary keys. See examples/catalog/schema.toml.
+    /// Without it the schema is inferred from the input (see `shoal schema infer`).
     #[arg(long, value_name = "FILE")]
-    pub schema: PathBuf,
+    pub schema: Option<PathBuf>,
+    /// Without --schema: a field of the primary key (repeat for a key of several fields).
+    #[arg(long, value_name = "FIELD", conflicts_with = "schema")]
+    pub key: Vec<String>,
+    /// Without --schema: the root type's name (default: the announced version's, else
+    /// Record).
+    #[arg(long, value_name = "NAME", conflicts_with = "schema")]
+    pub root: Option<String>,
     /// The records: a JSON-lines or Parquet file, a folder or s3://bucket/prefix/ holding a
     /// Parquet data set (part files, Hive partition folders `key=value/`), or - for JSON
     /// lines on standard input.
@@ -83,11 +91,23 @@ struct BlobRow {
 
 /// Runs `shoal produce`.
 pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
-    let file = schema_file::load(&a.schema)?;
+    if a.schema.is_none() && a.key.is_empty() {
+        return Err(CliError::usage(
+            "give --schema FILE, or --key FIELD to infer the schema from the input",
+        ));
+    }
     let input = Input::open(&a.input, a.format, g.endpoint_url.as_deref())
         .await
+        .map(Arc::new)
         .map_err(|e| CliError::fail(format!("{e}; nothing was published")))?;
     let store = open_store(g, true).await?;
+    let file = match &a.schema {
+        Some(path) => schema_file::load(path)?,
+        None => {
+            let root = a.root.as_deref();
+            schema::for_produce(&store, input.clone(), &a.input, &a.key, root).await?
+        }
+    };
     let mut builder = Producer::builder(store)
         .schema(Arc::new(file.schema.clone()))
         .root_type(&file.root);
@@ -174,7 +194,7 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
 
 /// The input of a cycle, moved onto the cycle's blocking thread.
 struct Reading {
-    input: Input,
+    input: Arc<Input>,
     schema: Schema,
     root: String,
     bar: indicatif::ProgressBar,

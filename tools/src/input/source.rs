@@ -124,29 +124,73 @@ impl Input {
                 let input = std::io::BufReader::with_capacity(1 << 20, file);
                 read_jsonl(input, &name, schema, root, to)
             }
-            Input::ParquetFile(path) => {
-                let name = path.display().to_string();
-                let file = ParquetFile::open_part(path, &name, schema, root, &[])?;
-                note(&file, &name, root);
-                file.read(to.sink, to.progress)
-            }
-            Input::Folder { root: dir, parts } => {
-                let mut check = SameTypes::default();
-                let mut rows = 0;
-                for (i, part) in parts.iter().enumerate() {
-                    let name = dir.join(&part.key).display().to_string();
-                    let file = open_part(&dir.join(&part.key), &name, schema, root, part)?;
-                    check.check(&name, file.arrow_schema())?;
-                    if i == 0 {
-                        note(&file, &name, root);
-                    }
-                    rows += file.read(to.sink, to.progress)?;
-                }
-                Ok(rows)
-            }
-            Input::S3 { url, store, parts } => read_s3(url, store, parts, schema, root, to),
+            _ => self.read_parquet(schema, root, to),
         }
     }
+
+    /// Reads every Parquet file of the input into `to`, checking that each keeps the
+    /// column types of the first.
+    fn read_parquet(&self, schema: &Schema, root: &str, to: Target<'_>) -> Result<u64, InputError> {
+        let mut check = SameTypes::default();
+        let mut rows = 0;
+        self.each_parquet(|part| {
+            let file = ParquetFile::open_part(part.path, part.name, schema, root, part.partitions)?;
+            check.check(part.name, file.arrow_schema())?;
+            if rows == 0 {
+                note(&file, part.name, root);
+            }
+            rows += file.read(to.sink, to.progress)?;
+            Ok(true)
+        })?;
+        Ok(rows)
+    }
+
+    /// Calls `each` with every Parquet file of the input, in order, on this machine (an S3
+    /// part downloaded to a temporary file, the next one while `each` reads this one, and
+    /// deleted after), until `each` returns `false`. JSON lines have none.
+    pub fn each_parquet(
+        &self,
+        mut each: impl FnMut(LocalPart<'_>) -> Result<bool, InputError>,
+    ) -> Result<(), InputError> {
+        match self {
+            Input::Stdin | Input::JsonLines(_) => Ok(()),
+            Input::ParquetFile(path) => {
+                let name = path.display().to_string();
+                each(LocalPart {
+                    path,
+                    name: &name,
+                    partitions: &[],
+                })
+                .map(drop)
+            }
+            Input::Folder { root, parts } => {
+                for part in parts {
+                    let path = root.join(&part.key);
+                    let name = path.display().to_string();
+                    let local = LocalPart {
+                        path: &path,
+                        name: &name,
+                        partitions: &part.partitions,
+                    };
+                    if !each(local)? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Input::S3 { url, store, parts } => each_s3(url, store, parts, &mut each),
+        }
+    }
+}
+
+/// A Parquet file of an input, on this machine.
+pub struct LocalPart<'a> {
+    /// Where it is.
+    pub path: &'a Path,
+    /// How messages name it (its S3 URL for a downloaded part).
+    pub name: &'a str,
+    /// The values of its partition folders.
+    pub partitions: &'a [(String, String)],
 }
 
 /// Lists the data set under the S3 URL `url`.
@@ -184,16 +228,14 @@ async fn open_s3(url: &str, _endpoint: Option<&str>) -> Result<Input, InputError
     ))
 }
 
-/// Reads the parts of an S3 data set: each downloaded to a temporary folder (the next one
-/// while this one is read), read, deleted.
-fn read_s3(
+/// Hands the parts of an S3 data set to `each`: each downloaded to a temporary folder (the
+/// next one while this one is read), then deleted.
+fn each_s3(
     url: &str,
     store: &Arc<dyn BlobStore>,
     parts: &[Part],
-    schema: &Schema,
-    root: &str,
-    to: Target<'_>,
-) -> Result<u64, InputError> {
+    each: &mut dyn FnMut(LocalPart<'_>) -> Result<bool, InputError>,
+) -> Result<(), InputError> {
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|e| InputError::file(url, format!("no runtime to download with: {e}")))?;
     let temp = tempfile::tempdir()
@@ -203,9 +245,7 @@ fn read_s3(
         let dest = temp.path().join(format!("part-{i}"));
         runtime.spawn(async move { store.get_to_file(&key, &dest).await.map(|_| dest) })
     };
-    let mut check = SameTypes::default();
     let mut next = Some(fetch(0));
-    let mut rows = 0;
     for (i, part) in parts.iter().enumerate() {
         let name = format!("{url}/{}", part.key);
         let download = next.take().expect("each part is fetched before it is read");
@@ -214,25 +254,21 @@ fn read_s3(
             .map_err(|e| InputError::file(&name, format!("the download stopped: {e}")))?;
         let path = fetched.map_err(|e| InputError::file(&name, format!("cannot fetch: {e}")))?;
         next = (i + 1 < parts.len()).then(|| fetch(i + 1));
-        let file = open_part(&path, &name, schema, root, part)?;
-        check.check(&name, file.arrow_schema())?;
-        if i == 0 {
-            note(&file, &name, root);
-        }
-        rows += file.read(to.sink, to.progress)?;
+        let local = LocalPart {
+            path: &path,
+            name: &name,
+            partitions: &part.partitions,
+        };
+        let more = each(local)?;
         let _ = std::fs::remove_file(&path);
+        if !more {
+            break;
+        }
     }
-    Ok(rows)
-}
-
-fn open_part(
-    path: &Path,
-    name: &str,
-    schema: &Schema,
-    root: &str,
-    part: &Part,
-) -> Result<ParquetFile, InputError> {
-    ParquetFile::open_part(path, name, schema, root, &part.partitions)
+    if let Some(download) = next {
+        download.abort();
+    }
+    Ok(())
 }
 
 /// Reads JSON lines through the [`Converter`], each line a record of `root`.
