@@ -3,7 +3,9 @@
 # with every feature on, so the S3 store runs too. Installs and starts what the tests need,
 # so it works on a fresh machine: the S3 test server (scripts/s3-server.sh: moto from PyPI in
 # a virtual environment under ${SHOAL_CACHE:-$HOME/.cache/shoal}; SHOAL_S3_SERVER=seaweedfs
-# for SeaweedFS instead), stopped on exit.
+# for SeaweedFS instead), stopped on exit; and PySpark for the Spark test
+# (scripts/spark.sh: pyspark from PyPI in a virtual environment beside it, Java 17 with
+# apt-get when `java` is missing).
 #
 #   bash scripts/test.sh [cargo test arguments]     e.g. -p shoal-store
 set -euo pipefail
@@ -31,6 +33,9 @@ export AWS_EC2_METADATA_DISABLED=true
 export SHOAL_TEST_S3_BUCKET="${SHOAL_TEST_S3_BUCKET:-shoal-test}"
 SHOAL_TEST_S3_ENDPOINT="$(bash scripts/s3-server.sh "$run_dir/s3-server.pid" | tail -n 1)"
 export SHOAL_TEST_S3_ENDPOINT
+
+# Installed here, once, rather than inside the first test that runs a Spark job.
+bash scripts/spark.sh >/dev/null
 
 # The whole workspace unless the arguments pick packages (`-p shoal-store`).
 scope=(--workspace)
