@@ -5,7 +5,7 @@
 # a virtual environment under ${SHOAL_CACHE:-$HOME/.cache/shoal}; SHOAL_S3_SERVER=seaweedfs
 # for SeaweedFS instead), stopped on exit; and PySpark for the Spark test
 # (scripts/spark.sh: pyspark from PyPI in a virtual environment beside it, Java 17 with
-# apt-get when `java` is missing).
+# apt-get when `java` is missing) and pyiceberg for the Iceberg test (scripts/iceberg.sh).
 #
 #   bash scripts/test.sh [cargo test arguments]     e.g. -p shoal-store
 set -euo pipefail
@@ -34,8 +34,10 @@ export SHOAL_TEST_S3_BUCKET="${SHOAL_TEST_S3_BUCKET:-shoal-test}"
 SHOAL_TEST_S3_ENDPOINT="$(bash scripts/s3-server.sh "$run_dir/s3-server.pid" | tail -n 1)"
 export SHOAL_TEST_S3_ENDPOINT
 
-# Installed here, once, rather than inside the first test that runs a Spark job.
+# Installed here, once, rather than inside the first test that runs a Spark job or writes
+# an Iceberg table.
 bash scripts/spark.sh >/dev/null
+bash scripts/iceberg.sh >/dev/null
 
 # The whole workspace unless the arguments pick packages (`-p shoal-store`).
 scope=(--workspace)

@@ -75,11 +75,14 @@ Examples:
   shoal produce --schema schema.toml --input warehouse/movies/          (a Spark output folder)
   shoal produce --schema schema.toml --input s3://lake/movies/dt=2026-12-01/
   shoal produce --key id --root Movie --input warehouse/movies/        (schema inferred)
+  shoal produce --schema schema.toml --input iceberg:sqlite:///lake/catalog.db#shop.movies
+  shoal produce --schema schema.toml --input lake/shop/movies/metadata/00003-x.metadata.json
   shoal produce --schema schema.toml --input shrunk.jsonl --max-removal 60
 
 --input takes one spelling for every source: a file (JSON lines, or Parquet by its
-extension or --format), a folder or an s3:// prefix holding a Parquet data set, or - for JSON
-lines on standard input. In a data set every file is a part file except hidden (.) and
+extension or --format), a folder or an s3:// prefix holding a Parquet data set, an Iceberg
+table (iceberg:<catalog-uri>#[<catalog>:]<namespace>.<table>, or its .metadata.json file; at
+--snapshot ID, else its current snapshot), or - for JSON lines on standard input. In a data set every file is a part file except hidden (.) and
 private (_) ones (_SUCCESS, .crc); a folder key=value/ gives its value to field `key` of every
 row below it; every part must give a column the same type. Without --schema, the schema is
 inferred from the input as `shoal schema infer` prints it, with --key as its primary key; a

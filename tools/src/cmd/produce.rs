@@ -40,11 +40,14 @@ pub struct ProduceArgs {
     /// The records: a JSON-lines or Parquet file, a folder or s3://bucket/prefix/ holding a
     /// Parquet data set (part files, Hive partition folders `key=value/`), or - for JSON
     /// lines on standard input.
-    #[arg(long, value_name = "FILE|DIR|s3://bucket/prefix/|-")]
+    #[arg(long, value_name = "FILE|DIR|s3://bucket/prefix/|iceberg:URI#TABLE|-")]
     pub input: String,
     /// The format of a single input file (default: from the file's extension, else jsonl).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// The snapshot of an Iceberg table to read (default: its current one).
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<i64>,
     /// Refuse the cycle (publishing nothing) if any type's record count changes by more than
     /// this percentage.
     #[arg(long, value_name = "PCT")]
@@ -96,7 +99,7 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
             "give --schema FILE, or --key FIELD to infer the schema from the input",
         ));
     }
-    let input = Input::open(&a.input, a.format, g.endpoint_url.as_deref())
+    let input = Input::open(&a.input, a.format, g.endpoint_url.as_deref(), a.snapshot)
         .await
         .map(Arc::new)
         .map_err(|e| CliError::fail(format!("{e}; nothing was published")))?;

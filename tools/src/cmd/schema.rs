@@ -49,6 +49,9 @@ pub struct InferArgs {
     /// The format of a single input file (default: from its extension, else jsonl).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// The snapshot of an Iceberg table to read (default: its current one).
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<i64>,
     /// A field of the primary key (repeat for a key of several fields).
     #[arg(long, value_name = "FIELD", required = true)]
     pub key: Vec<String>,
@@ -63,7 +66,7 @@ pub struct InferArgs {
 /// Runs `shoal schema`.
 pub async fn run(g: &Global, a: &SchemaArgs) -> Result<()> {
     let SchemaCommand::Infer(a) = &a.command;
-    let input = open_input(g, &a.input, a.format).await?;
+    let input = open_input(g, &a.input, a.format, a.snapshot).await?;
     let options = Options {
         root: a.root.clone(),
         key: a.key.clone(),
@@ -76,8 +79,13 @@ pub async fn run(g: &Global, a: &SchemaArgs) -> Result<()> {
 }
 
 /// Opens `--input` for reading.
-pub async fn open_input(g: &Global, spec: &str, format: Option<Format>) -> Result<Arc<Input>> {
-    Input::open(spec, format, g.endpoint_url.as_deref())
+pub async fn open_input(
+    g: &Global,
+    spec: &str,
+    format: Option<Format>,
+    snapshot: Option<i64>,
+) -> Result<Arc<Input>> {
+    Input::open(spec, format, g.endpoint_url.as_deref(), snapshot)
         .await
         .map(Arc::new)
         .map_err(|e| CliError::fail(e.to_string()))

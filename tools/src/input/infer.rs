@@ -106,6 +106,7 @@ impl Distinct {
 pub fn infer(input: &Input, options: &Options) -> Result<String, InputError> {
     let (fields, sampled) = match input {
         Input::Stdin | Input::JsonLines(_) => json_fields(input, options)?,
+        Input::Iceberg(table) => iceberg_fields(table, options)?,
         _ => parquet_fields(input, options)?,
     };
     let name = &options.input_name;
@@ -197,6 +198,31 @@ fn parquet_fields(
             fields.push((key, shape));
         }
     }
+    Ok((fields, sampled))
+}
+
+/// The top-level fields of an Iceberg table: its Arrow schema; string columns counted over
+/// the first `sample_rows` rows of the scan.
+fn iceberg_fields(
+    table: &super::iceberg::IcebergTable,
+    options: &Options,
+) -> Result<(Vec<(String, Shape)>, u64), InputError> {
+    let mut fields = arrow_fields(&table.name, &table.arrow_schema()?)?;
+    let mut sampled = 0;
+    table.each_batch(|batch| {
+        let texts: Vec<usize> = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, s))| matches!(s, Shape::Text(_)))
+            .map(|(i, _)| i)
+            .collect();
+        let projected = batch
+            .project(&texts)
+            .map_err(|e| InputError::file(&table.name, e.to_string()))?;
+        count_texts(&projected, &texts, &mut fields);
+        sampled += batch.num_rows() as u64;
+        Ok(sampled < options.sample_rows)
+    })?;
     Ok((fields, sampled))
 }
 

@@ -10,12 +10,14 @@
 //!
 //! - [`source`] reads what `--input` names (a file, a folder, an `s3://` prefix, `-`);
 //! - [`dataset`] finds the part files of a Parquet data set and their partition values;
+//! - [`iceberg`] opens an Iceberg table and scans it at a snapshot;
 //! - [`infer`] writes a schema file from an input's columns and a sample of its values;
 //! - [`parquet`] reads one Parquet file batch by batch, mapped into records column by column
 //!   by [`columns`]; [`jsonl`] reads JSON lines, mapped by the [`Converter`] below.
 
 pub mod columns;
 pub mod dataset;
+pub mod iceberg;
 pub mod infer;
 pub mod jsonl;
 pub mod parquet;

@@ -37,13 +37,22 @@ pub fn read(
 /// A Parquet file opened for rows of a root type: its footer read, its columns checked
 /// against the type's fields, no row read yet.
 pub struct ParquetFile {
-    name: String,
     builder: ParquetRecordBatchReaderBuilder<File>,
+    reader: BatchReader,
+}
+
+/// Record batches of one Arrow schema read as records of a root type: the columns named
+/// like its fields checked and planned once ([`columns`](super::columns)), then every batch
+/// mapped column by column. Parquet files and Iceberg scans both go through it.
+pub struct BatchReader {
+    name: String,
     root: TypeId,
     def: TypeDef,
     columns: Vec<Column>,
     missing: Vec<String>,
     ignored: Vec<String>,
+    /// The root type's key fields, which must not be null.
+    key: Vec<usize>,
 }
 
 /// A column read as a field of the root type.
@@ -142,36 +151,13 @@ impl ParquetFile {
         root: &str,
         partitions: &[(String, String)],
     ) -> Result<Self, InputError> {
-        let name = name.to_string();
         let file =
-            File::open(path).map_err(|e| InputError::file(&name, format!("cannot open: {e}")))?;
+            File::open(path).map_err(|e| InputError::file(name, format!("cannot open: {e}")))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-            InputError::file(&name, format!("not a Parquet file: {e}")).problem(Problem::NotParquet)
+            InputError::file(name, format!("not a Parquet file: {e}")).problem(Problem::NotParquet)
         })?;
-        let (id, def) = schema
-            .type_id(root)
-            .and_then(|id| Some((id, schema.type_def(id)?)))
-            .filter(|(_, def)| matches!(def.kind, TypeKind::Object { .. }))
-            .ok_or_else(|| {
-                InputError::file(&name, format!("{root} is not an object type of the schema"))
-            })?;
-        let (mut columns, mut ignored) = match_columns(&name, schema, def, &builder)?;
-        partition_columns(&name, schema, def, partitions, &mut columns, &mut ignored)?;
-        let missing = def
-            .fields()
-            .iter()
-            .filter(|f| !columns.iter().any(|c| c.name == f.name))
-            .map(|f| f.name.clone())
-            .collect();
-        Ok(ParquetFile {
-            name,
-            builder,
-            root: id,
-            def: def.clone(),
-            columns,
-            missing,
-            ignored,
-        })
+        let reader = BatchReader::new(name, schema, root, builder.schema(), partitions)?;
+        Ok(ParquetFile { builder, reader })
     }
 
     /// The file's Arrow schema (from its footer).
@@ -182,12 +168,12 @@ impl ParquetFile {
     /// The file's columns (and partition keys) that are not fields of the root type: they
     /// are not read.
     pub fn ignored_columns(&self) -> &[String] {
-        &self.ignored
+        &self.reader.ignored
     }
 
     /// The root type's fields that have no column: null in every row.
     pub fn missing_fields(&self) -> &[String] {
-        &self.missing
+        &self.reader.missing
     }
 
     /// How many rows the footer says the file holds.
@@ -203,29 +189,22 @@ impl ParquetFile {
         sink: &mut dyn RecordSink,
         mut progress: impl FnMut(u64),
     ) -> Result<u64, InputError> {
-        let in_file = self.columns.iter().filter_map(|c| match c.from {
+        let ParquetFile { builder, reader } = self;
+        let name = reader.name.clone();
+        let in_file = reader.columns.iter().filter_map(|c| match c.from {
             Origin::File(index) => Some(index),
             Origin::Partition(_) => None,
         });
-        let mask = ProjectionMask::roots(self.builder.parquet_schema(), in_file);
-        let reader = self
-            .builder
+        let mask = ProjectionMask::roots(builder.parquet_schema(), in_file);
+        let batches = builder
             .with_projection(mask)
             .build()
-            .map_err(|e| InputError::file(&self.name, format!("cannot read: {e}")))?;
-        let batches = Batches {
-            name: &self.name,
-            root: self.root,
-            def: &self.def,
-            columns: &self.columns,
-            key: columns::key_fields(&self.def),
-        };
+            .map_err(|e| InputError::file(&name, format!("cannot read: {e}")))?;
         let mut rows = 0;
-        for batch in reader {
-            let batch = batch.map_err(|e| {
-                InputError::at(&self.name, "row", rows + 1, format!("cannot read: {e}"))
-            })?;
-            batches.add(sink, &batch, rows)?;
+        for batch in batches {
+            let batch = batch
+                .map_err(|e| InputError::at(&name, "row", rows + 1, format!("cannot read: {e}")))?;
+            reader.add(sink, &batch, rows)?;
             rows += batch.num_rows() as u64;
             progress(batch.num_rows() as u64);
         }
@@ -233,56 +212,108 @@ impl ParquetFile {
     }
 }
 
-/// What turns the batches of one file into records.
-struct Batches<'a> {
-    name: &'a str,
-    root: TypeId,
-    def: &'a TypeDef,
-    columns: &'a [Column],
-    /// The root type's key fields, which must not be null.
-    key: Vec<usize>,
-}
+impl BatchReader {
+    /// Checks each column of `arrow` named like a field of `root` against that field, and
+    /// adds a column for each partition value (see [`ParquetFile::open_part`]). Fails naming
+    /// the column, its Arrow type and the field when they do not fit, and when no column is
+    /// named like a field.
+    pub fn new(
+        name: &str,
+        schema: &Schema,
+        root: &str,
+        arrow: &arrow_schema::Schema,
+        partitions: &[(String, String)],
+    ) -> Result<Self, InputError> {
+        let (id, def) = schema
+            .type_id(root)
+            .and_then(|id| Some((id, schema.type_def(id)?)))
+            .filter(|(_, def)| matches!(def.kind, TypeKind::Object { .. }))
+            .ok_or_else(|| {
+                InputError::file(name, format!("{root} is not an object type of the schema"))
+            })?;
+        let (mut columns, mut ignored) = match_columns(name, schema, def, arrow)?;
+        partition_columns(name, schema, def, partitions, &mut columns, &mut ignored)?;
+        let missing = def
+            .fields()
+            .iter()
+            .filter(|f| !columns.iter().any(|c| c.name == f.name))
+            .map(|f| f.name.clone())
+            .collect();
+        Ok(BatchReader {
+            name: name.to_string(),
+            root: id,
+            def: def.clone(),
+            columns,
+            missing,
+            ignored,
+            key: columns::key_fields(def),
+        })
+    }
 
-impl Batches<'_> {
-    /// Adds the rows of `batch` (after `before` rows of the file) to `sink`: every column's
-    /// values first (and the records they refer to), then one root record per row.
-    fn add(
+    /// The columns (and partition keys) that are not fields of the root type.
+    pub fn ignored_columns(&self) -> &[String] {
+        &self.ignored
+    }
+
+    /// The root type's fields that have no column: null in every row.
+    pub fn missing_fields(&self) -> &[String] {
+        &self.missing
+    }
+
+    /// Adds the rows of `batch` (after `before` rows of the input) to `sink`: every
+    /// column's values first (and the records they refer to), then one root record per row.
+    /// The batch holds the planned columns by name (others are not read).
+    pub fn add(
         &self,
         sink: &mut dyn RecordSink,
         batch: &RecordBatch,
         before: u64,
     ) -> Result<(), InputError> {
-        let arrays = arrays(self.columns, batch);
+        let name = &self.name;
         let mut fields: Vec<Option<Values>> = (0..self.def.fields().len()).map(|_| None).collect();
-        for (column, array) in self.columns.iter().zip(&arrays) {
+        for column in &self.columns {
+            let array = column_of(column, batch).ok_or_else(|| {
+                let message = format!("the batch has no column `{}`", column.name);
+                InputError::at(name, "row", before + 1, message)
+            })?;
             let values = column_values(sink, &column.plan, array.as_ref()).map_err(|bad| {
-                InputError::at(self.name, "row", before + bad.index as u64 + 1, bad.message)
+                InputError::at(name, "row", before + bad.index as u64 + 1, bad.message)
                     .field(format!("{}{}", column.name, bad.at))
             })?;
             fields[column.field] = Some(values);
         }
         for row in 0..batch.num_rows() {
-            let number = before + row as u64 + 1;
-            let fail = |field: &str, message: String| {
-                InputError::at(self.name, "row", number, message).field(field.to_string())
-            };
-            let mut values = Vec::with_capacity(fields.len());
-            for (field, column) in self.def.fields().iter().zip(&mut fields) {
-                let value = match column {
-                    None => Value::Null,
-                    Some(column) => column
-                        .next(sink)
-                        .map_err(|e| fail(&field.name, e.to_string()))?,
-                };
-                values.push(value);
-            }
-            if let Some(&k) = self.key.iter().find(|&&k| values[k].is_null()) {
-                let field = &self.def.fields()[k].name;
-                return Err(fail(field, columns::missing_key(self.def, k)));
-            }
-            sink.add(self.root, Record::Object(values))
-                .map_err(|e| InputError::at(self.name, "row", number, e.to_string()))?;
+            self.add_row(sink, &mut fields, before + row as u64 + 1)?;
         }
+        Ok(())
+    }
+
+    /// Adds the root record of row `number` from the next value of each column.
+    fn add_row(
+        &self,
+        sink: &mut dyn RecordSink,
+        fields: &mut [Option<Values>],
+        number: u64,
+    ) -> Result<(), InputError> {
+        let fail = |field: &str, message: String| {
+            InputError::at(&self.name, "row", number, message).field(field.to_string())
+        };
+        let mut values = Vec::with_capacity(fields.len());
+        for (field, column) in self.def.fields().iter().zip(fields.iter_mut()) {
+            let value = match column {
+                None => Value::Null,
+                Some(column) => column
+                    .next(sink)
+                    .map_err(|e| fail(&field.name, e.to_string()))?,
+            };
+            values.push(value);
+        }
+        if let Some(&k) = self.key.iter().find(|&&k| values[k].is_null()) {
+            let field = &self.def.fields()[k].name;
+            return Err(fail(field, columns::missing_key(&self.def, k)));
+        }
+        sink.add(self.root, Record::Object(values))
+            .map_err(|e| InputError::at(&self.name, "row", number, e.to_string()))?;
         Ok(())
     }
 }
@@ -320,20 +351,13 @@ fn column_values(
     })
 }
 
-/// The arrays of `columns` for one batch of the file: the batch's own (projected in file
-/// order), and a repeated value for each partition.
-fn arrays(columns: &[Column], batch: &RecordBatch) -> Vec<ArrayRef> {
-    let mut from_file = batch.columns().iter();
-    columns
-        .iter()
-        .map(|c| match &c.from {
-            Origin::File(_) => from_file
-                .next()
-                .expect("one batch column per file column")
-                .clone(),
-            Origin::Partition(value) => value.repeat(batch.num_rows()),
-        })
-        .collect()
+/// The array of `column` in `batch`: the batch's column of that name, or the partition's
+/// value repeated.
+fn column_of(column: &Column, batch: &RecordBatch) -> Option<ArrayRef> {
+    match &column.from {
+        Origin::File(_) => batch.column_by_name(&column.name).cloned(),
+        Origin::Partition(value) => Some(value.repeat(batch.num_rows())),
+    }
 }
 
 /// Adds a column for each partition that names a field of `def`; the others are ignored.
@@ -391,17 +415,17 @@ fn scalar_kind<'a>(schema: &'a Schema, kind: &'a FieldKind) -> Option<&'a FieldK
     }
 }
 
-/// Pairs the file's top-level columns with the fields of `def`, checking each pair.
+/// Pairs the top-level columns of `arrow` with the fields of `def`, checking each pair.
 /// Returns the columns to read, in file order, and the names of the others.
 fn match_columns(
     name: &str,
     schema: &Schema,
     def: &TypeDef,
-    builder: &ParquetRecordBatchReaderBuilder<File>,
+    arrow: &arrow_schema::Schema,
 ) -> Result<(Vec<Column>, Vec<String>), InputError> {
     let mut columns: Vec<Column> = Vec::new();
     let mut ignored = Vec::new();
-    for (index, column) in builder.schema().fields().iter().enumerate() {
+    for (index, column) in arrow.fields().iter().enumerate() {
         let Some(at) = def.fields().iter().position(|f| &f.name == column.name()) else {
             ignored.push(column.name().clone());
             continue;

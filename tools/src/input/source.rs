@@ -8,6 +8,8 @@
 //! | a file | JSON lines, or Parquet when it ends in `.parquet` / `.parq` (or `--format`) |
 //! | a folder | a Parquet data set ([`dataset`](super::dataset)) |
 //! | `s3://bucket/prefix/` | a Parquet data set under that prefix (the usual `AWS_*` settings, `--endpoint-url`) |
+//! | `iceberg:<catalog-uri>#<namespace>.<table>` | an Iceberg table in a SQL catalog (`--snapshot`, else the current one) |
+//! | `.../metadata/<n>.metadata.json` | an Iceberg table from its metadata file |
 //!
 //! A data set's part files are read one after the other, each batch by batch; from S3 each
 //! part is downloaded to a temporary file (the next one while the current one is read) and
@@ -22,6 +24,7 @@ use shoal_format::{RecordSink, Schema};
 use shoal_store::BlobStore;
 
 use super::dataset::{self, Part};
+use super::iceberg::{IcebergTable, TableRef};
 use super::parquet::ParquetFile;
 use super::{Converter, InputError, Problem};
 
@@ -50,6 +53,8 @@ pub enum Input {
         /// Its part files.
         parts: Vec<Part>,
     },
+    /// An Apache Iceberg table at a snapshot.
+    Iceberg(IcebergTable),
     /// A Parquet data set under an S3 prefix.
     S3 {
         /// `s3://bucket/prefix`, for messages.
@@ -76,7 +81,15 @@ impl Input {
         spec: &str,
         format: Option<Format>,
         endpoint: Option<&str>,
+        snapshot: Option<i64>,
     ) -> Result<Input, InputError> {
+        if let Some(table) = TableRef::parse(spec) {
+            let table = IcebergTable::open(spec, &table?, snapshot).await?;
+            return Ok(Input::Iceberg(table));
+        }
+        if snapshot.is_some() {
+            return Err(InputError::file(spec, "--snapshot is for Iceberg tables"));
+        }
         if spec == "-" {
             if format == Some(Format::Parquet) {
                 return Err(InputError::file(
@@ -124,6 +137,7 @@ impl Input {
                 let input = std::io::BufReader::with_capacity(1 << 20, file);
                 read_jsonl(input, &name, schema, root, to)
             }
+            Input::Iceberg(table) => table.read(schema, root, to),
             _ => self.read_parquet(schema, root, to),
         }
     }
@@ -153,7 +167,7 @@ impl Input {
         mut each: impl FnMut(LocalPart<'_>) -> Result<bool, InputError>,
     ) -> Result<(), InputError> {
         match self {
-            Input::Stdin | Input::JsonLines(_) => Ok(()),
+            Input::Stdin | Input::JsonLines(_) | Input::Iceberg(_) => Ok(()),
             Input::ParquetFile(path) => {
                 let name = path.display().to_string();
                 each(LocalPart {

@@ -101,9 +101,22 @@ pub fn dump(store: &str, version: u64) -> BTreeMap<i64, Json> {
 }
 
 /// Checks that `shoal diff --from 1 --to 2` on `store` lists exactly the changes between the
-/// records `old` and `new`: the ids added and removed, and each changed record's fields with
-/// their old and new values.
+/// records `old` and `new` (which has some of each kind of change): the ids added and
+/// removed, and each changed record's fields with their old and new values.
 pub fn assert_diff_exact(store: &str, old: &BTreeMap<i64, Json>, new: &BTreeMap<i64, Json>) {
+    let changes = assert_diff_between(store, 1, 2, old, new);
+    assert!(changes.iter().all(|n| *n > 0), "{changes:?}");
+}
+
+/// Checks that `shoal diff --from <from> --to <to>` on `store` lists exactly the changes
+/// between the records `old` and `new`; returns how many were added, removed and changed.
+pub fn assert_diff_between(
+    store: &str,
+    from: u64,
+    to: u64,
+    old: &BTreeMap<i64, Json>,
+    new: &BTreeMap<i64, Json>,
+) -> [usize; 3] {
     let added: BTreeSet<i64> = new
         .keys()
         .filter(|k| !old.contains_key(k))
@@ -123,24 +136,27 @@ pub fn assert_diff_exact(store: &str, old: &BTreeMap<i64, Json>, new: &BTreeMap<
             }
         }
     }
-    assert!(!added.is_empty() && !removed.is_empty() && !changed.is_empty());
+    let (from, to) = (from.to_string(), to.to_string());
     let diff = json(&shoal(
         store,
-        &["diff", "--from", "1", "--to", "2", "--json"],
+        &["diff", "--from", &from, "--to", &to, "--json"],
     ));
     let t = &diff["types"][0];
     assert_eq!(t["name"], "Movie");
-    let ids = |list: &Json| -> BTreeSet<i64> {
-        let list = list.as_array().unwrap();
-        list.iter().map(|r| r["id"].as_i64().unwrap()).collect()
+    // `shoal diff --json` leaves out an empty list.
+    let empty = Vec::new();
+    let list = |list: &Json| list.as_array().unwrap_or(&empty).clone();
+    let ids = |records: &Json| -> BTreeSet<i64> {
+        let records = list(records);
+        records.iter().map(|r| r["id"].as_i64().unwrap()).collect()
     };
     assert_eq!(ids(&t["added"]), added);
     assert_eq!(ids(&t["removed"]), removed);
-    for r in t["added"].as_array().unwrap() {
+    for r in &list(&t["added"]) {
         assert_eq!(*r, new[&r["id"].as_i64().unwrap()], "an added record");
     }
     let mut got: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
-    for c in t["changed"].as_array().unwrap() {
+    for c in &list(&t["changed"]) {
         let id = c["key"][0].as_i64().unwrap();
         for f in c["fields"].as_array().unwrap() {
             let name = f["field"].as_str().unwrap();
@@ -150,6 +166,7 @@ pub fn assert_diff_exact(store: &str, old: &BTreeMap<i64, Json>, new: &BTreeMap<
         }
     }
     assert_eq!(got, changed);
+    [added.len(), removed.len(), changed.len()]
 }
 
 /// The S3 test server's bucket, made ready, and a fresh prefix in it: `scripts/test.sh` sets

@@ -1,0 +1,128 @@
+//! A real Apache Iceberg table, written by pyiceberg (PyPI; a SQL catalog on SQLite, data in
+//! a folder; installed by `scripts/iceberg.sh`) with an append of the example catalog's v1,
+//! an overwrite with v2 and a delete: `shoal produce` publishes each snapshot, through the
+//! catalog and from the table's metadata file, and `shoal diff` lists exactly what changed.
+//! A missing table, an unreachable catalog and an unknown snapshot are one error each, and
+//! nothing is published.
+
+mod warehouse_common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value as Json;
+use warehouse_common::*;
+
+/// Runs scripts/iceberg/write_catalog.py into `dir`; returns what it prints.
+fn pyiceberg_writes_the_catalog(dir: &Path) -> Json {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/iceberg.sh"))
+        .arg(root().join("scripts/iceberg/write_catalog.py"))
+        .arg(example("v1.jsonl"))
+        .arg(example("v2.jsonl"))
+        .arg(dir)
+        .output()
+        .expect("bash runs scripts/iceberg.sh");
+    assert!(
+        out.status.success(),
+        "scripts/iceberg.sh failed (it installs pyiceberg from PyPI):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("write_catalog.py prints JSON")
+}
+
+fn produce_snapshot(store: &str, table: &str, snapshot: &Json) -> std::process::Output {
+    let id = snapshot["id"].to_string();
+    let schema = example("schema.toml");
+    let args = [
+        "produce",
+        "--schema",
+        &schema,
+        "--input",
+        table,
+        "--snapshot",
+        &id,
+        "--json",
+    ];
+    shoal(store, &args)
+}
+
+#[test]
+fn each_snapshot_of_an_iceberg_table_publishes_with_an_exact_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = pyiceberg_writes_the_catalog(&dir.path().join("lake"));
+    let table = format!("iceberg:{}#shop.movies", written["uri"].as_str().unwrap());
+    let snapshots = written["snapshots"].as_array().unwrap();
+    let before = written["delete_before"].as_i64().unwrap();
+    let v1 = records(&example("v1.jsonl"));
+    let v2 = records(&example("v2.jsonl"));
+    let v3: BTreeMap<i64, Json> = v2
+        .iter()
+        .filter(|(_, m)| m["year"].as_i64().unwrap() >= before)
+        .map(|(id, m)| (*id, m.clone()))
+        .collect();
+    assert!(v3.len() < v2.len());
+
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    for (n, (snapshot, expected)) in snapshots.iter().zip([&v1, &v2, &v3]).enumerate() {
+        let report = json(&produce_snapshot(store, &table, snapshot));
+        assert_eq!(report["version"], n as u64 + 1);
+        assert_eq!(report["records_read"], expected.len() as u64);
+        assert_eq!(&dump(store, n as u64 + 1), expected);
+    }
+    assert_diff_exact(store, &v1, &v2);
+    let [added, removed, changed] = assert_diff_between(store, 2, 3, &v2, &v3);
+    assert_eq!((added, removed, changed), (0, v2.len() - v3.len(), 0));
+
+    // The table from its current metadata file (a static table): the last snapshot.
+    let metadata = snapshots[2]["metadata"].as_str().unwrap();
+    let metadata = metadata.strip_prefix("file://").unwrap_or(metadata);
+    let store = dir.path().join("store-static");
+    let store = store.to_str().unwrap();
+    let schema = example("schema.toml");
+    ok(&shoal(
+        store,
+        &["produce", "--schema", &schema, "--input", metadata],
+    ));
+    assert_eq!(dump(store, 1), v3);
+}
+
+#[test]
+fn a_missing_table_an_unreachable_catalog_or_snapshot_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = pyiceberg_writes_the_catalog(&dir.path().join("lake"));
+    let uri = written["uri"].as_str().unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    let first = &written["snapshots"][0];
+    json(&produce_snapshot(
+        store,
+        &format!("iceberg:{uri}#shop.movies"),
+        first,
+    ));
+    let refused = |table: &str, snapshot: &Json, message: &str| {
+        let err = failed(&produce_snapshot(store, table, snapshot));
+        assert!(err.contains(message), "{err}");
+        assert!(err.contains("nothing was published"), "{err}");
+    };
+    let next = &written["snapshots"][1];
+    refused(
+        &format!("iceberg:{uri}#shop.nope"),
+        next,
+        "cannot load the table",
+    );
+    refused(
+        "iceberg:sqlite:///nowhere/catalog.db#shop.movies",
+        next,
+        "no catalog database at /nowhere/catalog.db",
+    );
+    let table = format!("iceberg:{uri}#shop.movies");
+    refused(
+        &table,
+        &serde_json::json!({"id": 42}),
+        "no snapshot 42; the table has",
+    );
+    assert_eq!(json(&shoal(store, &["versions", "--json"]))["announced"], 1);
+}
