@@ -1,4 +1,6 @@
-//! `shoal produce`: one producer cycle from JSON lines or Parquet.
+//! `shoal produce`: one producer cycle from what `--input` names (JSON lines, a Parquet file
+//! or data set, an Iceberg table; see `input::source`), with the schema file given or
+//! inferred (`cmd::schema`).
 //!
 //! The producer restores the announced version from the store, takes the whole input as the
 //! new dataset, and publishes a delta (and a snapshot) only if something changed. The input
