@@ -319,3 +319,28 @@ fn bad_requests_get_a_4xx_with_a_clear_message() {
     assert_eq!(status, 200);
     assert!(!script.contains("innerHTML"), "data goes in as text only");
 }
+
+#[test]
+fn a_new_version_is_pushed_to_the_page_without_asking() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    produce(&store, &example("v1.jsonl"));
+    let server = Server::start(&store);
+    let mut events = server.events();
+    let (name, data) = events.next();
+    assert_eq!(name, "versions", "{data}");
+    let first: Json = serde_json::from_str(&data).unwrap();
+    assert_eq!(first["announced"], 1);
+
+    produce(&store, &example("v2.jsonl"));
+    let pushed = loop {
+        let (name, data) = events.next();
+        assert_eq!(name, "versions", "{data}");
+        let l: Json = serde_json::from_str(&data).unwrap();
+        if l["announced"] == 2 {
+            break l;
+        }
+    };
+    // The same listing /api/versions gives.
+    assert_eq!(pushed, server.json("/api/versions", 200));
+}

@@ -34,6 +34,7 @@ pub fn router(state: Shared) -> Router {
         .route("/app.js", get(assets::script))
         .route("/app.css", get(assets::style))
         .route("/api/versions", get(versions))
+        .route("/api/events", get(events))
         .route("/api/timeline", get(timeline))
         .route("/api/versions/{v}", get(version))
         .route("/api/versions/{v}/types/{type}/records", get(records))
@@ -48,6 +49,11 @@ pub fn router(state: Shared) -> Router {
 
 async fn versions(State(s): State<Shared>) -> Reply<Listing> {
     Ok(Json(s.versions.listing().await?))
+}
+
+/// Server-sent events: the listing now and after every change of the store.
+async fn events(State(s): State<Shared>) -> impl axum::response::IntoResponse {
+    s.live.events()
 }
 
 /// Records per type and changes per version, as far as the background task has got.

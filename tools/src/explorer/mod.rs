@@ -5,7 +5,8 @@
 //! diffs, all from the JSON API under `/api/` ([`api`]). The API calls the functions the CLI
 //! commands call (`versions::listing`, `inspect::report`, `read::lookup`, `diff::report`,
 //! [`crate::changes`]), so the page and `shoal ... --json` agree. Loaded versions are kept
-//! in a small LRU ([`cache`]). Binds to loopback unless `--addr` says otherwise.
+//! in a small LRU ([`cache`]). The server follows the store and pushes each new listing to
+//! the page ([`live`]). Binds to loopback unless `--addr` says otherwise.
 
 mod api;
 mod assets;
@@ -13,6 +14,7 @@ mod cache;
 mod error;
 mod filter;
 mod history;
+mod live;
 mod records;
 mod timeline;
 
@@ -43,6 +45,8 @@ pub struct Explorer {
     last_diff: std::sync::Mutex<Option<(DiffKey, Arc<diff::Report>)>>,
     /// The timeline's counts, worked out in the background.
     timeline: timeline::Timeline,
+    /// The store followed, for the page's live updates.
+    live: live::Live,
     /// The global options, for the consumers a history walk makes (each in its own
     /// temporary cache).
     global: Global,
@@ -113,6 +117,7 @@ pub async fn run(g: &Global, a: &UiArgs) -> Result<()> {
     };
     let state = Arc::new(Explorer {
         timeline: timeline::Timeline::new(store.clone(), global.clone()),
+        live: live::Live::start(store.clone()),
         versions: cache::Versions::new(g, store)?,
         last_diff: std::sync::Mutex::new(None),
         global,

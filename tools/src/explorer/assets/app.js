@@ -6,7 +6,6 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const POLL_MS = 3000;
 let listing = null;
 
 // el("td", {class: "num"}, "text", childNode): strings become text nodes.
@@ -72,29 +71,45 @@ function watchPaint() {
   new PerformanceObserver((list) => fcp(list.getEntries())).observe({ type: "paint", buffered: true });
 }
 
-// ---- header and polling -------------------------------------------------------------
+// ---- header and live updates -------------------------------------------------------
+// The server follows the store and pushes each new listing (/api/events, server-sent
+// events); the page never polls. EventSource reconnects by itself when the server restarts.
 
 function renderStatus() {
   const status = document.getElementById("status");
   document.getElementById("store").textContent = listing.store;
-  const parts = [`announced: ${listing.announced ?? "none"}`];
-  const nodes = [document.createTextNode(parts.join(""))];
+  document.body.setAttribute("data-announced", String(listing.announced ?? ""));
+  const nodes = [document.createTextNode(`announced: ${listing.announced ?? "none"}`)];
   if (listing.pinned !== null && listing.pinned !== undefined) {
     nodes.push(document.createTextNode(" "), el("span", { class: "pin" }, `PINNED to ${listing.pinned}`));
   }
   status.replaceChildren(...nodes);
 }
 
-async function poll() {
+function update(fresh) {
+  const changed = !listing || JSON.stringify(fresh) !== JSON.stringify(listing);
+  listing = fresh;
+  renderStatus();
+  if (changed && route().name === "timeline") render();
+}
+
+function unreachable(message) {
+  document.getElementById("status").textContent = `store unreachable: ${message}`;
+}
+
+async function load() {
   try {
-    const fresh = await api("/api/versions");
-    const changed = !listing || JSON.stringify(fresh) !== JSON.stringify(listing);
-    listing = fresh;
-    renderStatus();
-    if (changed && route().name === "timeline") render();
+    update(await api("/api/versions"));
   } catch (e) {
-    document.getElementById("status").textContent = `store unreachable: ${e.message}`;
+    unreachable(e.message);
   }
+}
+
+function follow() {
+  const events = new EventSource("/api/events");
+  events.addEventListener("versions", (e) => update(JSON.parse(e.data)));
+  events.addEventListener("unreachable", (e) => unreachable(JSON.parse(e.data).error));
+  events.addEventListener("error", () => unreachable("lost shoal ui; reconnecting…"));
 }
 
 // ---- routes -------------------------------------------------------------------------
@@ -362,7 +377,7 @@ async function record(r) {
 }
 
 async function lookup() {
-  if (!listing) await poll();
+  if (!listing) await load();
   const versions = listing.versions.filter((v) => v.reachable).map((v) => v.version);
   const current = listing.pinned ?? listing.announced ?? versions[0];
   const vSel = el("select", { name: "v" }, versions.map((v) => el("option", { value: v }, String(v))));
@@ -410,7 +425,7 @@ function fieldTable(fields) {
 // ---- diff -------------------------------------------------------------------------------
 
 async function diffForm() {
-  if (!listing) await poll();
+  if (!listing) await load();
   const versions = listing.versions.filter((v) => v.reachable).map((v) => v.version);
   const sel = (name, value) => {
     const s = el("select", { name }, versions.map((v) => el("option", { value: v }, String(v))));
@@ -456,7 +471,7 @@ async function diff(r) {
 window.addEventListener("hashchange", render);
 window.addEventListener("DOMContentLoaded", async () => {
   watchPaint();
-  await poll();
+  await load();
   await render();
-  setInterval(poll, POLL_MS);
+  follow();
 });
