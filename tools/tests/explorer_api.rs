@@ -62,7 +62,25 @@ fn every_route_answers_with_the_stores_real_data() {
         .unwrap()
         .iter()
         .find(|r| r["field"] == "country");
-    assert_eq!(country.expect("a country reference")["type"], "Country");
+    let country = country.expect("a country reference");
+    assert_eq!(country["type"], "Country");
+    // Country has no key: the reference is followed by ordinal, to the record's country.
+    let at = format!(
+        "/api/versions/1/types/Country/ordinal/{}",
+        country["ordinal"]
+    );
+    let target = server.json(&at, 200);
+    assert_eq!(target["record"], want["country"]);
+    server.refused(
+        "/api/versions/1/types/Country/ordinal/999999",
+        404,
+        "no Country at ordinal",
+    );
+    server.refused(
+        "/api/versions/1/types/Country/ordinal/x",
+        404,
+        "whole numbers",
+    );
 
     // A page of records, capped.
     let page = server.json("/api/versions/2/types/Movie/records?offset=10&limit=5", 200);

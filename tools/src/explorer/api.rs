@@ -13,10 +13,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{json, Value as Json_};
+use shoal_consumer::Dataset;
+use shoal_format::{Ordinal, RecordSource, TypeId};
 
 use crate::cmd::diff;
 use crate::cmd::inspect;
-use crate::cmd::read::{lookup, not_found};
+use crate::cmd::read::{lookup, not_found, type_of};
 use crate::cmd::versions::Listing;
 use crate::explorer::error::ApiError;
 use crate::explorer::filter::FieldEquals;
@@ -39,6 +41,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/versions/{v}", get(version))
         .route("/api/versions/{v}/types/{type}/records", get(records))
         .route("/api/versions/{v}/types/{type}/key/{*key}", get(record))
+        .route("/api/versions/{v}/types/{type}/ordinal/{o}", get(record_at))
         .route("/api/diff", get(diff))
         .route("/api/types/{type}/key/{*key}", get(history))
         .fallback(|| async {
@@ -109,13 +112,40 @@ async fn record(
     let Some((id, o)) = lookup(&data, &ty, &key)? else {
         return Err(ApiError::not_found(not_found(&data, &ty, &key)));
     };
+    found(&data, ty, id, o)
+}
+
+fn found(data: &Dataset, ty: String, id: TypeId, o: Ordinal) -> Reply<Found> {
     let keys = crate::changes::KeyReader::new(data.schema(), id)?;
     Ok(Json(Found {
         version: data.version().0,
         type_name: ty,
-        row: records::row(&data, id, &keys, o)?,
+        row: records::row(data, id, &keys, o)?,
         key_fields: keys.fields,
     }))
+}
+
+/// One record by ordinal: how a record of a type without a primary key is linked to (a
+/// reference's `ordinal`). Ordinals are per version.
+async fn record_at(
+    State(s): State<Shared>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+) -> Reply<Found> {
+    let Path((v, ty, o)) = path.map_err(bad_path)?;
+    let data = s.versions.get(parse_version(&v)?).await?;
+    let id = type_of(&data, &ty)?;
+    let o = o
+        .parse()
+        .ok()
+        .map(Ordinal)
+        .filter(|o| RecordSource::contains(&*data, id, *o))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no {ty} at ordinal {o:?} in version {v}: ordinals are whole numbers, below {}",
+                data.slot_count(id)
+            ))
+        })?;
+    found(&data, ty, id, o)
 }
 
 /// A diff: the counts of every type first, then one page of the changed records.

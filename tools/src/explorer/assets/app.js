@@ -119,6 +119,8 @@ function route() {
   const [head, ...rest] = parts;
   if (head === "v" && rest.length >= 3 && rest[1] === "t" && rest[3] === "k")
     return { name: "record", v: rest[0], type: rest[2], key: rest.slice(4) };
+  if (head === "v" && rest.length >= 5 && rest[1] === "t" && rest[3] === "o")
+    return { name: "record", v: rest[0], type: rest[2], ordinal: rest[4] };
   if (head === "v" && rest.length >= 3 && rest[1] === "t")
     return { name: "records", v: rest[0], type: rest[2], offset: Number(rest[3] || 0), filter: rest[4] === "f" ? { field: rest[5] || "", value: rest[6] || "" } : null };
   if (head === "v" && rest.length >= 1) return { name: "version", v: rest[0] };
@@ -330,7 +332,7 @@ async function records(r) {
     filterForm(base, page.filter),
     pager,
     el("table", { id: "records" }, page.records.map((row) => el("tr", {},
-      el("td", {}, page.key_fields.length ? recordLink(page.version, page.type, row.key) : `#${row.ordinal}`),
+      el("td", {}, page.key_fields.length ? recordLink(page.version, page.type, row.key) : ordinalLink(page.version, page.type, row.ordinal)),
       el("td", {}, json(row.record))))),
   );
 }
@@ -361,18 +363,25 @@ function recordLink(v, type, key) {
   return el("a", { href: `#/v/${v}/t/${encodeURIComponent(type)}/k/${keyPath(key)}` }, key.map(String).join(", "));
 }
 
+// A record of a type without a key, by its ordinal in one version.
+function ordinalLink(v, type, ordinal) {
+  return el("a", { href: `#/v/${v}/t/${encodeURIComponent(type)}/o/${ordinal}` }, `${type} #${ordinal}`);
+}
+
 async function record(r) {
   const started = performance.now();
-  const found = await api(`/api/versions/${encodeURIComponent(r.v)}/types/${encodeURIComponent(r.type)}/key/${keyPath(r.key)}`);
+  const at = r.key ? `key/${keyPath(r.key)}` : `ordinal/${encodeURIComponent(r.ordinal)}`;
+  const found = await api(`/api/versions/${encodeURIComponent(r.v)}/types/${encodeURIComponent(r.type)}/${at}`);
   timing("lookup", performance.now() - started);
+  const keyed = found.key_fields.length > 0;
   show(
-    el("h2", {}, `${found.type} ${found.key.map(String).join(", ")} in version ${found.version}`),
-    el("p", {}, el("a", { href: `#/h/${encodeURIComponent(found.type)}/${keyPath(found.key)}`, id: "history-link" }, "History of this record")),
+    el("h2", {}, `${found.type} ${keyed ? found.key.map(String).join(", ") : "#" + found.ordinal} in version ${found.version}`),
+    keyed ? el("p", {}, el("a", { href: `#/h/${encodeURIComponent(found.type)}/${keyPath(found.key)}`, id: "history-link" }, "History of this record")) : null,
     el("div", { id: "record" }, json(found.record)),
     found.refs.length ? el("h3", {}, "References") : null,
-    found.refs.length ? el("table", {}, found.refs.map((ref) => el("tr", {},
+    found.refs.length ? el("table", { id: "refs" }, found.refs.map((ref) => el("tr", {},
       el("td", {}, ref.field),
-      el("td", {}, ref.key.length ? recordLink(found.version, ref.type, ref.key) : `${ref.type} #${ref.ordinal}`)))) : null,
+      el("td", {}, ref.key.length ? recordLink(found.version, ref.type, ref.key) : ordinalLink(found.version, ref.type, ref.ordinal))))) : null,
   );
 }
 
