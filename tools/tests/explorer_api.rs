@@ -103,8 +103,10 @@ fn every_route_answers_with_the_stores_real_data() {
 
 /// Every record of `/api/versions/1/types/Movie/records?field=..&value=..`, page by page
 /// (20 a page), and the total the first page gave.
-fn filtered(server: &Server, field: &str, value: &str) -> (u64, Vec<Json>) {
-    let mut rows = Vec::new();
+/// Every page of a filter: the total, the records, and how the server found them. The
+/// pages together hold each match once, in ordinal order.
+fn filtered(server: &Server, field: &str, value: &str) -> (u64, Vec<Json>, String) {
+    let (mut rows, mut ordinals) = (Vec::new(), Vec::new());
     loop {
         let page = server.json(
             &format!(
@@ -115,8 +117,11 @@ fn filtered(server: &Server, field: &str, value: &str) -> (u64, Vec<Json>) {
         );
         let got = page["records"].as_array().unwrap();
         rows.extend(got.iter().map(|r| r["record"].clone()));
+        ordinals.extend(got.iter().map(|r| r["ordinal"].as_u64().unwrap()));
         if got.is_empty() {
-            return (page["total"].as_u64().unwrap(), rows);
+            assert!(ordinals.windows(2).all(|w| w[0] < w[1]), "{ordinals:?}");
+            let by = page["found_by"].as_str().unwrap().to_string();
+            return (page["total"].as_u64().unwrap(), rows, by);
         }
     }
 }
@@ -129,19 +134,23 @@ fn filter_finds_every_record_with_the_value(server: &Server, v1: &BTreeMap<i64, 
     }
     let (&year, &count) = years.iter().max_by_key(|(_, n)| **n).unwrap();
     assert!(count > 20, "several pages of {year}");
-    let (total, rows) = filtered(server, "year", &year.to_string());
+    let (total, rows, by) = filtered(server, "year", &year.to_string());
+    assert_eq!(by, "index");
     assert_eq!(total, count);
     assert_eq!(rows.len() as u64, count);
     assert!(rows.iter().all(|r| r["year"] == year), "only {year}");
     // Through a reference, and a string.
     let pl = v1.values().filter(|r| r["country"] == "PL").count() as u64;
-    let (total, rows) = filtered(server, "country.code", "PL");
+    let (total, rows, by) = filtered(server, "country.code", "PL");
+    assert_eq!(by, "index");
     assert_eq!(total, pl);
     assert!(rows.iter().all(|r| r["country"] == "PL"));
     // A float, as the file has it.
     let rating = &v1.values().next().unwrap()["rating"];
     let want = v1.values().filter(|r| r["rating"] == *rating).count() as u64;
-    assert_eq!(filtered(server, "rating", &rating.to_string()).0, want);
+    // A float is compared as a number, by a scan.
+    let (total, _, by) = filtered(server, "rating", &rating.to_string());
+    assert_eq!((total, by.as_str()), (want, "scan"));
     assert_eq!(filtered(server, "year", "1").0, 0);
 }
 

@@ -74,7 +74,7 @@ async fn version(
 }
 
 /// A page of a type's records; with `field=<path>&value=<value>`, only those whose field
-/// holds the value (a scan of the type, see [`crate::explorer::filter`]).
+/// holds the value (through a hash index on the field, see [`crate::explorer::filter`]).
 async fn records(
     State(s): State<Shared>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -83,8 +83,15 @@ async fn records(
     let Path((v, ty)) = path.map_err(bad_path)?;
     let q = params(query)?;
     let (offset, limit) = (number(&q, "offset", 0)?, number(&q, "limit", 50)?);
-    let filter = field_filter(&q)?;
-    let data = s.versions.get(parse_version(&v)?).await?;
+    let v = parse_version(&v)?;
+    let data = s.versions.get(v).await?;
+    let filter = match field_filter(&q)? {
+        None => None,
+        Some(f) => {
+            let indexed = s.filter_index(&data, v, &ty, &f).await?;
+            Some((f, indexed))
+        }
+    };
     let page =
         tokio::task::spawn_blocking(move || records::page(&data, &ty, filter, offset, limit))
             .await??;

@@ -21,6 +21,8 @@ mod timeline;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use shoal_consumer::Dataset;
+
 use crate::cli::Global;
 use crate::cmd::{diff, open_store};
 use crate::error::{CliError, Result};
@@ -76,6 +78,24 @@ impl Explorer {
         let report = Arc::new(report);
         *self.last_diff.lock().expect("diff lock") = Some((key, report.clone()));
         Ok(report)
+    }
+
+    /// Version `v` with a hash index on the filter's field when the filter can use one
+    /// (a bad type, field or value is a 400 here, before anything is built).
+    async fn filter_index(
+        &self,
+        data: &Dataset,
+        v: u64,
+        type_name: &str,
+        f: &filter::FieldEquals,
+    ) -> Result<Option<Arc<Dataset>>, ApiError> {
+        let ty = crate::cmd::read::type_of(data, type_name)?;
+        if filter::Filter::new(data, ty, &f.field, &f.value)?.found_by() == filter::FoundBy::Scan {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.versions.filter_index(v, type_name, &f.field).await?,
+        ))
     }
 
     /// The reachable versions, in the listing's order.
