@@ -6,7 +6,7 @@
 mod explorer_common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use explorer_common::{catalog, example, produce, records, shoal, Server, XSS_IMG, XSS_SCRIPT};
@@ -370,4 +370,50 @@ fn a_new_version_is_pushed_to_the_page_without_asking() {
     };
     // The same listing /api/versions gives.
     assert_eq!(pushed, server.json("/api/versions", 200));
+}
+
+#[test]
+fn a_timeline_step_that_failed_is_tried_again_once_the_store_heals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    produce(&store, &example("v1.jsonl"));
+    produce(&store, &example("v2.jsonl"));
+    // Every snapshot damaged: no way to build any version.
+    let snapshots: Vec<(PathBuf, Vec<u8>)> = ["snapshot/1", "snapshot/2"]
+        .iter()
+        .map(|s| (store.join(s), std::fs::read(store.join(s)).unwrap()))
+        .collect();
+    for (path, good) in &snapshots {
+        let mut bad = good.clone();
+        let middle = bad.len() / 2;
+        bad[middle] ^= 0xff;
+        std::fs::write(path, &bad).unwrap();
+    }
+    let server = Server::start(&store);
+
+    let t = timeline(&server);
+    assert!(t["versions"][0]["error"].is_string(), "{t}");
+
+    for (path, good) in &snapshots {
+        std::fs::write(path, good).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let healed = loop {
+        let t = timeline(&server);
+        let errors = t["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["error"].is_string());
+        if !errors {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "the failure stuck: {t}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let v1 = records(&example("v1.jsonl")).len() as u64;
+    assert_eq!(
+        healed["versions"][0]["records"][0]["records"], v1,
+        "{healed}"
+    );
 }

@@ -162,14 +162,18 @@ function timeline() {
 }
 
 // Records per type and changes per version: the server counts them in the background, so
-// this asks again while some are pending and the timeline is still shown.
+// this asks again while some are pending or failed and the timeline is still shown.
 async function counts() {
   const t = await api("/api/timeline");
   const box = document.getElementById("counts");
   if (!box) return;
   box.replaceChildren(countsLegend(t.versions), countsChart(t.versions));
   box.setAttribute("data-pending", String(t.pending));
-  if (t.pending) setTimeout(() => { if (route().name === "timeline") counts().catch(() => {}); }, 1000);
+  // Pending steps are asked for again each second; failed ones are retried by the server
+  // (at most every 5 s) when asked, so ask again after that.
+  const failed = t.versions.some((v) => v.error);
+  const again = t.pending ? 1000 : failed ? 5000 : 0;
+  if (again) setTimeout(() => { if (route().name === "timeline") counts().catch(() => {}); }, again);
 }
 
 const TYPE_CLASSES = 6;
