@@ -93,11 +93,6 @@ impl Versions {
         })
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn BlobStore> {
-        &self.store
-    }
-
     /// What the store holds now.
     pub async fn listing(&self) -> Result<Listing, ApiError> {
         Ok(listing(&*self.store).await?)

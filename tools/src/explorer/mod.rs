@@ -49,9 +49,8 @@ pub struct Explorer {
     timeline: timeline::Timeline,
     /// The store followed, for the page's live updates.
     live: live::Live,
-    /// The global options, for the consumers a history walk makes (each in its own
-    /// temporary cache).
-    global: Global,
+    /// The consumers that walk records' histories.
+    walkers: history::Walkers,
 }
 
 /// The most versions a history walks (the newest ones).
@@ -121,9 +120,7 @@ impl Explorer {
         crate::cmd::read::lookup(&data, type_name, key)?;
         let skip = versions.len().saturating_sub(HISTORY_VERSIONS);
         let versions = versions.split_off(skip);
-        let (consumer, _cache) =
-            crate::cmd::consumer(&self.global, self.versions.store().clone(), &[type_name])?;
-        history::walk(&consumer, versions, type_name, key).await
+        self.walkers.history(versions, type_name, key).await
     }
 }
 
@@ -138,9 +135,9 @@ pub async fn run(g: &Global, a: &UiArgs) -> Result<()> {
     let state = Arc::new(Explorer {
         timeline: timeline::Timeline::new(store.clone(), global.clone()),
         live: live::Live::start(store.clone()),
-        versions: cache::Versions::new(g, store)?,
+        versions: cache::Versions::new(g, store.clone())?,
         last_diff: std::sync::Mutex::new(None),
-        global,
+        walkers: history::Walkers::new(store, global),
     });
     let listener = tokio::net::TcpListener::bind(a.addr)
         .await
