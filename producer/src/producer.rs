@@ -597,7 +597,12 @@ impl Producer {
                 .iter()
                 .zip(stored)
                 .map(|(key, bytes)| packing::unpack(bytes, &location, key))
-                .collect::<shoal_store::Result<Vec<_>>>()?;
+                .collect::<shoal_store::Result<Vec<_>>>()
+                .map_err(|e| Error::Restore {
+                    location: location.clone(),
+                    version: target,
+                    reason: e.to_string(),
+                })?;
             let deltas = plain.split_off(1);
             let snapshot = plain.pop().expect("the snapshot");
             let size = snapshot.len() as u64;
