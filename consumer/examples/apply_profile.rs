@@ -39,8 +39,11 @@ async fn main() {
         .await
         .expect("cycle");
     }
-    let snapshot = Bytes::from(std::fs::read(tmp.path().join("snapshot/1")).expect("snapshot"));
-    let delta = Bytes::from(std::fs::read(tmp.path().join("delta/1-2")).expect("delta"));
+    let read = |key: &str| {
+        let stored = Bytes::from(std::fs::read(tmp.path().join(key)).expect("a blob"));
+        shoal_store::packing::unpack(stored, "the store", key).expect("unpacks")
+    };
+    let (snapshot, delta) = (read("snapshot/1"), read("delta/1-2"));
     let spec = [IndexSpec {
         name: "Movie".into(),
         type_name: "Movie".into(),
@@ -52,10 +55,7 @@ async fn main() {
     let t = Instant::now();
     let base = base.with_indexes(&spec).expect("index");
     println!("index {:?}", t.elapsed());
-    let plain = Dataset::from_snapshot(Bytes::from(
-        std::fs::read(tmp.path().join("snapshot/1")).expect("snapshot"),
-    ))
-    .expect("load");
+    let plain = Dataset::from_snapshot(read("snapshot/1")).expect("load");
     for _ in 0..rounds {
         let t = Instant::now();
         let view = DeltaView::open(delta.clone()).expect("delta");

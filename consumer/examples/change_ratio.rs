@@ -70,7 +70,10 @@ async fn main() {
     }];
     let mut medians = Vec::new();
     for (name, from, to) in [("0.1% edited", 1, 2), ("10% edited", 3, 4)] {
-        let read = |name: String| Bytes::from(std::fs::read(tmp.path().join(name)).expect("blob"));
+        let read = |name: String| {
+            let stored = Bytes::from(std::fs::read(tmp.path().join(&name)).expect("blob"));
+            shoal_store::packing::unpack(stored, "the store", &name).expect("unpacks")
+        };
         let base = Dataset::from_snapshot(read(format!("snapshot/{from}")))
             .expect("snapshot")
             .with_indexes(&spec)

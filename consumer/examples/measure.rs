@@ -163,8 +163,11 @@ async fn main() {
         type_name: "Movie".into(),
         paths: vec![],
     }];
-    let snapshot = Bytes::from(std::fs::read(format!("{folder}/snapshot/1")).expect("snapshot"));
-    let delta = Bytes::from(std::fs::read(format!("{folder}/delta/1-2")).expect("delta"));
+    let read = |key: &str| {
+        let stored = Bytes::from(std::fs::read(format!("{folder}/{key}")).expect("a blob"));
+        shoal_store::packing::unpack(stored, &folder, key).expect("unpacks")
+    };
+    let (snapshot, delta) = (read("snapshot/1"), read("delta/1-2"));
     let base = Dataset::from_snapshot(snapshot)
         .expect("load")
         .with_indexes(&spec)

@@ -97,12 +97,18 @@ impl Cache {
         }
     }
 
-    /// Maps and verifies a blob just fetched into the cache; removes it if it is damaged.
-    pub(crate) fn verify_fetched(&self, name: &BlobName) -> Result<Bytes> {
+    /// Moves a blob fetched into the temporary file `fetched` to its name in the cache,
+    /// unpacked when the store keeps it packed (see [`shoal_store::packing`]), then maps and
+    /// verifies it; removes it if it is damaged. A name in the cache only ever holds a whole
+    /// plain blob, whenever the process is killed.
+    pub(crate) fn verify_fetched(&self, name: &BlobName, fetched: &Path) -> Result<Bytes> {
         let path = self.path(name);
-        map_and_verify(&path, name).inspect_err(|_| {
-            let _ = std::fs::remove_file(&path);
-        })
+        shoal_store::packing::unpack_file(fetched, &path, &name.key())
+            .map_err(Error::from)
+            .and_then(|_| map_and_verify(&path, name))
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&path);
+            })
     }
 
     /// Encodes `data` as a snapshot into the cache atomically (temporary file, fsync,

@@ -141,11 +141,20 @@ impl Consumer {
             .filter(|(name, _)| matches!(name, BlobName::Snapshot(_)))
             .map(|(name, size)| (*name, *size))
             .collect();
+        // The planner weighs a cached blob by the file it is (plain), a blob to fetch by
+        // what the store holds (packed, maybe).
+        let weights = |sizes: &BTreeMap<BlobName, u64>| {
+            let mut w = sizes.clone();
+            for (name, size) in &in_cache {
+                w.entry(*name).and_modify(|s| *s = *size);
+            }
+            w
+        };
         let manifest = announced.filter(|_| avoid.is_empty() && from.is_some());
         if let Some(a) = manifest {
             let mut sizes: BTreeMap<BlobName, u64> = a.blobs.iter().copied().collect();
             sizes.extend(cached_snapshots.iter().map(|(n, s)| (*n, *s)));
-            if let Some(route) = plan(from, target, &sizes, cached) {
+            if let Some(route) = plan(from, target, &weights(&sizes), cached) {
                 let cheap = match route.start {
                     Start::Current => true,
                     Start::Snapshot(v) => cached(&BlobName::Snapshot(v)),
@@ -173,7 +182,7 @@ impl Consumer {
             sizes.entry(name).or_insert(size);
         }
         sizes.retain(|name, size| avoid.get(name) != Some(size));
-        let route = plan(from, target, &sizes, cached).ok_or_else(|| {
+        let route = plan(from, target, &weights(&sizes), cached).ok_or_else(|| {
             Failed::Other(Error::NoPath {
                 to: target,
                 location: self.inner.store.location(),
@@ -268,9 +277,17 @@ impl Consumer {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("create cache folder", dir, e))?;
         }
-        let info = self.inner.store.get_to_file(&name.key(), &path).await?;
+        let fetched = shoal_store::temp_path(&path);
+        let info = match self.inner.store.get_to_file(&name.key(), &fetched).await {
+            Ok(info) => info,
+            Err(e) => {
+                let _ = std::fs::remove_file(&fetched);
+                return Err(e.into());
+            }
+        };
         let cache = self.inner.cache.clone();
-        let bytes = blocking("verify a fetched blob", move || cache.verify_fetched(&n)).await?;
+        let verify = move || cache.verify_fetched(&n, &fetched);
+        let bytes = blocking("verify a fetched blob", verify).await?;
         built.fetched += info.size;
         built.blobs.push(name.key());
         Ok(bytes)

@@ -360,7 +360,7 @@ async fn a_long_chain_is_written_back_to_the_cache_and_a_restart_starts_there() 
     restarted.refresh().await.unwrap();
     let event = recorder.events.lock().unwrap().last().cloned().unwrap();
     assert_eq!(event.blobs, ["snapshot/11", "delta/11-12"]);
-    assert_eq!(event.bytes_fetched, 0);
+    assert_eq!(event.bytes_fetched, 0, "{:?}", event.blobs);
     assert_same(&restarted.current().unwrap(), &truth[&12]);
     // A damaged written-back snapshot is refused and the chain from the store used instead.
     let path = cache_dir.path().join("snapshot/11");

@@ -18,6 +18,7 @@ use shoal_producer::Producer;
 
 #[tokio::test(flavor = "current_thread")]
 async fn lookups_never_wait_for_a_swap() {
+    const STALL: Duration = Duration::from_millis(10);
     let store_dir = tempfile::tempdir().unwrap();
     let cache_dir = tempfile::tempdir().unwrap();
     let store = fs_store(store_dir.path());
@@ -67,12 +68,16 @@ async fn lookups_never_wait_for_a_swap() {
                 // The worst gap between two lookups (swaps and the scheduler), and the worst
                 // time taking a version (the only step a swap could make a reader wait on).
                 let (mut worst_gap, mut worst_take) = (Duration::ZERO, Duration::ZERO);
+                // How often either took over STALL: once in a while is the OS's scheduler on
+                // a loaded machine; a reader that waited for swaps would stall at each one.
+                let mut stalls = 0u64;
                 let mut last = Instant::now();
                 let mut i = r * 1000;
                 while !stop.load(Ordering::Relaxed) {
                     let taking = Instant::now();
                     let data = consumer.current().unwrap();
                     worst_take = worst_take.max(taking.elapsed());
+                    stalls += (taking.elapsed() > STALL) as u64;
                     let pk = data.index_id("Movie").unwrap();
                     for _ in 0..64 {
                         i = (i + 7919) % ids.len();
@@ -80,10 +85,11 @@ async fn lookups_never_wait_for_a_swap() {
                         lookups += 1;
                         let now = Instant::now();
                         worst_gap = worst_gap.max(now - last);
+                        stalls += (now - last > STALL) as u64;
                         last = now;
                     }
                 }
-                (lookups, found, worst_gap, worst_take)
+                (lookups, found, worst_gap, worst_take, stalls)
             })
         })
         .collect();
@@ -102,31 +108,30 @@ async fn lookups_never_wait_for_a_swap() {
     }
     stop.store(true, Ordering::Relaxed);
     let n = readers.len();
-    let (mut lookups, mut found, mut worst_gap, mut worst_take) =
-        (0, 0, Duration::ZERO, Duration::ZERO);
+    let (mut lookups, mut found, mut worst_gap, mut worst_take, mut stalls) =
+        (0, 0, Duration::ZERO, Duration::ZERO, 0);
     for r in readers {
-        let (l, f, g, t) = r.join().unwrap();
+        let (l, f, g, t, st) = r.join().unwrap();
         lookups += l;
         found += f;
         worst_gap = worst_gap.max(g);
         worst_take = worst_take.max(t);
+        stalls += st;
     }
     let elapsed = start.elapsed().as_secs_f64();
     eprintln!(
         "soak: {swaps} swaps in {elapsed:.1} s; {:.1} M lookups/s on {n} reader threads; worst \
-         time taking a version {worst_take:?}; worst gap between two lookups {worst_gap:?}",
+         time taking a version {worst_take:?}; worst gap between two lookups {worst_gap:?}; \
+         {stalls} stalls over {STALL:?}",
         lookups as f64 / elapsed / 1e6
     );
     assert!(swaps > 100, "versions swapped every few milliseconds");
     assert!(found > 0 && found <= lookups);
-    // The scheduler can preempt a reader on a loaded 2-core machine; a reader that waited for
-    // swaps would wait hundreds of times.
+    // The scheduler can preempt a reader on a loaded 2-core machine now and then (once it
+    // took 150 ms while a build ran beside the test); a reader that waited for swaps would
+    // stall at nearly every one of them.
     assert!(
-        worst_gap < Duration::from_millis(100),
-        "worst gap {worst_gap:?}"
-    );
-    assert!(
-        worst_take < Duration::from_millis(100),
-        "worst take {worst_take:?}"
+        stalls * 10 < swaps,
+        "{stalls} stalls over {STALL:?} in {swaps} swaps"
     );
 }

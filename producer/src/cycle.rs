@@ -48,6 +48,8 @@ pub(crate) struct Options {
     /// thread; 2 or more match in a pipeline of three threads (see `offload`) and encode the
     /// snapshot beside the checks and the deltas.
     pub(crate) threads: usize,
+    /// The zstd level blobs are packed at before they are put; `None`: plain.
+    pub(crate) pack_level: Option<i32>,
 }
 
 /// A version with the indexes a cycle matches against.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shoal_format::{DataState, DeltaView, Schema, SnapshotView, TypeId, TypeKind, Version};
-use shoal_store::{announce_with, read_announced, Announced, BlobName, BlobStore};
+use shoal_store::{announce_with, packing, read_announced, Announced, BlobName, BlobStore};
 
 use crate::cycle::{Cycle, Data, Next, Options, Prepared, Setup};
 use crate::error::{BoxError, Error, Result};
@@ -35,6 +35,7 @@ pub struct ProducerBuilder {
     break_lease: bool,
     removal_guard: RemovalGuard,
     threads: Option<usize>,
+    pack_level: Option<i32>,
 }
 
 impl std::fmt::Debug for ProducerBuilder {
@@ -154,6 +155,14 @@ impl ProducerBuilder {
         self
     }
 
+    /// The zstd level blobs are packed at before they are put (default
+    /// [`shoal_store::packing::DEFAULT_LEVEL`]); `None` stores them plain. A blob that does not
+    /// shrink is stored plain either way; readers tell the two apart by the blob's first bytes.
+    pub fn pack_level(mut self, level: Option<i32>) -> Self {
+        self.pack_level = level;
+        self
+    }
+
     /// Take the lease even if another producer holds it: for restarting after a crash, when
     /// the operator knows the old process is gone.
     pub fn break_lease(mut self, yes: bool) -> Self {
@@ -209,6 +218,7 @@ impl ProducerBuilder {
                 page_shift: self.page_shift,
                 removal_guard: self.removal_guard,
                 threads,
+                pack_level: self.pack_level,
             },
             validators: self.validators,
         };
@@ -313,6 +323,7 @@ impl Producer {
             break_lease: false,
             removal_guard: RemovalGuard::default(),
             threads: None,
+            pack_level: Some(shoal_store::packing::DEFAULT_LEVEL),
         }
     }
 
@@ -394,13 +405,13 @@ impl Producer {
         let (version, previous, start) = (next.version, self.version, next.start);
         let t = Instant::now();
         let written = self.put_blobs(&next.blobs).await?;
-        let announced = self.announce_next(version, previous, &next.blobs).await?;
+        let announced = self.announce_next(version, previous, &written).await?;
         let publish_time = t.elapsed();
         let mut report = self.commit(next, announced);
         if let Err(e) = self.clean_up().await {
             tracing::warn!(error = %e, "could not delete old blobs; will retry next cycle");
         }
-        report.blobs = written;
+        report.blobs = written.iter().map(|(n, size)| (n.key(), *size)).collect();
         report.timings.publish = publish_time;
         report.timings.total = start.elapsed();
         tracing::info!(
@@ -412,22 +423,32 @@ impl Producer {
         Ok(report)
     }
 
-    /// The blobs go up together (their writes and fsyncs overlap); all must succeed.
-    async fn put_blobs(&self, blobs: &[(BlobName, Bytes)]) -> Result<Vec<(String, u64)>> {
+    /// The blobs are packed (on blocking threads) and go up together (their writes and fsyncs
+    /// overlap); all must succeed. Returns each blob's stored size.
+    async fn put_blobs(&self, blobs: &[(BlobName, Bytes)]) -> Result<Vec<(BlobName, u64)>> {
         let mut puts = tokio::task::JoinSet::new();
+        let (level, threads) = (self.setup.options.pack_level, self.setup.options.threads);
         for (i, (name, blob)) in blobs.iter().enumerate() {
             let (store, key, blob) = (self.store.clone(), name.key(), blob.clone());
-            puts.spawn(async move { (i, store.put(&key, blob).await) });
+            puts.spawn(async move {
+                let stored = match level {
+                    Some(level) => {
+                        let pack = move || Ok(packing::pack(blob, level, threads)?);
+                        off_runtime("packing a blob", pack).await?
+                    }
+                    None => blob,
+                };
+                Ok::<_, Error>((i, store.put(&key, stored).await?))
+            });
         }
-        let mut written = vec![(String::new(), 0); blobs.len()];
+        let mut written = blobs.iter().map(|(n, _)| (*n, 0)).collect::<Vec<_>>();
         while let Some(done) = puts.join_next().await {
             let (i, info) = done.map_err(|source| Error::Interrupted {
                 what: "a blob upload",
                 source,
-            })?;
-            let info = info?;
+            })??;
             tracing::debug!(blob = %info.key, bytes = info.size, "blob written");
-            written[i] = (info.key, info.size);
+            written[i].1 = info.size;
         }
         Ok(written)
     }
@@ -436,13 +457,10 @@ impl Producer {
     /// deltas and reverse deltas of the versions before it that the last announcement named,
     /// back [`MANIFEST_VERSIONS`] versions (never further than retention keeps). A consumer
     /// up to that many versions behind, or pinned that far back, needs no LIST.
-    fn manifest(&self, version: Version, blobs: &[(BlobName, Bytes)]) -> Vec<(BlobName, u64)> {
+    fn manifest(&self, version: Version, written: &[(BlobName, u64)]) -> Vec<(BlobName, u64)> {
         let reach = MANIFEST_VERSIONS.min(self.setup.options.keep_versions as u64 - 1);
         let oldest = version.0.saturating_sub(reach);
-        let mut manifest: Vec<(BlobName, u64)> = blobs
-            .iter()
-            .map(|(name, bytes)| (*name, bytes.len() as u64))
-            .collect();
+        let mut manifest = written.to_vec();
         let earlier = self
             .announced
             .iter()
@@ -463,14 +481,14 @@ impl Producer {
         &mut self,
         version: Version,
         previous: Option<Version>,
-        blobs: &[(BlobName, Bytes)],
+        written: &[(BlobName, u64)],
     ) -> Result<Announced> {
         // Until the outcome is known: a cycle dropped while announcing settles first.
         self.uncertain = true;
         if let Some(lease) = &mut self.lease {
             lease.renew(&*self.store).await?;
         }
-        let manifest = self.manifest(version, blobs);
+        let manifest = self.manifest(version, written);
         let announcement = announce_with(&*self.store, version, &manifest, self.announced.as_ref());
         let announced = match announcement.await {
             Ok(a) => a,
@@ -561,25 +579,44 @@ impl Producer {
         let names = self.blob_names().await?;
         let (state, cycles_since_snapshot) = restore_path(&names, target)
             .ok_or_else(|| fail("no snapshot with a chain of deltas leads to it".into()))?;
-        let snapshot = self.store.get(&BlobName::Snapshot(state).key()).await?;
-        self.last_snapshot_size = snapshot.len() as u64;
-        let mut deltas = Vec::new();
+        let mut keys = vec![BlobName::Snapshot(state).key()];
         let mut at = state;
         while at != target {
             let next = next_delta(&names, at, target)
                 .ok_or_else(|| fail(format!("no delta from version {}", at.0)))?;
-            deltas.push(self.store.get(&BlobName::Delta(at, next).key()).await?);
+            keys.push(BlobName::Delta(at, next).key());
             at = next;
+        }
+        let mut stored = Vec::new();
+        for key in &keys {
+            stored.push(self.store.get(key).await?);
         }
         let (setup, location) = (self.setup.clone(), self.store.location());
         let rebuilt = off_runtime("restoring the announced version", move || {
-            rebuild(&setup, snapshot, deltas).map_err(|reason| Error::Restore {
-                location,
-                version: target,
-                reason,
-            })
+            let mut plain = keys
+                .iter()
+                .zip(stored)
+                .map(|(key, bytes)| packing::unpack(bytes, &location, key))
+                .collect::<shoal_store::Result<Vec<_>>>()
+                .map_err(|e| Error::Restore {
+                    location: location.clone(),
+                    version: target,
+                    reason: e.to_string(),
+                })?;
+            let deltas = plain.split_off(1);
+            let snapshot = plain.pop().expect("the snapshot");
+            let size = snapshot.len() as u64;
+            rebuild(&setup, snapshot, deltas)
+                .map(|rebuilt| (rebuilt, size))
+                .map_err(|reason| Error::Restore {
+                    location,
+                    version: target,
+                    reason,
+                })
         })
         .await?;
+        let (rebuilt, snapshot_size) = rebuilt;
+        self.last_snapshot_size = snapshot_size;
         match rebuilt {
             Some(data) => self.data = Arc::new(data),
             None => {

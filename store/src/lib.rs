@@ -11,6 +11,8 @@
 //! - the announcement ([`read_announced`], [`announce_with`], [`set_pin`]): the version
 //!   consumers should be on, written last by the producer and watched by consumers, with an
 //!   operator's pin and a manifest of the version's blobs;
+//! - how a blob is stored ([`packing`]): zstd-compressed when that makes it smaller, told
+//!   from a plain blob by its first bytes;
 //! - temporary files ([`temp_path`], [`sweep_temps`]): named after the process writing them,
 //!   so what a killed writer left behind is found and removed at the next open;
 //! - [`FsStore`], a local folder (atomic writes: temporary file, fsync, rename, fsync of the
@@ -26,7 +28,8 @@
 //! truncated download or a flipped bit is an [`Error`], never data. Objects put by another
 //! tool (no recorded checksum) are checked for length only.
 //!
-//! The store knows nothing of the blob format beyond names: whether a blob decodes is
+//! The store knows nothing of the blob format beyond names (and its first bytes, to tell a
+//! packed blob from a plain one): whether a blob decodes is
 //! `shoal-format`'s business, and the consumer verifies every blob it maps.
 #![forbid(unsafe_code)]
 
@@ -36,6 +39,7 @@ mod error;
 mod faulty;
 mod fs;
 mod name;
+pub mod packing;
 mod requests;
 #[cfg(feature = "s3")]
 mod s3;

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use shoal_format::{DataState, DeltaView, SnapshotView, Version};
-use shoal_store::{read_announced, BlobName, BlobStore};
+use shoal_store::{packing, read_announced, BlobName, BlobStore};
 
 /// Why a version cannot be read: which blob, and what is wrong with it.
 pub type ChainError = String;
@@ -57,6 +57,7 @@ pub async fn read_snapshot(
     let bytes = store
         .get(&name.key())
         .await
+        .and_then(|b| packing::unpack(b, &store.location(), &name.key()))
         .map_err(|e| format!("{name}: {e}"))?;
     let view = SnapshotView::open(bytes).map_err(|e| format!("{name}: {e}"))?;
     view.verify().map_err(|e| format!("{name}: {e}"))?;
@@ -77,6 +78,7 @@ pub async fn apply_delta(
     let bytes = store
         .get(&name.key())
         .await
+        .and_then(|b| packing::unpack(b, &store.location(), &name.key()))
         .map_err(|e| format!("{name}: {e}"))?;
     let view = DeltaView::open(bytes).map_err(|e| format!("{name}: {e}"))?;
     view.verify().map_err(|e| format!("{name}: {e}"))?;

@@ -10,6 +10,7 @@
 //! that changed); types without a key are matched by value (added and removed only).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 use serde::Serialize;
@@ -25,7 +26,8 @@ use crate::render;
 pub struct Changes<'a> {
     a: &'a Dataset,
     b: &'a Dataset,
-    memo: HashMap<TypeId, RoaringBitmap>,
+    /// Shared, not copied: a reference field asks for its target's set once per candidate.
+    memo: HashMap<TypeId, Arc<RoaringBitmap>>,
     busy: Vec<TypeId>,
 }
 
@@ -41,14 +43,14 @@ impl<'a> Changes<'a> {
     }
 
     /// Ordinals of `ty` whose record is in one version only, or differs between them.
-    pub fn changed(&mut self, ty: TypeId) -> shoal_format::Result<RoaringBitmap> {
+    pub fn changed(&mut self, ty: TypeId) -> shoal_format::Result<Arc<RoaringBitmap>> {
         if let Some(done) = self.memo.get(&ty) {
             return Ok(done.clone());
         }
         let candidates = self.b.differing_ordinals(self.a, ty);
         if self.busy.contains(&ty) {
             // A type that refers to itself (through others): every candidate counts.
-            return Ok(candidates);
+            return Ok(Arc::new(candidates));
         }
         self.busy.push(ty);
         let pa = self.a.populated(ty).cloned().unwrap_or_default();
@@ -61,6 +63,7 @@ impl<'a> Changes<'a> {
             }
         }
         self.busy.pop();
+        let out = Arc::new(out);
         self.memo.insert(ty, out.clone());
         Ok(out)
     }

@@ -6,7 +6,7 @@
 mod explorer_common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use explorer_common::{catalog, example, produce, records, shoal, Server, XSS_IMG, XSS_SCRIPT};
@@ -62,7 +62,25 @@ fn every_route_answers_with_the_stores_real_data() {
         .unwrap()
         .iter()
         .find(|r| r["field"] == "country");
-    assert_eq!(country.expect("a country reference")["type"], "Country");
+    let country = country.expect("a country reference");
+    assert_eq!(country["type"], "Country");
+    // Country has no key: the reference is followed by ordinal, to the record's country.
+    let at = format!(
+        "/api/versions/1/types/Country/ordinal/{}",
+        country["ordinal"]
+    );
+    let target = server.json(&at, 200);
+    assert_eq!(target["record"], want["country"]);
+    server.refused(
+        "/api/versions/1/types/Country/ordinal/999999",
+        404,
+        "no Country at ordinal",
+    );
+    server.refused(
+        "/api/versions/1/types/Country/ordinal/x",
+        404,
+        "whole numbers",
+    );
 
     // A page of records, capped.
     let page = server.json("/api/versions/2/types/Movie/records?offset=10&limit=5", 200);
@@ -85,8 +103,10 @@ fn every_route_answers_with_the_stores_real_data() {
 
 /// Every record of `/api/versions/1/types/Movie/records?field=..&value=..`, page by page
 /// (20 a page), and the total the first page gave.
-fn filtered(server: &Server, field: &str, value: &str) -> (u64, Vec<Json>) {
-    let mut rows = Vec::new();
+/// Every page of a filter: the total, the records, and how the server found them. The
+/// pages together hold each match once, in ordinal order.
+fn filtered(server: &Server, field: &str, value: &str) -> (u64, Vec<Json>, String) {
+    let (mut rows, mut ordinals) = (Vec::new(), Vec::new());
     loop {
         let page = server.json(
             &format!(
@@ -97,8 +117,11 @@ fn filtered(server: &Server, field: &str, value: &str) -> (u64, Vec<Json>) {
         );
         let got = page["records"].as_array().unwrap();
         rows.extend(got.iter().map(|r| r["record"].clone()));
+        ordinals.extend(got.iter().map(|r| r["ordinal"].as_u64().unwrap()));
         if got.is_empty() {
-            return (page["total"].as_u64().unwrap(), rows);
+            assert!(ordinals.windows(2).all(|w| w[0] < w[1]), "{ordinals:?}");
+            let by = page["found_by"].as_str().unwrap().to_string();
+            return (page["total"].as_u64().unwrap(), rows, by);
         }
     }
 }
@@ -111,19 +134,23 @@ fn filter_finds_every_record_with_the_value(server: &Server, v1: &BTreeMap<i64, 
     }
     let (&year, &count) = years.iter().max_by_key(|(_, n)| **n).unwrap();
     assert!(count > 20, "several pages of {year}");
-    let (total, rows) = filtered(server, "year", &year.to_string());
+    let (total, rows, by) = filtered(server, "year", &year.to_string());
+    assert_eq!(by, "index");
     assert_eq!(total, count);
     assert_eq!(rows.len() as u64, count);
     assert!(rows.iter().all(|r| r["year"] == year), "only {year}");
     // Through a reference, and a string.
     let pl = v1.values().filter(|r| r["country"] == "PL").count() as u64;
-    let (total, rows) = filtered(server, "country.code", "PL");
+    let (total, rows, by) = filtered(server, "country.code", "PL");
+    assert_eq!(by, "index");
     assert_eq!(total, pl);
     assert!(rows.iter().all(|r| r["country"] == "PL"));
     // A float, as the file has it.
     let rating = &v1.values().next().unwrap()["rating"];
     let want = v1.values().filter(|r| r["rating"] == *rating).count() as u64;
-    assert_eq!(filtered(server, "rating", &rating.to_string()).0, want);
+    // A float is compared as a number, by a scan.
+    let (total, _, by) = filtered(server, "rating", &rating.to_string());
+    assert_eq!((total, by.as_str()), (want, "scan"));
     assert_eq!(filtered(server, "year", "1").0, 0);
 }
 
@@ -318,4 +345,75 @@ fn bad_requests_get_a_4xx_with_a_clear_message() {
     let (status, script) = server.get("/app.js");
     assert_eq!(status, 200);
     assert!(!script.contains("innerHTML"), "data goes in as text only");
+}
+
+#[test]
+fn a_new_version_is_pushed_to_the_page_without_asking() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    produce(&store, &example("v1.jsonl"));
+    let server = Server::start(&store);
+    let mut events = server.events();
+    let (name, data) = events.next();
+    assert_eq!(name, "versions", "{data}");
+    let first: Json = serde_json::from_str(&data).unwrap();
+    assert_eq!(first["announced"], 1);
+
+    produce(&store, &example("v2.jsonl"));
+    let pushed = loop {
+        let (name, data) = events.next();
+        assert_eq!(name, "versions", "{data}");
+        let l: Json = serde_json::from_str(&data).unwrap();
+        if l["announced"] == 2 {
+            break l;
+        }
+    };
+    // The same listing /api/versions gives.
+    assert_eq!(pushed, server.json("/api/versions", 200));
+}
+
+#[test]
+fn a_timeline_step_that_failed_is_tried_again_once_the_store_heals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    produce(&store, &example("v1.jsonl"));
+    produce(&store, &example("v2.jsonl"));
+    // Every snapshot damaged: no way to build any version.
+    let snapshots: Vec<(PathBuf, Vec<u8>)> = ["snapshot/1", "snapshot/2"]
+        .iter()
+        .map(|s| (store.join(s), std::fs::read(store.join(s)).unwrap()))
+        .collect();
+    for (path, good) in &snapshots {
+        let mut bad = good.clone();
+        let middle = bad.len() / 2;
+        bad[middle] ^= 0xff;
+        std::fs::write(path, &bad).unwrap();
+    }
+    let server = Server::start(&store);
+
+    let t = timeline(&server);
+    assert!(t["versions"][0]["error"].is_string(), "{t}");
+
+    for (path, good) in &snapshots {
+        std::fs::write(path, good).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let healed = loop {
+        let t = timeline(&server);
+        let errors = t["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["error"].is_string());
+        if !errors {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "the failure stuck: {t}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let v1 = records(&example("v1.jsonl")).len() as u64;
+    assert_eq!(
+        healed["versions"][0]["records"][0]["records"], v1,
+        "{healed}"
+    );
 }

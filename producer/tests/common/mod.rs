@@ -140,8 +140,14 @@ pub fn fs_store(dir: &std::path::Path) -> Arc<dyn BlobStore> {
     Arc::new(FsStore::new(dir).unwrap())
 }
 
+/// A blob's plain bytes (unpacked when the store keeps it packed).
+pub async fn plain(store: &dyn BlobStore, key: &str) -> bytes::Bytes {
+    let stored = store.get(key).await.unwrap();
+    shoal_store::packing::unpack(stored, &store.location(), key).unwrap()
+}
+
 pub async fn snapshot_state(store: &dyn BlobStore, v: Version) -> DataState {
-    let bytes = store.get(&BlobName::Snapshot(v).key()).await.unwrap();
+    let bytes = plain(store, &BlobName::Snapshot(v).key()).await;
     let view = SnapshotView::open(bytes).unwrap();
     view.verify().unwrap();
     assert_eq!(view.layout().header.to, v);
@@ -149,7 +155,7 @@ pub async fn snapshot_state(store: &dyn BlobStore, v: Version) -> DataState {
 }
 
 pub async fn apply(store: &dyn BlobStore, name: BlobName, state: &DataState) -> DataState {
-    let bytes = store.get(&name.key()).await.unwrap();
+    let bytes = plain(store, &name.key()).await;
     let view = DeltaView::open(bytes).unwrap();
     view.verify().unwrap();
     view.apply(state).unwrap()

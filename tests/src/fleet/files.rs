@@ -199,6 +199,19 @@ fn statm() -> Option<(u64, u64)> {
     Some((resident * 4096, shared * 4096))
 }
 
+/// The size of the largest file right in `dir` (0 when none).
+pub fn largest_file(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.metadata().ok().filter(|m| m.is_file()))
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Bytes of every file under `dir` (files vanishing meanwhile are skipped).
 pub fn folder_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {

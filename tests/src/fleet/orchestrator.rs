@@ -12,8 +12,8 @@ use shoal_store::set_pin;
 
 use super::args::{Args, Role};
 use super::files::{
-    append_line, consumer_dir, control_path, folder_bytes, now_ms, published_path, read_json,
-    read_lines, run_path, write_json, ConsumerRun, Control, Outage, Published,
+    append_line, consumer_dir, control_path, folder_bytes, largest_file, now_ms, published_path,
+    read_json, read_lines, run_path, write_json, ConsumerRun, Control, Outage, Published,
 };
 use super::plan::{plan, Action, Event};
 use super::process::{current_exe, Exit, Slot};
@@ -267,8 +267,11 @@ impl Fleet {
 
     fn sample_caches(&mut self) {
         for i in 0..self.consumers.len() {
-            let bytes = folder_bytes(&consumer_dir(self.args.work(), i).join("cache"));
+            let cache = consumer_dir(self.args.work(), i).join("cache");
+            let bytes = folder_bytes(&cache);
             self.tally.cache_bytes_max = self.tally.cache_bytes_max.max(bytes);
+            let snapshot = largest_file(&cache.join("snapshot"));
+            self.tally.cache_snapshot_max = self.tally.cache_snapshot_max.max(snapshot);
         }
     }
 

@@ -31,6 +31,8 @@ pub struct Tally {
     pub pin: Option<(u64, u64, Option<u64>)>,
     /// The largest cache folder seen.
     pub cache_bytes_max: u64,
+    /// The largest snapshot file seen in a cache (plain, where the store's may be packed).
+    pub cache_snapshot_max: u64,
     /// What went wrong besides wrong reads (a process that died by itself, a failed pin).
     pub errors: Vec<String>,
 }
@@ -101,7 +103,9 @@ pub struct Report {
     pub bytes_per_consumer_per_version: f64,
     /// The largest cache folder of any consumer, sampled.
     pub cache_bytes_max: u64,
-    /// The largest snapshot the producer wrote.
+    /// The largest snapshot file in any consumer's cache, sampled (plain bytes).
+    pub cache_snapshot_max: u64,
+    /// The largest snapshot the producer wrote (as stored: packed, maybe).
     pub snapshot_bytes_max: u64,
     /// Resident memory growth of a consumer run from the first version it served to its
     /// last, the largest over runs.
@@ -178,6 +182,7 @@ pub fn build(
         bytes_per_consumer_per_version: all().map(|r| r.bytes_fetched).sum::<u64>() as f64
             / per_consumer_version,
         cache_bytes_max: tally.cache_bytes_max,
+        cache_snapshot_max: tally.cache_snapshot_max,
         snapshot_bytes_max: snapshot_bytes_max(published),
         rss_growth_bytes: all()
             .filter_map(|r| growth(r.rss_first, r.rss_last))

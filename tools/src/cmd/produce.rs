@@ -66,6 +66,10 @@ pub struct ProduceArgs {
     /// How many versions stay reachable in the store; older blobs are deleted.
     #[arg(long, value_name = "N")]
     pub keep_versions: Option<usize>,
+    /// The zstd level blobs are stored at (1-19, default 3); 0 stores them plain. A blob
+    /// that does not shrink is stored plain anyway.
+    #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub pack_level: Option<i32>,
 }
 
 #[derive(Serialize)]
@@ -126,6 +130,9 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
         builder = builder.max_removal(Some(pct));
     }
     builder = builder.allow_empty(a.allow_empty);
+    if let Some(level) = a.pack_level {
+        builder = builder.pack_level(Some(level).filter(|l| *l > 0));
+    }
     let mut producer = builder.build().await?;
 
     let bar = ui::progress(None, "records");

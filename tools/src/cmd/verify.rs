@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use serde::Serialize;
 use shoal_format::{DataState, DeltaView, SnapshotView, Version};
-use shoal_store::{read_announced, BlobName};
+use shoal_store::{packing, read_announced, BlobName};
 
 use crate::cli::Global;
 use crate::cmd::open_store;
@@ -98,7 +98,7 @@ pub async fn run(g: &Global, a: &VerifyArgs, out: Out) -> Result<()> {
                 problem,
             })
         };
-        let bytes: Bytes = match store.get(&key).await {
+        let stored: Bytes = match store.get(&key).await {
             Ok(b) => b,
             Err(e) => {
                 fault(e.to_string());
@@ -106,7 +106,14 @@ pub async fn run(g: &Global, a: &VerifyArgs, out: Out) -> Result<()> {
             }
         };
         report.blobs_checked += 1;
-        report.bytes_checked += bytes.len() as u64;
+        report.bytes_checked += stored.len() as u64;
+        let bytes = match packing::unpack(stored, &store.location(), &key) {
+            Ok(b) => b,
+            Err(e) => {
+                fault(e.to_string());
+                continue;
+            }
+        };
         match *name {
             BlobName::Snapshot(v) => {
                 let state = (|| {

@@ -13,10 +13,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{json, Value as Json_};
+use shoal_consumer::Dataset;
+use shoal_format::{Ordinal, RecordSource, TypeId};
 
 use crate::cmd::diff;
 use crate::cmd::inspect;
-use crate::cmd::read::{lookup, not_found};
+use crate::cmd::read::{lookup, not_found, type_of};
 use crate::cmd::versions::Listing;
 use crate::explorer::error::ApiError;
 use crate::explorer::filter::FieldEquals;
@@ -34,10 +36,12 @@ pub fn router(state: Shared) -> Router {
         .route("/app.js", get(assets::script))
         .route("/app.css", get(assets::style))
         .route("/api/versions", get(versions))
+        .route("/api/events", get(events))
         .route("/api/timeline", get(timeline))
         .route("/api/versions/{v}", get(version))
         .route("/api/versions/{v}/types/{type}/records", get(records))
         .route("/api/versions/{v}/types/{type}/key/{*key}", get(record))
+        .route("/api/versions/{v}/types/{type}/ordinal/{o}", get(record_at))
         .route("/api/diff", get(diff))
         .route("/api/types/{type}/key/{*key}", get(history))
         .fallback(|| async {
@@ -48,6 +52,11 @@ pub fn router(state: Shared) -> Router {
 
 async fn versions(State(s): State<Shared>) -> Reply<Listing> {
     Ok(Json(s.versions.listing().await?))
+}
+
+/// Server-sent events: the listing now and after every change of the store.
+async fn events(State(s): State<Shared>) -> impl axum::response::IntoResponse {
+    s.live.events()
 }
 
 /// Records per type and changes per version, as far as the background task has got.
@@ -65,7 +74,7 @@ async fn version(
 }
 
 /// A page of a type's records; with `field=<path>&value=<value>`, only those whose field
-/// holds the value (a scan of the type, see [`crate::explorer::filter`]).
+/// holds the value (through a hash index on the field, see [`crate::explorer::filter`]).
 async fn records(
     State(s): State<Shared>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -74,8 +83,15 @@ async fn records(
     let Path((v, ty)) = path.map_err(bad_path)?;
     let q = params(query)?;
     let (offset, limit) = (number(&q, "offset", 0)?, number(&q, "limit", 50)?);
-    let filter = field_filter(&q)?;
-    let data = s.versions.get(parse_version(&v)?).await?;
+    let v = parse_version(&v)?;
+    let data = s.versions.get(v).await?;
+    let filter = match field_filter(&q)? {
+        None => None,
+        Some(f) => {
+            let indexed = s.filter_index(&data, v, &ty, &f).await?;
+            Some((f, indexed))
+        }
+    };
     let page =
         tokio::task::spawn_blocking(move || records::page(&data, &ty, filter, offset, limit))
             .await??;
@@ -103,13 +119,40 @@ async fn record(
     let Some((id, o)) = lookup(&data, &ty, &key)? else {
         return Err(ApiError::not_found(not_found(&data, &ty, &key)));
     };
+    found(&data, ty, id, o)
+}
+
+fn found(data: &Dataset, ty: String, id: TypeId, o: Ordinal) -> Reply<Found> {
     let keys = crate::changes::KeyReader::new(data.schema(), id)?;
     Ok(Json(Found {
         version: data.version().0,
         type_name: ty,
-        row: records::row(&data, id, &keys, o)?,
+        row: records::row(data, id, &keys, o)?,
         key_fields: keys.fields,
     }))
+}
+
+/// One record by ordinal: how a record of a type without a primary key is linked to (a
+/// reference's `ordinal`). Ordinals are per version.
+async fn record_at(
+    State(s): State<Shared>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+) -> Reply<Found> {
+    let Path((v, ty, o)) = path.map_err(bad_path)?;
+    let data = s.versions.get(parse_version(&v)?).await?;
+    let id = type_of(&data, &ty)?;
+    let o = o
+        .parse()
+        .ok()
+        .map(Ordinal)
+        .filter(|o| RecordSource::contains(&*data, id, *o))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no {ty} at ordinal {o:?} in version {v}: ordinals are whole numbers, below {}",
+                data.slot_count(id)
+            ))
+        })?;
+    found(&data, ty, id, o)
 }
 
 /// A diff: the counts of every type first, then one page of the changed records.

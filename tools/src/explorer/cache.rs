@@ -1,6 +1,9 @@
 //! The versions the explorer has loaded: one consumer moves between versions (its refresh
 //! does the blob work off the runtime), and a small LRU keeps the last few datasets, each
-//! with a primary-key index on every keyed type so a lookup by key is one probe.
+//! with a primary-key index on every keyed type so a lookup by key is one probe. A second
+//! LRU keeps the hash indexes built for filters (`field=country.code&value=PL`), one per
+//! version, type and field path: built once (O(records of the type)), then each page of
+//! matches costs the matches.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -17,6 +20,15 @@ use crate::explorer::error::ApiError;
 /// How many loaded versions are kept.
 const KEEP: usize = 4;
 
+/// How many filter indexes are kept (about 16 bytes per record of the type each).
+const KEEP_FILTERS: usize = 4;
+
+/// The name of the one index of a dataset built for a filter.
+pub const FILTER_INDEX: &str = "filter";
+
+/// A filter index: version, type, field path.
+type FilterKey = (u64, String, String);
+
 /// The consumer that loads versions, with what it needs alive.
 struct Loader {
     consumer: Consumer,
@@ -28,7 +40,39 @@ struct Loader {
 pub struct Versions {
     store: Arc<dyn BlobStore>,
     loader: tokio::sync::Mutex<Loader>,
-    lru: Mutex<VecDeque<(u64, Arc<Dataset>)>>,
+    lru: Lru<u64>,
+    filters: Lru<FilterKey>,
+}
+
+/// The last few datasets used, newest first.
+struct Lru<K> {
+    keep: usize,
+    entries: Mutex<VecDeque<(K, Arc<Dataset>)>>,
+}
+
+impl<K: PartialEq> Lru<K> {
+    fn new(keep: usize) -> Self {
+        Lru {
+            keep,
+            entries: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn get(&self, key: &K) -> Option<Arc<Dataset>> {
+        let mut entries = self.entries.lock().expect("lru lock");
+        let at = entries.iter().position(|(k, _)| k == key)?;
+        let entry = entries.remove(at).expect("found");
+        let data = entry.1.clone();
+        entries.push_front(entry);
+        Some(data)
+    }
+
+    fn insert(&self, key: K, data: Arc<Dataset>) {
+        let mut entries = self.entries.lock().expect("lru lock");
+        entries.retain(|(k, _)| *k != key);
+        entries.push_front((key, data));
+        entries.truncate(self.keep);
+    }
 }
 
 impl Versions {
@@ -44,13 +88,9 @@ impl Versions {
                 via,
                 _cache: cache,
             }),
-            lru: Mutex::new(VecDeque::new()),
+            lru: Lru::new(KEEP),
+            filters: Lru::new(KEEP_FILTERS),
         })
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn BlobStore> {
-        &self.store
     }
 
     /// What the store holds now.
@@ -60,11 +100,11 @@ impl Versions {
 
     /// Version `v`, indexed by primary key; a 404 when the store cannot build it.
     pub async fn get(&self, v: u64) -> Result<Arc<Dataset>, ApiError> {
-        if let Some(d) = self.cached(v) {
+        if let Some(d) = self.lru.get(&v) {
             return Ok(d);
         }
         let loader = self.loader.lock().await;
-        if let Some(d) = self.cached(v) {
+        if let Some(d) = self.lru.get(&v) {
             return Ok(d);
         }
         self.check_reachable(&[v]).await?;
@@ -79,7 +119,33 @@ impl Versions {
             .ok_or_else(|| ApiError::internal("no version loaded"))?;
         let indexed = tokio::task::spawn_blocking(move || index_keyed(&data)).await??;
         let indexed = Arc::new(indexed);
-        self.insert(v, indexed.clone());
+        self.lru.insert(v, indexed.clone());
+        Ok(indexed)
+    }
+
+    /// Version `v` with one hash index, [`FILTER_INDEX`], on `field` of `type_name`.
+    pub async fn filter_index(
+        &self,
+        v: u64,
+        type_name: &str,
+        field: &str,
+    ) -> Result<Arc<Dataset>, ApiError> {
+        let key = (v, type_name.to_string(), field.to_string());
+        if let Some(d) = self.filters.get(&key) {
+            return Ok(d);
+        }
+        let data = self.get(v).await?;
+        let spec = IndexSpec {
+            name: FILTER_INDEX.to_string(),
+            type_name: type_name.to_string(),
+            paths: vec![field.to_string()],
+        };
+        let indexed =
+            tokio::task::spawn_blocking(move || data.as_ref().clone().with_indexes(&[spec]))
+                .await?
+                .map_err(|e| ApiError::bad_request(format!("field={field:?}: {e}")))?;
+        let indexed = Arc::new(indexed);
+        self.filters.insert(key, indexed.clone());
         Ok(indexed)
     }
 
@@ -106,22 +172,6 @@ impl Versions {
                 list(&reachable)
             ))),
         }
-    }
-
-    fn cached(&self, v: u64) -> Option<Arc<Dataset>> {
-        let mut lru = self.lru.lock().expect("lru lock");
-        let at = lru.iter().position(|(k, _)| *k == v)?;
-        let entry = lru.remove(at).expect("found");
-        let data = entry.1.clone();
-        lru.push_front(entry);
-        Some(data)
-    }
-
-    fn insert(&self, v: u64, data: Arc<Dataset>) {
-        let mut lru = self.lru.lock().expect("lru lock");
-        lru.retain(|(k, _)| *k != v);
-        lru.push_front((v, data));
-        lru.truncate(KEEP);
     }
 }
 

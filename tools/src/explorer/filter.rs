@@ -3,9 +3,10 @@
 //!
 //! The value is parsed by the field's kind (an integer for `i32` and `i64`, a number for `f32`
 //! and `f64`, `true` or `false`, else the text itself), so `1999` matches the integer, not
-//! the string. Matching is a scan over the type's records, reading the one field per record
-//! (no index yet): fine for the example catalog and for a million records at a page's pace,
-//! the first thing to replace with a hash index on the field when it is not.
+//! the string. A filter on a field of any kind but a float is answered by a hash index on
+//! the field path (the consumer's, built once per version and field, then kept: see
+//! [`crate::explorer::cache`]); a float is compared as a number (`-0.0` equals `0.0`), which
+//! an index keyed by bits cannot do, so it is a scan of the type.
 
 use serde::Serialize;
 use shoal_consumer::Dataset;
@@ -36,7 +37,18 @@ enum Wanted {
 #[derive(Debug)]
 pub struct Filter {
     steps: Vec<(TypeId, FieldId)>,
+    kind: FieldKind,
     wanted: Wanted,
+}
+
+/// How a filter is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FoundBy {
+    /// A hash index on the field path.
+    Index,
+    /// Reading the field of every record of the type.
+    Scan,
 }
 
 impl Filter {
@@ -54,7 +66,32 @@ impl Filter {
                 kind_name(&kind)
             ))
         })?;
-        Ok(Filter { steps, wanted })
+        Ok(Filter {
+            steps,
+            kind,
+            wanted,
+        })
+    }
+
+    /// How this filter is answered: by an index unless the field is a float.
+    pub fn found_by(&self) -> FoundBy {
+        match self.wanted {
+            Wanted::F32(_) | Wanted::F64(_) => FoundBy::Scan,
+            _ => FoundBy::Index,
+        }
+    }
+
+    /// The value as a key of a hash index on the field, typed as the field stores it
+    /// (`None` for a float: see [`Filter::found_by`]).
+    pub fn index_key(&self) -> Option<FieldValue<'_>> {
+        Some(match (&self.wanted, &self.kind) {
+            (Wanted::Bool(b), _) => FieldValue::Bool(*b),
+            (Wanted::Int(n), FieldKind::I32) => FieldValue::I32(i32::try_from(*n).ok()?),
+            (Wanted::Int(n), _) => FieldValue::I64(*n),
+            (Wanted::Text(t), FieldKind::Bytes) => FieldValue::Bytes(t.as_bytes()),
+            (Wanted::Text(t), _) => FieldValue::Str(t),
+            (Wanted::F32(_) | Wanted::F64(_), _) => return None,
+        })
     }
 
     /// True when record `o` holds the value (a missing value or a broken reference does not).

@@ -1,19 +1,24 @@
 //! A record's history (Hollow's History UI): for one key, every version in which the record
 //! was added, changed or removed, with the fields that changed.
 //!
-//! One consumer, with a primary-key index on the type, walks the reachable versions oldest
-//! first; each step is a refresh (along a delta when the store has one, and the index is
-//! updated incrementally) and one comparison by [`Changes`], the engine of `shoal diff`, so a
-//! step costs what the delta changed, not the size of the type.
+//! One consumer per type, with a primary-key index on the type, walks the reachable versions
+//! oldest first; each step is a refresh (along a delta when the store has one, and the index
+//! is updated incrementally), one lookup of the key in each version and a comparison of the
+//! one record, references followed: a step costs what the delta changed, not the size of the
+//! type. The consumers stay between requests ([`Walkers`]), so a second history of the same
+//! type moves from where the last one ended instead of loading everything again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value as Json;
 use shoal_consumer::{Consumer, Dataset};
 use shoal_format::{Ordinal, TypeId, Version};
+use shoal_store::BlobStore;
 
-use crate::changes::{field_changes, Changes, FieldChange};
+use crate::changes::{field_changes, FieldChange};
+use crate::cli::Global;
 use crate::cmd::read::lookup;
 use crate::explorer::error::ApiError;
 use crate::render;
@@ -48,8 +53,53 @@ pub struct History {
     pub events: Vec<Event>,
 }
 
+/// A consumer per type, indexed by the type's primary key, kept between requests.
+pub struct Walkers {
+    store: Arc<dyn BlobStore>,
+    global: Global,
+    /// One walk at a time: each holds its type's consumer for the whole walk.
+    by_type: tokio::sync::Mutex<HashMap<String, Walker>>,
+}
+
+struct Walker {
+    consumer: Consumer,
+    _cache: Option<tempfile::TempDir>,
+}
+
+impl Walkers {
+    /// Walkers over `store`; `global` (with no `--cache`) makes their consumers.
+    pub fn new(store: Arc<dyn BlobStore>, global: Global) -> Self {
+        Walkers {
+            store,
+            global,
+            by_type: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// The history of `type_name`'s record `key` over `versions` (oldest first).
+    pub async fn history(
+        &self,
+        versions: Vec<u64>,
+        type_name: &str,
+        key: &[String],
+    ) -> Result<History, ApiError> {
+        let mut by_type = self.by_type.lock().await;
+        if !by_type.contains_key(type_name) {
+            let (consumer, cache) =
+                crate::cmd::consumer(&self.global, self.store.clone(), &[type_name])?;
+            let walker = Walker {
+                consumer,
+                _cache: cache,
+            };
+            by_type.insert(type_name.to_string(), walker);
+        }
+        let walker = &by_type[type_name];
+        walk(&walker.consumer, versions, type_name, key).await
+    }
+}
+
 /// Walks `versions` (oldest first) with `consumer` (indexed by `type_name`'s primary key).
-pub async fn walk(
+async fn walk(
     consumer: &Consumer,
     versions: Vec<u64>,
     type_name: &str,
@@ -114,8 +164,8 @@ fn step(
     })
 }
 
-/// The `changed` event of a record found in both versions, if it changed: a record at the
-/// same ordinal that the engine finds unchanged is not rendered at all.
+/// The `changed` event of a record found in both versions, if it changed (the two renderings,
+/// references expanded, differ).
 fn changed(
     before: &Dataset,
     after: &Dataset,
@@ -123,9 +173,6 @@ fn changed(
     oa: Ordinal,
     ob: Ordinal,
 ) -> Result<Option<Event>, ApiError> {
-    if oa == ob && !Changes::new(before, after).changed(ty)?.contains(ob.0) {
-        return Ok(None);
-    }
     let (x, y) = (
         render::record(before, ty, oa)?,
         render::record(after, ty, ob)?,

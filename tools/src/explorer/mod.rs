@@ -5,7 +5,8 @@
 //! diffs, all from the JSON API under `/api/` ([`api`]). The API calls the functions the CLI
 //! commands call (`versions::listing`, `inspect::report`, `read::lookup`, `diff::report`,
 //! [`crate::changes`]), so the page and `shoal ... --json` agree. Loaded versions are kept
-//! in a small LRU ([`cache`]). Binds to loopback unless `--addr` says otherwise.
+//! in a small LRU ([`cache`]). The server follows the store and pushes each new listing to
+//! the page ([`live`]). Binds to loopback unless `--addr` says otherwise.
 
 mod api;
 mod assets;
@@ -13,11 +14,14 @@ mod cache;
 mod error;
 mod filter;
 mod history;
+mod live;
 mod records;
 mod timeline;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use shoal_consumer::Dataset;
 
 use crate::cli::Global;
 use crate::cmd::{diff, open_store};
@@ -43,9 +47,10 @@ pub struct Explorer {
     last_diff: std::sync::Mutex<Option<(DiffKey, Arc<diff::Report>)>>,
     /// The timeline's counts, worked out in the background.
     timeline: timeline::Timeline,
-    /// The global options, for the consumers a history walk makes (each in its own
-    /// temporary cache).
-    global: Global,
+    /// The store followed, for the page's live updates.
+    live: live::Live,
+    /// The consumers that walk records' histories.
+    walkers: history::Walkers,
 }
 
 /// The most versions a history walks (the newest ones).
@@ -74,6 +79,24 @@ impl Explorer {
         Ok(report)
     }
 
+    /// Version `v` with a hash index on the filter's field when the filter can use one
+    /// (a bad type, field or value is a 400 here, before anything is built).
+    async fn filter_index(
+        &self,
+        data: &Dataset,
+        v: u64,
+        type_name: &str,
+        f: &filter::FieldEquals,
+    ) -> Result<Option<Arc<Dataset>>, ApiError> {
+        let ty = crate::cmd::read::type_of(data, type_name)?;
+        if filter::Filter::new(data, ty, &f.field, &f.value)?.found_by() == filter::FoundBy::Scan {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.versions.filter_index(v, type_name, &f.field).await?,
+        ))
+    }
+
     /// The reachable versions, in the listing's order.
     async fn reachable(&self) -> Result<Vec<u64>, ApiError> {
         let listing = self.versions.listing().await?;
@@ -97,9 +120,7 @@ impl Explorer {
         crate::cmd::read::lookup(&data, type_name, key)?;
         let skip = versions.len().saturating_sub(HISTORY_VERSIONS);
         let versions = versions.split_off(skip);
-        let (consumer, _cache) =
-            crate::cmd::consumer(&self.global, self.versions.store().clone(), &[type_name])?;
-        history::walk(&consumer, versions, type_name, key).await
+        self.walkers.history(versions, type_name, key).await
     }
 }
 
@@ -113,9 +134,10 @@ pub async fn run(g: &Global, a: &UiArgs) -> Result<()> {
     };
     let state = Arc::new(Explorer {
         timeline: timeline::Timeline::new(store.clone(), global.clone()),
-        versions: cache::Versions::new(g, store)?,
+        live: live::Live::start(store.clone()),
+        versions: cache::Versions::new(g, store.clone())?,
         last_diff: std::sync::Mutex::new(None),
-        global,
+        walkers: history::Walkers::new(store, global),
     });
     let listener = tokio::net::TcpListener::bind(a.addr)
         .await

@@ -2,6 +2,8 @@
 //! key, each with its key and its references (type, ordinal and key of the record each
 //! reference points at, so the page can link to it).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::Value as Json;
 use shoal_consumer::Dataset;
@@ -9,8 +11,9 @@ use shoal_format::{FieldId, FieldKind, FieldValue, Ordinal, RecordSource, TypeId
 
 use crate::changes::KeyReader;
 use crate::cmd::read::type_of;
+use crate::explorer::cache::FILTER_INDEX;
 use crate::explorer::error::ApiError;
-use crate::explorer::filter::{FieldEquals, Filter};
+use crate::explorer::filter::{FieldEquals, Filter, FoundBy};
 use crate::render;
 
 /// The most records one page may hold.
@@ -56,6 +59,9 @@ pub struct Page {
     /// The filter asked for, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<FieldEquals>,
+    /// How the filter was answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<FoundBy>,
     /// Records of the type in this version (that pass the filter).
     pub total: u64,
     /// The first record's position.
@@ -66,21 +72,29 @@ pub struct Page {
     pub records: Vec<Row>,
 }
 
-/// Records `offset..offset + limit` of `type_name` (those that pass `filter`, found by a
-/// scan of the type), in ordinal order.
+/// Records `offset..offset + limit` of `type_name`, in ordinal order: all of them, or those
+/// that pass `filter`, found through `indexed` (the version with a hash index on the
+/// filter's field, [`FILTER_INDEX`]) when given and the filter can use it, else by a scan.
 pub fn page(
     data: &Dataset,
     type_name: &str,
-    filter: Option<FieldEquals>,
+    filter: Option<(FieldEquals, Option<Arc<Dataset>>)>,
     offset: u64,
     limit: u64,
 ) -> Result<Page, ApiError> {
     let ty = type_of(data, type_name)?;
     let keys = KeyReader::new(data.schema(), ty)?;
     let limit = limit.min(MAX_LIMIT);
-    let (total, ordinals) = match &filter {
-        None => (data.len(ty), window(data, ty, offset, limit)),
-        Some(f) => matching(data, ty, f, offset, limit)?,
+    let (total, ordinals, found_by) = match &filter {
+        None => (data.len(ty), window(data, ty, offset, limit), None),
+        Some((f, indexed)) => {
+            let filter = Filter::new(data, ty, &f.field, &f.value)?;
+            let (total, ordinals, by) = match (indexed, filter.index_key()) {
+                (Some(ix), Some(key)) => looked_up(ix, key, offset, limit)?,
+                _ => scanned(data, ty, &filter, offset, limit)?,
+            };
+            (total, ordinals, Some(by))
+        }
     };
     let records = ordinals
         .into_iter()
@@ -90,7 +104,8 @@ pub fn page(
         version: data.version().0,
         type_name: type_name.to_string(),
         key_fields: keys.fields,
-        filter,
+        filter: filter.map(|(f, _)| f),
+        found_by,
         total,
         offset,
         limit,
@@ -106,16 +121,38 @@ fn window(data: &Dataset, ty: TypeId, offset: u64, limit: u64) -> Vec<Ordinal> {
         .collect()
 }
 
-/// How many records of `ty` pass `f`, and the ordinals of matches `offset..offset + limit`:
-/// one scan.
-fn matching(
-    data: &Dataset,
-    ty: TypeId,
-    f: &FieldEquals,
+/// How many records hold `key` in `indexed`'s filter index, and the ordinals of matches
+/// `offset..offset + limit`.
+fn looked_up(
+    indexed: &Dataset,
+    key: FieldValue<'_>,
     offset: u64,
     limit: u64,
-) -> Result<(u64, Vec<Ordinal>), ApiError> {
-    let filter = Filter::new(data, ty, &f.field, &f.value)?;
+) -> Result<(u64, Vec<Ordinal>, FoundBy), ApiError> {
+    let index = indexed
+        .index_id(FILTER_INDEX)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let key = [key];
+    let mut all: Vec<Ordinal> = indexed.find_all(index, &key).collect();
+    all.sort_unstable();
+    let page = all
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .copied()
+        .collect();
+    Ok((all.len() as u64, page, FoundBy::Index))
+}
+
+/// How many records of `ty` pass `filter`, and the ordinals of matches
+/// `offset..offset + limit`: one scan.
+fn scanned(
+    data: &Dataset,
+    ty: TypeId,
+    filter: &Filter,
+    offset: u64,
+    limit: u64,
+) -> Result<(u64, Vec<Ordinal>, FoundBy), ApiError> {
     let (mut total, mut out) = (0u64, Vec::new());
     for o in data.ordinals(ty) {
         if !filter.matches(data, o)? {
@@ -126,7 +163,7 @@ fn matching(
         }
         total += 1;
     }
-    Ok((total, out))
+    Ok((total, out, FoundBy::Scan))
 }
 
 /// Record `o` of `ty` as a [`Row`].

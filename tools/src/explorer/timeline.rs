@@ -5,11 +5,14 @@
 //! One background task works the steps out oldest first, with its own consumer moving along
 //! the chain (so each step costs what its delta changed), and keeps each result keyed by its
 //! version pair. A request never waits for it: it gets what is done, the rest marked
-//! `pending`.
+//! `pending`. A step that failed (the store was down, a blob was bad) says why, and is tried
+//! again by a request at least [`RETRY`] later, so an outage does not stick. Only the newest
+//! [`TIMELINE_VERSIONS`] versions are counted and sent.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use shoal_consumer::Dataset;
@@ -19,6 +22,12 @@ use shoal_store::BlobStore;
 use crate::cli::Global;
 use crate::cmd::diff::{self, Pair, Via};
 use crate::explorer::error::ApiError;
+
+/// How long a failed step waits before a request tries it again.
+pub const RETRY: Duration = Duration::from_secs(5);
+
+/// The most versions the timeline counts and sends (the newest).
+pub const TIMELINE_VERSIONS: usize = 200;
 
 /// A step of the timeline: the previous reachable version (none for the oldest) and the
 /// version.
@@ -36,6 +45,9 @@ pub struct VersionCounts {
     /// Why the counts could not be worked out, if they could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When a failed step may be tried again.
+    #[serde(skip)]
+    retry_at: Option<Instant>,
     /// Records per object type.
     pub records: Vec<TypeRecords>,
     /// Added, removed, changed per keyed type since `from` (empty for the oldest).
@@ -102,14 +114,15 @@ impl Timeline {
             .map(|s| done.get(s).cloned().unwrap_or_else(|| pending(*s)))
             .collect();
         drop(done);
+        let now = Instant::now();
         let missing: Vec<Step> = steps
             .into_iter()
             .zip(&versions)
-            .filter(|(_, c)| c.pending)
+            .filter(|(_, c)| c.pending || c.retry_at.is_some_and(|at| at <= now))
             .map(|(s, _)| s)
             .collect();
-        let pending = !missing.is_empty();
-        if pending {
+        let pending = versions.iter().any(|c| c.pending);
+        if !missing.is_empty() {
             self.start(missing);
         }
         Report { pending, versions }
@@ -125,14 +138,12 @@ impl Timeline {
         tokio::spawn(async move {
             let result = work(&global, store, &missing, &done).await;
             if let Err(e) = result {
+                let mut done = done.lock().expect("timeline lock");
                 for s in &missing {
-                    let mut failed = pending(*s);
-                    failed.pending = false;
-                    failed.error = Some(e.message.clone());
-                    done.lock()
-                        .expect("timeline lock")
-                        .entry(*s)
-                        .or_insert(failed);
+                    let fresh = done.get(s).is_none_or(|c| c.pending || c.error.is_some());
+                    if fresh {
+                        done.insert(*s, failed(*s, e.message.clone()));
+                    }
                 }
             }
             running.store(false, Ordering::SeqCst);
@@ -140,13 +151,16 @@ impl Timeline {
     }
 }
 
-/// Each reachable version with the one before it, oldest first.
+/// Each of the newest [`TIMELINE_VERSIONS`] reachable versions with the one before it,
+/// oldest first.
 fn steps(reachable: &[u64]) -> Vec<Step> {
     let mut v = reachable.to_vec();
     v.sort_unstable();
     v.dedup();
     let previous = std::iter::once(None).chain(v.iter().copied().map(Some));
-    previous.zip(v.iter().copied()).collect()
+    let all: Vec<Step> = previous.zip(v.iter().copied()).collect();
+    let skip = all.len().saturating_sub(TIMELINE_VERSIONS);
+    all[skip..].to_vec()
 }
 
 fn pending((from, version): Step) -> VersionCounts {
@@ -155,6 +169,7 @@ fn pending((from, version): Step) -> VersionCounts {
         from,
         pending: true,
         error: None,
+        retry_at: None,
         records: Vec::new(),
         changes: Vec::new(),
     }
@@ -175,17 +190,20 @@ async fn work(
         let pair = diff::between(&consumer, &via, from.unwrap_or(to), to).await?;
         let counts = tokio::task::spawn_blocking(move || counts(step, &pair))
             .await?
-            .unwrap_or_else(|e| failed(step, e));
+            .unwrap_or_else(|e| failed(step, e.message));
         done.lock().expect("timeline lock").insert(step, counts);
     }
     Ok(())
 }
 
-fn failed(step: Step, e: ApiError) -> VersionCounts {
-    let mut c = pending(step);
-    c.pending = false;
-    c.error = Some(e.message);
-    c
+/// A step that failed: why, and when to try it again.
+fn failed(step: Step, why: String) -> VersionCounts {
+    VersionCounts {
+        pending: false,
+        error: Some(why),
+        retry_at: Some(Instant::now() + RETRY),
+        ..pending(step)
+    }
 }
 
 /// The counts of one step from its loaded pair. CPU work.
@@ -208,6 +226,7 @@ fn counts(step: Step, pair: &Pair) -> Result<VersionCounts, ApiError> {
         from: step.0,
         pending: false,
         error: None,
+        retry_at: None,
         records: records(&pair.newer),
         changes,
     })
@@ -235,5 +254,14 @@ mod tests {
     fn each_version_is_counted_from_the_reachable_one_before_it() {
         assert_eq!(steps(&[3, 1, 2]), [(None, 1), (Some(1), 2), (Some(2), 3)]);
         assert!(steps(&[]).is_empty());
+    }
+
+    #[test]
+    fn only_the_newest_versions_are_counted() {
+        let many: Vec<u64> = (1..=1000).collect();
+        let s = steps(&many);
+        assert_eq!(s.len(), super::TIMELINE_VERSIONS);
+        assert_eq!(s.last(), Some(&(Some(999), 1000)));
+        assert_eq!(s[0].0, Some(1000 - super::TIMELINE_VERSIONS as u64));
     }
 }

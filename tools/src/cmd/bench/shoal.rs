@@ -231,14 +231,16 @@ pub fn lookups(data: &Dataset, keys: &[i64], rounds: usize) -> Result<Lookups> {
     Ok(Lookups { ns, found })
 }
 
-/// Applies the delta (its bytes read into memory before timing) to `base` `reps` times:
+/// Applies the delta (its bytes read into memory and unpacked before timing) to `base` `reps` times:
 /// opening the delta (its checksums checked) and building the next dataset with its key
 /// index. Returns the times and the records of `Movie` in the result.
 pub fn apply(base: &Dataset, delta: &Path, reps: usize) -> Result<(Vec<Duration>, u64)> {
-    let bytes = Bytes::from(
+    let stored = Bytes::from(
         std::fs::read(delta)
             .map_err(|e| CliError::fail(format!("cannot read {}: {e}", delta.display())))?,
     );
+    // As the store holds it (packed, maybe): unpacked once, as a consumer's cache holds it.
+    let bytes = shoal_store::packing::unpack(stored, &delta.display().to_string(), "delta")?;
     let movie = base.type_id("Movie")?;
     let mut times = Vec::with_capacity(reps);
     let mut records = 0;

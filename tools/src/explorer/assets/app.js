@@ -6,7 +6,6 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const POLL_MS = 3000;
 let listing = null;
 
 // el("td", {class: "num"}, "text", childNode): strings become text nodes.
@@ -72,29 +71,45 @@ function watchPaint() {
   new PerformanceObserver((list) => fcp(list.getEntries())).observe({ type: "paint", buffered: true });
 }
 
-// ---- header and polling -------------------------------------------------------------
+// ---- header and live updates -------------------------------------------------------
+// The server follows the store and pushes each new listing (/api/events, server-sent
+// events); the page never polls. EventSource reconnects by itself when the server restarts.
 
 function renderStatus() {
   const status = document.getElementById("status");
   document.getElementById("store").textContent = listing.store;
-  const parts = [`announced: ${listing.announced ?? "none"}`];
-  const nodes = [document.createTextNode(parts.join(""))];
+  document.body.setAttribute("data-announced", String(listing.announced ?? ""));
+  const nodes = [document.createTextNode(`announced: ${listing.announced ?? "none"}`)];
   if (listing.pinned !== null && listing.pinned !== undefined) {
     nodes.push(document.createTextNode(" "), el("span", { class: "pin" }, `PINNED to ${listing.pinned}`));
   }
   status.replaceChildren(...nodes);
 }
 
-async function poll() {
+function update(fresh) {
+  const changed = !listing || JSON.stringify(fresh) !== JSON.stringify(listing);
+  listing = fresh;
+  renderStatus();
+  if (changed && route().name === "timeline") render();
+}
+
+function unreachable(message) {
+  document.getElementById("status").textContent = `store unreachable: ${message}`;
+}
+
+async function load() {
   try {
-    const fresh = await api("/api/versions");
-    const changed = !listing || JSON.stringify(fresh) !== JSON.stringify(listing);
-    listing = fresh;
-    renderStatus();
-    if (changed && route().name === "timeline") render();
+    update(await api("/api/versions"));
   } catch (e) {
-    document.getElementById("status").textContent = `store unreachable: ${e.message}`;
+    unreachable(e.message);
   }
+}
+
+function follow() {
+  const events = new EventSource("/api/events");
+  events.addEventListener("versions", (e) => update(JSON.parse(e.data)));
+  events.addEventListener("unreachable", (e) => unreachable(JSON.parse(e.data).error));
+  events.addEventListener("error", () => unreachable("lost shoal ui; reconnecting…"));
 }
 
 // ---- routes -------------------------------------------------------------------------
@@ -104,6 +119,8 @@ function route() {
   const [head, ...rest] = parts;
   if (head === "v" && rest.length >= 3 && rest[1] === "t" && rest[3] === "k")
     return { name: "record", v: rest[0], type: rest[2], key: rest.slice(4) };
+  if (head === "v" && rest.length >= 5 && rest[1] === "t" && rest[3] === "o")
+    return { name: "record", v: rest[0], type: rest[2], ordinal: rest[4] };
   if (head === "v" && rest.length >= 3 && rest[1] === "t")
     return { name: "records", v: rest[0], type: rest[2], offset: Number(rest[3] || 0), filter: rest[4] === "f" ? { field: rest[5] || "", value: rest[6] || "" } : null };
   if (head === "v" && rest.length >= 1) return { name: "version", v: rest[0] };
@@ -145,14 +162,18 @@ function timeline() {
 }
 
 // Records per type and changes per version: the server counts them in the background, so
-// this asks again while some are pending and the timeline is still shown.
+// this asks again while some are pending or failed and the timeline is still shown.
 async function counts() {
   const t = await api("/api/timeline");
   const box = document.getElementById("counts");
   if (!box) return;
   box.replaceChildren(countsLegend(t.versions), countsChart(t.versions));
   box.setAttribute("data-pending", String(t.pending));
-  if (t.pending) setTimeout(() => { if (route().name === "timeline") counts().catch(() => {}); }, 1000);
+  // Pending steps are asked for again each second; failed ones are retried by the server
+  // (at most every 5 s) when asked, so ask again after that.
+  const failed = t.versions.some((v) => v.error);
+  const again = t.pending ? 1000 : failed ? 5000 : 0;
+  if (again) setTimeout(() => { if (route().name === "timeline") counts().catch(() => {}); }, again);
 }
 
 const TYPE_CLASSES = 6;
@@ -315,7 +336,7 @@ async function records(r) {
     filterForm(base, page.filter),
     pager,
     el("table", { id: "records" }, page.records.map((row) => el("tr", {},
-      el("td", {}, page.key_fields.length ? recordLink(page.version, page.type, row.key) : `#${row.ordinal}`),
+      el("td", {}, page.key_fields.length ? recordLink(page.version, page.type, row.key) : ordinalLink(page.version, page.type, row.ordinal)),
       el("td", {}, json(row.record))))),
   );
 }
@@ -346,23 +367,30 @@ function recordLink(v, type, key) {
   return el("a", { href: `#/v/${v}/t/${encodeURIComponent(type)}/k/${keyPath(key)}` }, key.map(String).join(", "));
 }
 
+// A record of a type without a key, by its ordinal in one version.
+function ordinalLink(v, type, ordinal) {
+  return el("a", { href: `#/v/${v}/t/${encodeURIComponent(type)}/o/${ordinal}` }, `${type} #${ordinal}`);
+}
+
 async function record(r) {
   const started = performance.now();
-  const found = await api(`/api/versions/${encodeURIComponent(r.v)}/types/${encodeURIComponent(r.type)}/key/${keyPath(r.key)}`);
+  const at = r.key ? `key/${keyPath(r.key)}` : `ordinal/${encodeURIComponent(r.ordinal)}`;
+  const found = await api(`/api/versions/${encodeURIComponent(r.v)}/types/${encodeURIComponent(r.type)}/${at}`);
   timing("lookup", performance.now() - started);
+  const keyed = found.key_fields.length > 0;
   show(
-    el("h2", {}, `${found.type} ${found.key.map(String).join(", ")} in version ${found.version}`),
-    el("p", {}, el("a", { href: `#/h/${encodeURIComponent(found.type)}/${keyPath(found.key)}`, id: "history-link" }, "History of this record")),
+    el("h2", {}, `${found.type} ${keyed ? found.key.map(String).join(", ") : "#" + found.ordinal} in version ${found.version}`),
+    keyed ? el("p", {}, el("a", { href: `#/h/${encodeURIComponent(found.type)}/${keyPath(found.key)}`, id: "history-link" }, "History of this record")) : null,
     el("div", { id: "record" }, json(found.record)),
     found.refs.length ? el("h3", {}, "References") : null,
-    found.refs.length ? el("table", {}, found.refs.map((ref) => el("tr", {},
+    found.refs.length ? el("table", { id: "refs" }, found.refs.map((ref) => el("tr", {},
       el("td", {}, ref.field),
-      el("td", {}, ref.key.length ? recordLink(found.version, ref.type, ref.key) : `${ref.type} #${ref.ordinal}`)))) : null,
+      el("td", {}, ref.key.length ? recordLink(found.version, ref.type, ref.key) : ordinalLink(found.version, ref.type, ref.ordinal))))) : null,
   );
 }
 
 async function lookup() {
-  if (!listing) await poll();
+  if (!listing) await load();
   const versions = listing.versions.filter((v) => v.reachable).map((v) => v.version);
   const current = listing.pinned ?? listing.announced ?? versions[0];
   const vSel = el("select", { name: "v" }, versions.map((v) => el("option", { value: v }, String(v))));
@@ -410,7 +438,7 @@ function fieldTable(fields) {
 // ---- diff -------------------------------------------------------------------------------
 
 async function diffForm() {
-  if (!listing) await poll();
+  if (!listing) await load();
   const versions = listing.versions.filter((v) => v.reachable).map((v) => v.version);
   const sel = (name, value) => {
     const s = el("select", { name }, versions.map((v) => el("option", { value: v }, String(v))));
@@ -456,7 +484,7 @@ async function diff(r) {
 window.addEventListener("hashchange", render);
 window.addEventListener("DOMContentLoaded", async () => {
   watchPaint();
-  await poll();
+  await load();
   await render();
-  setInterval(poll, POLL_MS);
+  follow();
 });
