@@ -153,7 +153,8 @@ pub async fn for_produce(
     )))
 }
 
-/// The announced version and its schema, read from the header of its smallest blob.
+/// The announced version and its schema, read from the header of its smallest blob
+/// (unpacked when the store keeps it packed).
 async fn announced_schema(store: &dyn BlobStore) -> Result<Option<(u64, Schema)>> {
     let Some(announced) = shoal_store::read_announced(store).await? else {
         return Ok(None);
@@ -164,10 +165,19 @@ async fn announced_schema(store: &dyn BlobStore) -> Result<Option<(u64, Schema)>
         Some((name, _)) => name.key(),
         None => shoal_store::BlobName::Snapshot(version).key(),
     };
-    let bytes = store.get(&key).await?;
-    let layout = shoal_format::BlobLayout::parse(&bytes)
-        .map_err(|e| CliError::fail(format!("{key}: {e}")))?;
-    Ok(Some((version.0, layout.schema.as_ref().clone())))
+    let stored = store.get(&key).await?;
+    let location = store.location();
+    // The blob may be packed (and a first version's is its whole snapshot): unpacked and
+    // parsed on a blocking thread.
+    let schema = tokio::task::spawn_blocking(move || {
+        let bytes = shoal_store::packing::unpack(stored, &location, &key)?;
+        let layout = shoal_format::BlobLayout::parse(&bytes)
+            .map_err(|e| CliError::fail(format!("{key}: {e}")))?;
+        Ok::<_, CliError>(layout.schema.as_ref().clone())
+    })
+    .await
+    .map_err(|e| CliError::fail(format!("reading the announced schema: {e}")))??;
+    Ok(Some((version.0, schema)))
 }
 
 /// The one object type no other type refers to.
