@@ -998,6 +998,7 @@ impl Dataset {
             self.version,
             &shoal_format::WriteOptions {
                 page_shift: self.shift,
+                ..Default::default()
             },
             &mut out,
         )?;

@@ -75,7 +75,7 @@ proptest! {
         percent in 1u64..60,
     ) {
         let mut rng = Rng::new(seed);
-        let options = WriteOptions { page_shift: [4, 5, 10][shift] };
+        let options = WriteOptions { page_shift: [4, 5, 10][shift], ..WriteOptions::default() };
         let schema = random::schema(&mut rng);
         let mut states = vec![random::state(&mut rng, &schema, size)];
         for _ in 0..4 {
@@ -109,7 +109,7 @@ proptest! {
     #[test]
     fn many_rebuilt_pages_come_out_right(seed in any::<u64>(), size in 600u64..1500) {
         let mut rng = Rng::new(seed);
-        let options = WriteOptions { page_shift: 4 };
+        let options = WriteOptions { page_shift: 4, ..WriteOptions::default() };
         let schema = random::schema(&mut rng);
         let a = random::state(&mut rng, &schema, size);
         let b = random::change(&mut rng, &a, 60);

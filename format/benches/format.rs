@@ -99,7 +99,10 @@ fn report_sizes(d: &Data) {
         d.bincode.len() as f64 / json
     );
     for shift in [8u8, 10, 12, 14] {
-        let options = WriteOptions { page_shift: shift };
+        let options = WriteOptions {
+            page_shift: shift,
+            ..WriteOptions::default()
+        };
         let s = snapshot(&d.v1.state, &options);
         let dl = delta(d, &options);
         eprintln!(
@@ -231,7 +234,13 @@ fn page_sizes(c: &mut Criterion, d: &Data) {
     let mut g = c.benchmark_group("random_read_by_page_shift");
     g.throughput(Throughput::Elements(BATCH as u64));
     for shift in [8u8, 10, 12, 14] {
-        let bytes = snapshot(&d.v1.state, &WriteOptions { page_shift: shift });
+        let bytes = snapshot(
+            &d.v1.state,
+            &WriteOptions {
+                page_shift: shift,
+                ..WriteOptions::default()
+            },
+        );
         let view = SnapshotView::open(bytes.as_slice()).expect("opens");
         let year = view.column_named("Movie", "year").expect("year");
         let title = view.column_named("Movie", "title").expect("title");

@@ -22,7 +22,10 @@ fn main() -> shoal_format::Result<()> {
     write_snapshot(
         &b.finish(),
         Version(1),
-        &WriteOptions { page_shift: 4 },
+        &WriteOptions {
+            page_shift: 4,
+            key_indexes: false,
+        },
         &mut bytes,
     )?;
     for (i, chunk) in bytes.chunks(16).enumerate() {

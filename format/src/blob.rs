@@ -371,6 +371,7 @@ fn section_name(schema: &Schema, kind: u16, ty: TypeId, column: u32) -> String {
     match kind {
         SECTION_TYPE => format!("type section of `{}`", def.name),
         SECTION_BASES => format!("bases of `{}`", def.name),
+        crate::keyindex::SECTION_KEY_INDEX => format!("key index of `{}`", def.name),
         SECTION_COLUMN => match def.fields().get(column as usize) {
             Some(f) => format!("column `{}.{}`", def.name, f.name),
             None => format!("elements of `{}`", def.name),

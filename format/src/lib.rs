@@ -57,6 +57,7 @@ pub mod de;
 mod delta;
 mod error;
 mod ids;
+pub mod keyindex;
 pub mod page;
 mod read;
 mod record;
@@ -83,5 +84,5 @@ pub use schema::{
 pub use schema_diff::{SchemaChange, SchemaDiff};
 pub use section::{ColumnReader, PageTable};
 pub use ser::{add, RecordSink};
-pub use snapshot::{write_snapshot, SnapshotView, WriteOptions, DEFAULT_PAGE_SHIFT};
+pub use snapshot::{write_snapshot, KeyIndexRef, SnapshotView, WriteOptions, DEFAULT_PAGE_SHIFT};
 pub use state::{DataState, StateBuilder};

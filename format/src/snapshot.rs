@@ -9,6 +9,10 @@ use roaring::RoaringBitmap;
 use crate::blob::{BlobKind, BlobLayout, BlobWriter, Header, SECTION_COLUMN, SECTION_TYPE};
 use crate::error::{Error, Result};
 use crate::ids::{FieldId, Ordinal, TypeId, Version};
+use crate::keyindex::{
+    self, check_placement, indexed_key, KeyIndexHeader, EMPTY_SLOT, KEY_INDEX_HEADER_LEN,
+    SECTION_KEY_INDEX,
+};
 use crate::read::{missing, Elements, FieldValue, RecordSource};
 use crate::record::Record;
 use crate::schema::{ColumnKind, Schema};
@@ -26,12 +30,16 @@ pub const DEFAULT_PAGE_SHIFT: u8 = 10;
 pub struct WriteOptions {
     /// Ordinals per page as a power of two, 4 to 16.
     pub page_shift: u8,
+    /// Write a key index section for each type keyed by its own fields, so consumers start
+    /// without building one (see [`crate::keyindex`]). On by default.
+    pub key_indexes: bool,
 }
 
 impl Default for WriteOptions {
     fn default() -> Self {
         WriteOptions {
             page_shift: DEFAULT_PAGE_SHIFT,
+            key_indexes: true,
         }
     }
 }
@@ -89,9 +97,45 @@ pub fn write_snapshot<W: Write>(
             )?;
             writer.end()?;
         }
+        if let Some(fields) = indexed_key(schema, ty).filter(|_| options.key_indexes) {
+            write_key_index(&mut writer, state, ty, &fields)?;
+        }
     }
     let (_, len) = writer.finish()?;
     Ok(len)
+}
+
+/// The key index section of `ty` (see [`crate::keyindex`]): the canonical table of every
+/// record's slot.
+fn write_key_index<W: Write>(
+    writer: &mut BlobWriter<W>,
+    state: &DataState,
+    ty: TypeId,
+    fields: &[FieldId],
+) -> Result<()> {
+    let mut slots: Vec<u64> = state
+        .records(ty)
+        .map(|(o, r)| keyindex::record_slot(r, fields, o.0))
+        .collect();
+    slots.sort_unstable();
+    let capacity = keyindex::capacity_for(slots.len() as u64);
+    let entries = slots.len() as u64;
+    let table = keyindex::place(slots, capacity);
+    let header = KeyIndexHeader {
+        hash: keyindex::KEY_HASH_V1,
+        capacity,
+        entries,
+        slots: table.len() as u64,
+    };
+    writer.begin(SECTION_KEY_INDEX, ty, 0);
+    writer.write(&header.to_bytes())?;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    for chunk in table.chunks(8 * 1024) {
+        buf.clear();
+        buf.extend(chunk.iter().flat_map(|s| s.to_le_bytes()));
+        writer.write(&buf)?;
+    }
+    writer.end()
 }
 
 /// The records of ordinals `start..end`, `None` for holes: one pass over the type, shared by
@@ -116,6 +160,18 @@ pub(crate) struct TypeTable {
     pub slot_count: u32,
     pub populated: RoaringBitmap,
     pub columns: Vec<(PageTable, crate::blob::SectionEntry)>,
+    /// The key index section, when the snapshot has one for the type.
+    pub key_index: Option<(KeyIndexHeader, crate::blob::SectionEntry)>,
+}
+
+/// Where a type's key index lies in a snapshot: its header, and the blob offset of its first
+/// slot (slot `i` is the little-endian `u64` at `slots_offset + 8 i`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyIndexRef {
+    /// The section header.
+    pub header: KeyIndexHeader,
+    /// The blob offset of slot 0 (a multiple of 8).
+    pub slots_offset: u64,
 }
 
 /// A snapshot read in place from `D`.
@@ -232,7 +288,17 @@ impl<D: AsRef<[u8]>> SnapshotView<D> {
         self.column(ty, f)
     }
 
-    /// Checks every section's checksum, then every value (string offsets, UTF-8, elements).
+    /// A type's key index, when the snapshot has one (see [`crate::keyindex`]).
+    pub fn key_index(&self, ty: TypeId) -> Option<KeyIndexRef> {
+        let (header, entry) = self.types.get(ty.index())?.key_index?;
+        Some(KeyIndexRef {
+            header,
+            slots_offset: entry.offset + KEY_INDEX_HEADER_LEN as u64,
+        })
+    }
+
+    /// Checks every section's checksum, then every value (string offsets, UTF-8, elements),
+    /// then every key index (see [`SnapshotView::verify_key_indexes`]).
     pub fn verify(&self) -> Result<()> {
         let bytes = self.data.as_ref();
         self.layout.verify(bytes)?;
@@ -242,6 +308,70 @@ impl<D: AsRef<[u8]>> SnapshotView<D> {
                 for i in 0..table.slot_count as usize {
                     check_value(&reader, i).map_err(|e| read_error(&self.layout, entry, i, e))?;
                 }
+            }
+        }
+        self.verify_key_indexes()
+    }
+
+    /// Checks that every key index is the canonical table of the type's keys: each entry in
+    /// its place, each record once, each entry's hash the hash of its record's key. Reads
+    /// every slot and every key once.
+    pub fn verify_key_indexes(&self) -> Result<()> {
+        for t in 0..self.types.len() {
+            let ty = TypeId(t as u32);
+            if let (Some(index), Some(fields)) =
+                (self.key_index(ty), indexed_key(&self.layout.schema, ty))
+            {
+                self.verify_key_index(ty, index, &fields)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn verify_key_index(&self, ty: TypeId, index: KeyIndexRef, fields: &[FieldId]) -> Result<()> {
+        let bytes = self.data.as_ref();
+        let (_, entry) = self.types[ty.index()].key_index.expect("has an index");
+        let slot = |i: u64| {
+            let at = (index.slots_offset + 8 * i) as usize;
+            crate::blob::le_u64(&bytes[at..at + 8])
+        };
+        let fault = |at: u64, why: String| {
+            Error::malformed(
+                self.layout
+                    .location(&entry, KEY_INDEX_HEADER_LEN as u64 + 8 * at),
+                why,
+            )
+        };
+        check_placement(&index.header, slot).map_err(|(at, why)| fault(at, why))?;
+        let readers = fields
+            .iter()
+            .map(|f| self.column(ty, *f))
+            .collect::<Result<Vec<_>>>()?;
+        let mut seen = RoaringBitmap::new();
+        for at in 0..index.header.slots {
+            let s = slot(at);
+            if s == EMPTY_SLOT {
+                continue;
+            }
+            let o = keyindex::slot_ordinal(s);
+            if !self.contains(ty, Ordinal(o)) || !seen.insert(o) {
+                return Err(fault(
+                    at,
+                    format!("ordinal {o} is not a record, or is indexed twice"),
+                ));
+            }
+            let mut words = Vec::with_capacity(readers.len());
+            for (r, f) in readers.iter().zip(fields) {
+                let v = r
+                    .value(o as usize)
+                    .map_err(|e| self.read_err(ty, f.index(), o as usize, e))?;
+                words.push(keyindex::field_word(&v));
+            }
+            if keyindex::slot_of(keyindex::key_hash(words), o) != s {
+                return Err(fault(
+                    at,
+                    format!("the entry of ordinal {o} does not hash its key"),
+                ));
             }
         }
         Ok(())
@@ -309,11 +439,33 @@ fn open_type(layout: &BlobLayout, bytes: &[u8], ty: TypeId) -> Result<TypeTable>
         let table = read_pages(layout, bytes, entry, 0, *kind, section.slot_count as u64)?;
         columns.push((table, *entry));
     }
+    let key_index = open_key_index(layout, bytes, ty, populated.len())?;
     Ok(TypeTable {
         slot_count: section.slot_count,
         populated,
         columns,
+        key_index,
     })
+}
+
+/// The key index section of `ty`, its header checked, when the schema calls for one and the
+/// blob has it (older snapshots do not; the consumer builds the index then).
+fn open_key_index(
+    layout: &BlobLayout,
+    bytes: &[u8],
+    ty: TypeId,
+    records: u64,
+) -> Result<Option<(KeyIndexHeader, crate::blob::SectionEntry)>> {
+    let Some(entry) = layout.find(SECTION_KEY_INDEX, ty, 0) else {
+        return Ok(None);
+    };
+    if indexed_key(&layout.schema, ty).is_none() {
+        return Ok(None);
+    }
+    let section = &bytes[entry.offset as usize..(entry.offset + entry.len) as usize];
+    let header = KeyIndexHeader::parse(section, records)
+        .map_err(|why| Error::malformed(layout.location(entry, 0), why))?;
+    Ok(Some((header, *entry)))
 }
 
 impl<D: AsRef<[u8]>> RecordSource for SnapshotView<D> {

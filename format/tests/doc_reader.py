@@ -27,7 +27,7 @@ ENTRY_LEN = 32
 PAGE_HEADER_LEN = 24
 
 BLOB_KINDS = {1: "snapshot", 2: "delta", 3: "reverse"}
-SECTION_TYPE, SECTION_COLUMN, SECTION_BASES = 1, 2, 3
+SECTION_TYPE, SECTION_COLUMN, SECTION_BASES, SECTION_KEY_INDEX = 1, 2, 3, 4
 TYPE_KINDS = {1: "object", 2: "list", 3: "set", 4: "map"}
 FIELD_KINDS = {1: "bool", 2: "i32", 3: "i64", 4: "f32", 5: "f64", 6: "string", 7: "bytes", 8: "ref"}
 FIXED_KINDS = {"bool", "i32", "i64", "f32", "f64", "ref"}
@@ -515,6 +515,95 @@ def decode_var_page(page, layout, field_kind, count, what):
     return values
 
 
+# ---- key index sections ----
+
+MASK64 = (1 << 64) - 1
+KEY_SEED = 0x243F6A8885A308D3
+NULL_WORD = 0x9E3779B97F4A7C15
+
+
+def fmix64(x):
+    x ^= x >> 33
+    x = (x * 0xFF51AFD7ED558CCD) & MASK64
+    x ^= x >> 33
+    x = (x * 0xC4CEB9FE1A85EC53) & MASK64
+    return x ^ (x >> 33)
+
+
+def bytes_word(raw):
+    w = fmix64(len(raw) ^ KEY_SEED)
+    for at in range(0, len(raw), 8):
+        chunk = raw[at:at + 8] + bytes(8 - len(raw[at:at + 8]))
+        w = fmix64(w ^ int.from_bytes(chunk, "little"))
+    return w
+
+
+def key_word(value):
+    """The word of one tagged key value, as the key hash takes it."""
+    if value is None:
+        return NULL_WORD
+    (tag, v), = value.items()
+    if tag == "bool":
+        return 1 if v else 0
+    if tag in ("i32", "i64", "ref"):
+        return v & MASK64
+    if tag in ("f32", "f64"):
+        return int(v, 16)
+    if tag == "string":
+        return bytes_word(v.encode("utf-8"))
+    return bytes_word(bytes.fromhex(v))
+
+
+def key_capacity(entries):
+    want = entries + entries // 4 + 8
+    bits = want.bit_length()
+    if bits <= 4:
+        return want
+    unit = 1 << (bits - 4)
+    return (want + unit - 1) // unit * unit
+
+
+def key_table(slots, capacity):
+    """The canonical table: each slot, in increasing order, at max(home, previous + 1)."""
+    table = [0] * capacity
+    following = 0
+    for s in sorted(slots):
+        at = max(((s >> 32) * capacity) >> 32, following)
+        table.extend([0] * (at + 1 - len(table)))
+        table[at] = s
+        following = at + 1
+    return table
+
+
+def check_key_index(blob, ty, t, records):
+    """Checks the key index section of a type keyed by its own fields against its records."""
+    what = f"key index of `{t['name']}`"
+    entry = blob.entries.get((SECTION_KEY_INDEX, ty, 0))
+    if entry is None or t["kind"] != "object" or not t["key"] or any(len(p) != 1 for p in t["key"]):
+        return
+    section = blob.section(SECTION_KEY_INDEX, ty, 0, what)
+    if len(section) < 32:
+        fail(f"{what}: no room for the header")
+    hash_id, reserved = u32(section, 0, what), u32(section, 4, what)
+    capacity, entries, n_slots = u64(section, 8, what), u64(section, 16, what), u64(section, 24, what)
+    if hash_id != 1 or reserved:
+        fail(f"{what}: unknown key hash {hash_id} or reserved bytes set")
+    if entries != len(records) or capacity != key_capacity(entries):
+        fail(f"{what}: {entries} entries at capacity {capacity} for {len(records)} records")
+    if len(section) != 32 + 8 * n_slots:
+        fail(f"{what}: {n_slots} slots do not fill {len(section)} bytes")
+    slots = []
+    for o, record in records.items():
+        h = KEY_SEED
+        for path in t["key"]:
+            h = fmix64(h ^ key_word(record[path[0]]))
+        slots.append((h >> 32) << 32 | (o + 1))
+    expected = key_table(slots, capacity)
+    found = [u64(section, 32 + 8 * i, what) for i in range(n_slots)]
+    if found != expected:
+        fail(f"{what}: the table is not the canonical table of the type's keys")
+
+
 # ---- the blob ----
 
 
@@ -674,6 +763,7 @@ class Blob:
                     records[o] = {f["name"]: columns[c][o] for c, f in enumerate(t["fields"])}
                 else:
                     records[o] = columns[0][o]
+            check_key_index(self, ty, t, records)
             state[ty] = records
         return state
 

@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use common::mutate::repair_checksums;
 use common::random::{self, Rng};
 use serde_json::{json, Value as Json};
 use shoal_format::{
-    write_delta, write_snapshot, DataState, DeltaView, Elements, FieldId, FieldKind, Ordinal,
-    Record, RecordSource, Schema, SnapshotView, TypeDef, TypeId, TypeKind, Value, Version,
-    WriteOptions,
+    keyindex::SECTION_KEY_INDEX, write_delta, write_snapshot, DataState, DeltaView, Elements,
+    FieldId, FieldKind, Ordinal, Record, RecordSource, Schema, SnapshotView, TypeDef, TypeId,
+    TypeKind, Value, Version, WriteOptions,
 };
 
 /// The worked snapshot of `docs/FORMAT.md`, byte for byte.
@@ -82,8 +83,20 @@ const DELTA_HEX: &str = "\
 01c0: 04 00 00 00 91 c2 af 57 53 48 4f 41 4c 0d 0a 1a
 ";
 
+/// The options of the worked examples: page shift 4, and the key index shown apart (see
+/// `worked_key_index_is_the_documented_one`).
+fn worked_options() -> WriteOptions {
+    WriteOptions {
+        page_shift: 4,
+        key_indexes: false,
+    }
+}
+
 fn page_shift_4() -> WriteOptions {
-    WriteOptions { page_shift: 4 }
+    WriteOptions {
+        page_shift: 4,
+        ..WriteOptions::default()
+    }
 }
 
 // ---- the worked examples ----
@@ -154,7 +167,7 @@ fn documented_dumps() -> Vec<String> {
 #[test]
 fn worked_example_blob_is_the_documented_one() {
     let mut bytes = Vec::new();
-    write_snapshot(&tiny_v1(), Version(1), &page_shift_4(), &mut bytes).unwrap();
+    write_snapshot(&tiny_v1(), Version(1), &worked_options(), &mut bytes).unwrap();
     assert_eq!(
         hex_dump(&bytes),
         SNAPSHOT_HEX,
@@ -179,7 +192,7 @@ fn worked_example_delta_is_the_documented_one() {
         &tiny_v2(),
         Version(1),
         Version(2),
-        &page_shift_4(),
+        &worked_options(),
         &mut bytes,
     )
     .unwrap();
@@ -194,10 +207,61 @@ fn worked_example_delta_is_the_documented_one() {
         Some(DELTA_HEX),
         "the second hex dump of docs/FORMAT.md is not the worked delta"
     );
-    assert_eq!(dumps.len(), 2, "docs/FORMAT.md has an unpinned hex dump");
+    assert_eq!(dumps.len(), 3, "docs/FORMAT.md has an unpinned hex dump");
     let view = DeltaView::open(bytes.as_slice()).unwrap();
     view.verify().unwrap();
     assert_eq!(view.apply(&tiny_v1()).unwrap(), tiny_v2());
+}
+
+/// The key index section of the worked snapshot, byte for byte (the third hex dump).
+#[test]
+fn worked_key_index_is_the_documented_one() {
+    let mut bytes = Vec::new();
+    write_snapshot(&tiny_v1(), Version(1), &page_shift_4(), &mut bytes).unwrap();
+    let view = SnapshotView::open(bytes.as_slice()).unwrap();
+    view.verify().unwrap();
+    let entry = view
+        .layout()
+        .find(SECTION_KEY_INDEX, TypeId(0), 0)
+        .copied()
+        .expect("a key index section");
+    let section = &bytes[entry.offset as usize..(entry.offset + entry.len) as usize];
+    assert_eq!(
+        documented_dumps().get(2).map(String::as_str),
+        Some(hex_dump(section).as_str()),
+        "the third hex dump of docs/FORMAT.md is not the worked key index"
+    );
+}
+
+/// A key index whose entry names the wrong record, checksums repaired: both readers refuse it.
+#[test]
+fn a_damaged_key_index_is_refused_by_both_readers() {
+    let mut bytes = Vec::new();
+    write_snapshot(&rich_v1(), Version(1), &page_shift_4(), &mut bytes).unwrap();
+    let layout = SnapshotView::open(bytes.as_slice())
+        .unwrap()
+        .layout()
+        .clone();
+    let entry = layout
+        .entries
+        .iter()
+        .find(|e| e.kind == SECTION_KEY_INDEX)
+        .copied()
+        .expect("the rich snapshot has a key index");
+    let slots = (entry.offset as usize + 32)..(entry.offset + entry.len) as usize;
+    let first = slots
+        .step_by(8)
+        .find(|&at| bytes[at..at + 8] != [0; 8])
+        .expect("an entry");
+    bytes[first] ^= 1; // another ordinal
+    repair_checksums(&mut bytes);
+    let view = SnapshotView::open(bytes.as_slice()).unwrap();
+    let err = view.verify().unwrap_err().to_string();
+    assert!(err.contains("key index of"), "{err}");
+    let dir = TempDir::new("damaged-key-index");
+    let path = dir.write("snapshot.blob", &bytes);
+    let stderr = rejected_by_python(&path);
+    assert!(stderr.contains("key index of"), "{stderr}");
 }
 
 // ---- running the independent reader ----
@@ -952,7 +1016,10 @@ fn python_reader_reads_every_roaring_container_form() {
     write_snapshot(
         &state,
         Version(5),
-        &WriteOptions { page_shift: 16 },
+        &WriteOptions {
+            page_shift: 16,
+            ..WriteOptions::default()
+        },
         &mut bytes,
     )
     .unwrap();

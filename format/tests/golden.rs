@@ -136,7 +136,10 @@ fn golden(name: &str, write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
 }
 
 fn options() -> WriteOptions {
-    WriteOptions { page_shift: 4 }
+    WriteOptions {
+        page_shift: 4,
+        ..WriteOptions::default()
+    }
 }
 
 #[test]

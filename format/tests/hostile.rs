@@ -7,8 +7,8 @@ mod common;
 use common::mutate::{le_u64, repair_checksums};
 use common::random::{self, Rng};
 use shoal_format::{
-    write_delta, write_snapshot, ColumnKind, DataState, DeltaView, FieldId, RecordSource,
-    SnapshotView, TypeId, VarKind, Version, WriteOptions,
+    keyindex::SECTION_KEY_INDEX, write_delta, write_snapshot, ColumnKind, DataState, DeltaView,
+    FieldId, RecordSource, SectionEntry, SnapshotView, TypeId, VarKind, Version, WriteOptions,
 };
 
 fn blobs(seed: u64) -> (DataState, Vec<u8>, Vec<u8>) {
@@ -16,7 +16,10 @@ fn blobs(seed: u64) -> (DataState, Vec<u8>, Vec<u8>) {
     let schema = random::schema(&mut rng);
     let a = random::state(&mut rng, &schema, 40);
     let b = random::change(&mut rng, &a, 30);
-    let opts = WriteOptions { page_shift: 4 };
+    let opts = WriteOptions {
+        page_shift: 4,
+        ..WriteOptions::default()
+    };
     let mut snap = Vec::new();
     write_snapshot(&a, Version(1), &opts, &mut snap).unwrap();
     let mut delta = Vec::new();
@@ -240,4 +243,44 @@ fn inputs_that_once_failed_are_errors() {
         seen += 1;
     }
     assert!(seen > 0, "no regression inputs in {}", dir.display());
+}
+
+/// A snapshot of a random schema that has at least one key index section, and where its
+/// sections lie.
+fn keyed_snapshot() -> (Vec<u8>, Vec<SectionEntry>) {
+    (0..200)
+        .find_map(|seed| {
+            let (_, snap, _) = blobs(seed);
+            let layout = SnapshotView::open(snap.as_slice()).ok()?.layout().clone();
+            let sections: Vec<SectionEntry> = layout
+                .entries
+                .iter()
+                .filter(|e| e.kind == SECTION_KEY_INDEX && e.len > 32)
+                .copied()
+                .collect();
+            (!sections.is_empty()).then_some((snap, sections))
+        })
+        .expect("a random schema with a primary key among 200 seeds")
+}
+
+#[test]
+fn every_bit_flip_in_a_key_index_with_repaired_checksums_is_refused() {
+    let (snap, sections) = keyed_snapshot();
+    for section in sections {
+        for byte in section.offset as usize..(section.offset + section.len) as usize {
+            for bit in [0u8, 5, 7] {
+                let mut bytes = snap.clone();
+                bytes[byte] ^= 1 << bit;
+                repair_checksums(&mut bytes);
+                let refused = match SnapshotView::open(bytes.as_slice()) {
+                    Err(_) => true,
+                    Ok(view) => view.verify().is_err(),
+                };
+                assert!(
+                    refused,
+                    "flip of bit {bit} at byte {byte} of a key index went unnoticed"
+                );
+            }
+        }
+    }
 }

@@ -26,6 +26,7 @@ fn delta(a: &DataState, b: &DataState, va: u64, vb: u64, options: &WriteOptions)
 fn options(shift_choice: u8) -> WriteOptions {
     WriteOptions {
         page_shift: [4, 5, 10][shift_choice as usize % 3],
+        ..WriteOptions::default()
     }
 }
 

@@ -129,7 +129,7 @@ proptest! {
         let ordinals: Vec<Ordinal> = movies.iter().map(|m| add(&mut b, "Movie", m).unwrap()).collect();
         let state = b.finish();
         let mut bytes = Vec::new();
-        write_snapshot(&state, Version(1), &WriteOptions { page_shift: 4 }, &mut bytes).unwrap();
+        write_snapshot(&state, Version(1), &WriteOptions { page_shift: 4, ..WriteOptions::default() }, &mut bytes).unwrap();
         let view = SnapshotView::open(bytes.as_slice()).unwrap();
         for (m, o) in movies.iter().zip(&ordinals) {
             let from_state: Movie = from_source_named(&state, "Movie", *o).unwrap();

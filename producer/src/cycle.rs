@@ -43,6 +43,8 @@ pub(crate) struct Options {
     pub(crate) keep_versions: usize,
     pub(crate) placement: Placement,
     pub(crate) page_shift: u8,
+    /// Write key index sections into snapshots (see `shoal_format::keyindex`).
+    pub(crate) key_indexes: bool,
     pub(crate) removal_guard: RemovalGuard,
     /// Threads a cycle may keep busy: 1 runs matching and encoding on the cycle's own
     /// thread; 2 or more match in a pipeline of three threads (see `offload`) and encode the
@@ -317,6 +319,7 @@ impl Cycle {
     fn write_options(&self) -> WriteOptions {
         WriteOptions {
             page_shift: self.setup.options.page_shift,
+            key_indexes: self.setup.options.key_indexes,
         }
     }
 

@@ -31,6 +31,7 @@ pub struct ProducerBuilder {
     validators: Vec<Box<dyn Validator>>,
     placement: Placement,
     page_shift: u8,
+    key_indexes: bool,
     lease_ttl: Duration,
     break_lease: bool,
     removal_guard: RemovalGuard,
@@ -140,6 +141,14 @@ impl ProducerBuilder {
         self
     }
 
+    /// Whether snapshots carry a key index section for each type keyed by its own fields
+    /// (default on): consumers then start without building the primary-key index, at about
+    /// 10 bytes per record of snapshot (see `docs/FORMAT.md`, "Key index sections").
+    pub fn key_indexes(mut self, on: bool) -> Self {
+        self.key_indexes = on;
+        self
+    }
+
     /// How long the producer's lease lasts without renewal (default 10 minutes; renewed at
     /// every cycle).
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
@@ -216,6 +225,7 @@ impl ProducerBuilder {
                 keep_versions: self.keep_versions,
                 placement: self.placement,
                 page_shift: self.page_shift,
+                key_indexes: self.key_indexes,
                 removal_guard: self.removal_guard,
                 threads,
                 pack_level: self.pack_level,
@@ -319,6 +329,7 @@ impl Producer {
             validators: Vec::new(),
             placement: Placement::default(),
             page_shift: shoal_format::DEFAULT_PAGE_SHIFT,
+            key_indexes: true,
             lease_ttl: Duration::from_secs(600),
             break_lease: false,
             removal_guard: RemovalGuard::default(),
