@@ -29,6 +29,7 @@ use shoal_format::{
 
 use crate::error::{Error, Result};
 use crate::index::{Index, IndexSpec};
+use crate::keytable::KeyTable;
 use crate::parallel::{default_threads, map_shares, MAX_THREADS};
 
 /// The length of a page header; a fixed page's codes follow it.
@@ -278,6 +279,9 @@ struct TypeData {
     populated: RoaringBitmap,
     slot_count: u32,
     columns: Vec<Column>,
+    /// The snapshot's key index of the type, in place, until an index takes it over (a
+    /// dataset made by a delta has none: its indexes carry their tables forward).
+    key_table: Option<KeyTable>,
 }
 
 /// What applying a delta cost.
@@ -289,6 +293,9 @@ pub struct ApplyStats {
     pub pages_shared: u64,
     /// Bytes of the rebuilt pages.
     pub bytes_rebuilt: u64,
+    /// Key tables rebuilt from the data because they did not hold a record the delta
+    /// removed (always 0 unless a blob or this code is wrong).
+    pub key_tables_rebuilt: u64,
 }
 
 /// How one column is stored, for `shoal inspect`.
@@ -363,6 +370,7 @@ impl Dataset {
                 populated: view.populated(ty).cloned().unwrap_or_default(),
                 slot_count: view.slot_count(ty),
                 columns,
+                key_table: view.key_index(ty).map(|k| KeyTable::mapped(&bytes, k)),
             });
         }
         Ok(Dataset {
@@ -396,6 +404,19 @@ impl Dataset {
             .collect::<Result<Vec<_>>>()?;
         self.indexes = indexes;
         Ok(self)
+    }
+
+    /// The snapshot's key table of `ty`, when it carried one.
+    pub(crate) fn key_table(&self, ty: TypeId) -> Option<&KeyTable> {
+        self.types.get(ty.index())?.key_table.as_ref()
+    }
+
+    /// The slots of an index read in place from the snapshot's key index section, or updated
+    /// from one by deltas; `None` for an index built here (for tests: after any chain of
+    /// deltas they equal the section of the same version's snapshot).
+    #[doc(hidden)]
+    pub fn key_index_slots(&self, index: IndexId) -> Option<Vec<u64>> {
+        Some(self.indexes.get(index.0)?.key_table()?.slots())
     }
 
     /// An index by name.
@@ -651,6 +672,7 @@ impl Dataset {
                 populated,
                 slot_count,
                 columns,
+                key_table: None,
             });
         }
         let mut next = Dataset {
@@ -675,6 +697,7 @@ impl Dataset {
                 )
             })
             .collect();
+        stats.key_tables_rebuilt = next.indexes.iter().filter(|i| i.table_rebuilt).count() as u64;
         Ok((next, stats))
     }
 

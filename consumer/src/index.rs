@@ -1,7 +1,9 @@
 //! Indexes over a dataset: a primary-key index (unique) and hash indexes on any field paths
 //! (all matches), kept up to date across deltas incrementally.
 //!
-//! An index stores ordinals with a tag, in hash tables cut into shards by hash. For a key
+//! A primary-key index of a snapshot that carries its key index section is that table, read
+//! in place and updated slot by slot (see [`crate::keytable`]): nothing is built at start-up.
+//! Any other index stores ordinals with a tag, in hash tables cut into shards by hash. For a key
 //! of one fixed-width field (an id) the tag is the key's bits, so a lookup compares in the
 //! table without reading a page; other keys are compared by reading them from the dataset
 //! (in place, through references). An index costs about 16 bytes per record and a lookup
@@ -15,10 +17,13 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 use roaring::RoaringBitmap;
-use shoal_format::{ColumnKind, FieldId, FieldPath, FieldValue, FixedKind, Ordinal, TypeId};
+use shoal_format::{
+    keyindex, ColumnKind, FieldId, FieldPath, FieldValue, FixedKind, Ordinal, TypeId,
+};
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::keytable::KeyTable;
 use crate::parallel::map_shares;
 
 /// Shards per index: a delta copies the shards its records fall in.
@@ -45,6 +50,12 @@ pub(crate) struct Index {
     /// lookup compares in the table and reads no page.
     exact: Option<FixedKind>,
     shards: Vec<Arc<HashTable<Entry>>>,
+    /// The snapshot's own key table, in place of `shards` (a primary key of the type's own
+    /// fields, when the snapshot carried the section).
+    table: Option<KeyTable>,
+    /// The key table was rebuilt from the data by the delta that made this version, because
+    /// it did not hold a record the delta removed (a bug or damage; counted in `ApplyStats`).
+    pub(crate) table_rebuilt: bool,
     hasher: hashbrown::DefaultHashBuilder,
 }
 
@@ -106,15 +117,24 @@ impl Index {
             },
             _ => None,
         };
+        let table = spec
+            .paths
+            .is_empty()
+            .then(|| data.key_table(ty).cloned())
+            .flatten();
         let mut index = Index {
             name: spec.name.clone(),
             ty,
             steps,
             exact,
             shards: Vec::new(),
+            table,
+            table_rebuilt: false,
             hasher: hashbrown::DefaultHashBuilder::default(),
         };
-        index.shards = index.build_shards(data);
+        if index.table.is_none() {
+            index.shards = index.build_shards(data);
+        }
         Ok(index)
     }
 
@@ -132,6 +152,9 @@ impl Index {
         removed: &RoaringBitmap,
         added: &RoaringBitmap,
     ) -> Index {
+        if let Some(table) = &self.table {
+            return self.updated_table(table, old, new, removed, added);
+        }
         if self.steps.iter().any(|s| s.len() > 1) {
             let mut rebuilt = self.clone();
             rebuilt.shards = self.build_shards(new);
@@ -204,8 +227,60 @@ impl Index {
         }
         Index {
             shards,
+            table_rebuilt: false,
             ..self.clone()
         }
+    }
+
+    /// The key table of the next version: the slots of removed records (read from `old`)
+    /// leave, those of added records (read from `new`) come in; a record edited in place
+    /// whose slot did not change is left alone. Rebuilt from `new` if the table and the
+    /// data disagree.
+    fn updated_table(
+        &self,
+        table: &KeyTable,
+        old: &Dataset,
+        new: &Dataset,
+        removed: &RoaringBitmap,
+        added: &RoaringBitmap,
+    ) -> Index {
+        let slots = |data: &Dataset, ordinals: RoaringBitmap| -> Vec<u64> {
+            ordinals
+                .iter()
+                .map(|o| self.table_slot(data, Ordinal(o)))
+                .collect()
+        };
+        let both = removed & added;
+        let moved: RoaringBitmap = both
+            .iter()
+            .filter(|&o| self.table_slot(old, Ordinal(o)) != self.table_slot(new, Ordinal(o)))
+            .collect();
+        let leaving = slots(old, (removed - &both) | &moved);
+        let coming = slots(new, (added - &both) | &moved);
+        let (next, table_rebuilt) = match table.updated(&leaving, &coming) {
+            Some(next) => (next, false),
+            None => {
+                tracing::warn!(index = %self.name, "key table and data disagree: rebuilt");
+                let all = new.populated(self.ty).cloned().unwrap_or_default();
+                (KeyTable::of_slots(slots(new, all)), true)
+            }
+        };
+        Index {
+            table: Some(next),
+            table_rebuilt,
+            ..self.clone()
+        }
+    }
+
+    /// The key table slot of record `o`.
+    fn table_slot(&self, data: &Dataset, o: Ordinal) -> u64 {
+        let words = self.steps.iter().map(|s| {
+            key_value(data, self.ty, o, s).map_or_else(
+                || keyindex::field_word(&FieldValue::Null),
+                |v| keyindex::field_word(&v),
+            )
+        });
+        keyindex::slot_of(keyindex::key_hash(words), o.0)
     }
 
     /// Every record of the type, hashed on the dataset's threads straight into per-shard
@@ -288,15 +363,28 @@ impl Index {
         if self.exact.is_some() {
             return true;
         }
+        self.has_key(data, e.ordinal, key)
+    }
+
+    /// True when record `o` has `key`.
+    #[inline]
+    fn has_key(&self, data: &Dataset, o: Ordinal, key: &[FieldValue<'_>]) -> bool {
         key.len() == self.steps.len()
             && self.steps.iter().zip(key).all(|(steps, want)| {
-                key_value(data, self.ty, e.ordinal, steps).is_some_and(|v| same(&v, want))
+                key_value(data, self.ty, o, steps).is_some_and(|v| same(&v, want))
             })
     }
 
     /// The first record with `key`.
     #[inline]
     pub(crate) fn get(&self, data: &Dataset, key: &[FieldValue<'_>]) -> Option<Ordinal> {
+        if let Some(table) = &self.table {
+            let hash = keyindex::key_hash(key.iter().map(keyindex::field_word));
+            return table
+                .candidates(hash)
+                .map(Ordinal)
+                .find(|&o| self.has_key(data, o, key));
+        }
         let (h, tag) = self.probe(key)?;
         self.shards[shard(h)]
             .find(h, |e| self.matches(data, e, tag, key))
@@ -308,18 +396,35 @@ impl Index {
         &'a self,
         data: &'a Dataset,
         key: &'a [FieldValue<'a>],
-    ) -> impl Iterator<Item = Ordinal> + 'a {
-        self.probe(key).into_iter().flat_map(move |(h, tag)| {
+    ) -> Box<dyn Iterator<Item = Ordinal> + 'a> {
+        if let Some(table) = &self.table {
+            let hash = keyindex::key_hash(key.iter().map(keyindex::field_word));
+            return Box::new(
+                table
+                    .candidates(hash)
+                    .map(Ordinal)
+                    .filter(move |&o| self.has_key(data, o, key)),
+            );
+        }
+        Box::new(self.probe(key).into_iter().flat_map(move |(h, tag)| {
             self.shards[shard(h)]
                 .iter_hash(h)
                 .filter(move |e| self.matches(data, e, tag, key))
                 .map(|e| e.ordinal)
-        })
+        }))
+    }
+
+    /// The key table, when the index is one (for tests).
+    pub(crate) fn key_table(&self) -> Option<&KeyTable> {
+        self.table.as_ref()
     }
 
     /// True when both indexes hold the same table for `shard` (for tests of sharing).
     pub(crate) fn shares_shard(&self, other: &Index, shard: usize) -> bool {
-        Arc::ptr_eq(&self.shards[shard], &other.shards[shard])
+        match (self.shards.get(shard), other.shards.get(shard)) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
     }
 }
 

@@ -46,6 +46,7 @@ mod dataset;
 mod error;
 mod follow;
 mod index;
+mod keytable;
 mod map;
 mod parallel;
 mod plan;

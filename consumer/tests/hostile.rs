@@ -25,7 +25,10 @@ fn blobs(seed: u64) -> (Vec<u8>, Vec<u8>) {
     let schema = random::schema(&mut rng);
     let a = random::state(&mut rng, &schema, 60);
     let b = random::change(&mut rng, &a, 30);
-    let opts = WriteOptions { page_shift: 4, ..WriteOptions::default() };
+    let opts = WriteOptions {
+        page_shift: 4,
+        ..WriteOptions::default()
+    };
     let mut snap = Vec::new();
     write_snapshot(&a, Version(1), &opts, &mut snap).unwrap();
     let mut delta = Vec::new();

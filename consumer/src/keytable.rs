@@ -1,0 +1,348 @@
+//! A primary-key index read in place: the key index section a producer writes into a
+//! snapshot (see `shoal_format::keyindex` and `docs/FORMAT.md`, "Key index sections"), held
+//! as pages of 1024 slots that point into the snapshot's memory map.
+//!
+//! Loading one costs a page handle per 1024 records and reads no key, so a consumer starts
+//! in the time it takes to map its snapshot. Applying a delta updates the table slot by slot,
+//! the way the format defines (an insertion shifts one run right, a removal shifts one run
+//! left), copying only the pages it writes: the result is exactly the table the producer
+//! writes into the next snapshot. A delta whose record count crosses a capacity step
+//! re-places every entry in one sequential pass (the table is already in order).
+
+use bytes::Bytes;
+use shoal_format::keyindex::{self, capacity_for, home, place, EMPTY_SLOT};
+use shoal_format::KeyIndexRef;
+
+/// Slots per page, as a power of two: 8 KiB pages.
+const PAGE_SHIFT: u32 = 10;
+const PAGE_SLOTS: usize = 1 << PAGE_SHIFT;
+
+/// A canonical key table (see the module docs).
+#[derive(Debug, Clone)]
+pub(crate) struct KeyTable {
+    capacity: u64,
+    entries: u64,
+    /// Slots in the table (`L`); slots past a short last page read as empty.
+    len: u64,
+    pages: Vec<Bytes>,
+}
+
+impl KeyTable {
+    /// The table of a snapshot's key index section, in place.
+    pub(crate) fn mapped(blob: &Bytes, index: KeyIndexRef) -> KeyTable {
+        let start = index.slots_offset as usize;
+        let bytes = index.header.slots as usize * 8;
+        let pages = (0..bytes.div_ceil(PAGE_SLOTS * 8))
+            .map(|p| {
+                let from = start + p * PAGE_SLOTS * 8;
+                blob.slice(from..(from + PAGE_SLOTS * 8).min(start + bytes))
+            })
+            .collect();
+        KeyTable {
+            capacity: index.header.capacity,
+            entries: index.header.entries,
+            len: index.header.slots,
+            pages,
+        }
+    }
+
+    /// The canonical table of `slots` (any order).
+    pub(crate) fn of_slots(mut slots: Vec<u64>) -> KeyTable {
+        slots.sort_unstable();
+        let entries = slots.len() as u64;
+        Self::placed(place(slots, capacity_for(entries)), entries)
+    }
+
+    fn placed(table: Vec<u64>, entries: u64) -> KeyTable {
+        KeyTable {
+            capacity: capacity_for(entries),
+            entries,
+            len: table.len() as u64,
+            pages: table.chunks(PAGE_SLOTS).map(page_bytes).collect(),
+        }
+    }
+
+    /// Slot `i` (empty past the table).
+    #[inline]
+    fn slot(&self, i: u64) -> u64 {
+        let Some(page) = self.pages.get((i >> PAGE_SHIFT) as usize) else {
+            return EMPTY_SLOT;
+        };
+        let at = (i as usize & (PAGE_SLOTS - 1)) * 8;
+        page.get(at..at + 8).map_or(EMPTY_SLOT, |b| {
+            u64::from_le_bytes(b.try_into().expect("8 bytes"))
+        })
+    }
+
+    /// Every ordinal whose entry carries the top 32 bits of `hash`, in table order: the
+    /// candidates a lookup confirms by reading the key.
+    #[inline]
+    pub(crate) fn candidates(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
+        let top = hash >> 32;
+        let mut i = home(hash, self.capacity);
+        std::iter::from_fn(move || loop {
+            let s = self.slot(i);
+            i += 1;
+            if s == EMPTY_SLOT || s >> 32 > top {
+                return None;
+            }
+            if s >> 32 == top {
+                return Some(keyindex::slot_ordinal(s));
+            }
+        })
+    }
+
+    /// Every slot in table order (for tests).
+    pub(crate) fn slots(&self) -> Vec<u64> {
+        (0..self.len).map(|i| self.slot(i)).collect()
+    }
+
+    /// The table after `removed` slots leave and `inserted` come in; `None` when a removed
+    /// slot is not in the table (the table and the data disagree: rebuild from the data).
+    pub(crate) fn updated(&self, removed: &[u64], inserted: &[u64]) -> Option<KeyTable> {
+        let entries = (self.entries + inserted.len() as u64).checked_sub(removed.len() as u64)?;
+        if capacity_for(entries) != self.capacity {
+            return self.replaced(removed, inserted, entries);
+        }
+        let mut edit = Edit::new(self);
+        for &s in removed {
+            edit.remove(s)?;
+        }
+        for &s in inserted {
+            edit.insert(s);
+        }
+        Some(edit.finish(entries))
+    }
+
+    /// Every entry re-placed at the capacity of `entries`: one pass over the table (already
+    /// sorted) merged with the sorted insertions.
+    fn replaced(&self, removed: &[u64], inserted: &[u64], entries: u64) -> Option<KeyTable> {
+        let mut removed = removed.to_vec();
+        removed.sort_unstable();
+        let mut inserted = inserted.to_vec();
+        inserted.sort_unstable();
+        let kept: Vec<u64> = (0..self.len)
+            .map(|i| self.slot(i))
+            .filter(|&s| s != EMPTY_SLOT && removed.binary_search(&s).is_err())
+            .collect();
+        if kept.len() as u64 + removed.len() as u64 != self.entries {
+            return None;
+        }
+        let merged = merge_sorted(&kept, &inserted);
+        Some(Self::placed(place(merged, capacity_for(entries)), entries))
+    }
+}
+
+/// `a` and `b` (each sorted) merged in order.
+fn merge_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+fn page_bytes(slots: &[u64]) -> Bytes {
+    Bytes::from(
+        slots
+            .iter()
+            .flat_map(|s| s.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
+}
+
+/// A table being edited: pages copied on first write, the rest shared.
+struct Edit<'a> {
+    table: &'a KeyTable,
+    copied: Vec<Option<Box<[u64; PAGE_SLOTS]>>>,
+    len: u64,
+}
+
+impl<'a> Edit<'a> {
+    fn new(table: &'a KeyTable) -> Self {
+        Edit {
+            table,
+            copied: vec![None; table.pages.len()],
+            len: table.len,
+        }
+    }
+
+    fn get(&self, i: u64) -> u64 {
+        match self.copied.get((i >> PAGE_SHIFT) as usize) {
+            Some(Some(page)) => page[i as usize & (PAGE_SLOTS - 1)],
+            _ if i < self.len => self.table.slot(i),
+            _ => EMPTY_SLOT,
+        }
+    }
+
+    fn set(&mut self, i: u64, s: u64) {
+        let p = (i >> PAGE_SHIFT) as usize;
+        if p >= self.copied.len() {
+            self.copied.resize(p + 1, None);
+        }
+        let table = self.table;
+        let page = self.copied[p].get_or_insert_with(|| {
+            let mut page = Box::new([EMPTY_SLOT; PAGE_SLOTS]);
+            let first = (p as u64) << PAGE_SHIFT;
+            for (k, slot) in page.iter_mut().enumerate() {
+                *slot = table.slot(first + k as u64);
+            }
+            page
+        });
+        page[i as usize & (PAGE_SLOTS - 1)] = s;
+        if s != EMPTY_SLOT && i >= self.len {
+            self.len = i + 1;
+        }
+    }
+
+    /// Inserts `s` at its ordered place and shifts the rest of its run right by one.
+    fn insert(&mut self, s: u64) {
+        let mut i = home(s, self.table.capacity);
+        while self.get(i) != EMPTY_SLOT && self.get(i) < s {
+            i += 1;
+        }
+        let mut carry = s;
+        loop {
+            let was = self.get(i);
+            self.set(i, carry);
+            if was == EMPTY_SLOT {
+                return;
+            }
+            carry = was;
+            i += 1;
+        }
+    }
+
+    /// Removes `s` and shifts the entries after it left while they are past their home.
+    fn remove(&mut self, s: u64) -> Option<()> {
+        let mut i = home(s, self.table.capacity);
+        loop {
+            let at = self.get(i);
+            if at == s {
+                break;
+            }
+            if at == EMPTY_SLOT || at > s {
+                return None;
+            }
+            i += 1;
+        }
+        loop {
+            let next = self.get(i + 1);
+            if next == EMPTY_SLOT || home(next, self.table.capacity) > i {
+                self.set(i, EMPTY_SLOT);
+                return Some(());
+            }
+            self.set(i, next);
+            i += 1;
+        }
+    }
+
+    fn finish(mut self, entries: u64) -> KeyTable {
+        let capacity = self.table.capacity;
+        while self.len > capacity && self.get(self.len - 1) == EMPTY_SLOT {
+            self.len -= 1;
+        }
+        let len = self.len;
+        let pages_needed = (len as usize).div_ceil(PAGE_SLOTS);
+        let pages = (0..pages_needed)
+            .map(|p| {
+                let in_page = (len as usize - p * PAGE_SLOTS).min(PAGE_SLOTS);
+                match self.copied.get(p) {
+                    Some(Some(page)) => page_bytes(&page[..in_page]),
+                    _ => self.table.pages[p].slice(..in_page * 8),
+                }
+            })
+            .collect();
+        KeyTable {
+            capacity,
+            entries,
+            len,
+            pages,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_format::keyindex::{key_hash, slot_of};
+
+    fn slot(key: u64, o: u32) -> u64 {
+        slot_of(key_hash([key]), o)
+    }
+
+    #[test]
+    fn edits_arrive_at_the_canonical_table() {
+        let start: Vec<u64> = (0..5000).map(|k| slot(k, k as u32)).collect();
+        let table = KeyTable::of_slots(start.clone());
+        for (step, added) in [(97, 60), (3, 1200)] {
+            // Remove every step-th key, add keys from 5000 (the first stays within the
+            // capacity step: edited slot by slot; the second crosses it: re-placed).
+            let removed: Vec<u64> = (0..5000).step_by(step).map(|k| slot(k, k as u32)).collect();
+            let inserted: Vec<u64> = (0..added)
+                .map(|i| slot(5000 + i, 5000 + i as u32))
+                .collect();
+            let entries = 5000 - removed.len() as u64 + added;
+            assert_eq!(capacity_for(entries) == table.capacity, step == 97);
+            let next = table.updated(&removed, &inserted).expect("consistent");
+            let mut expected: Vec<u64> = start
+                .iter()
+                .copied()
+                .filter(|s| !removed.contains(s))
+                .chain(inserted.iter().copied())
+                .collect();
+            expected.sort_unstable();
+            assert_eq!(next.slots(), KeyTable::of_slots(expected).slots());
+        }
+    }
+
+    #[test]
+    fn an_empty_change_leaves_the_table_as_it_is() {
+        let start: Vec<u64> = (0..10).map(|k| slot(k, k as u32)).collect();
+        let table = KeyTable::of_slots(start.clone());
+        let removed: Vec<u64> = vec![];
+        let inserted: Vec<u64> = vec![];
+        let next = table.updated(&removed, &inserted).expect("consistent");
+        let mut expected: Vec<u64> = start
+            .into_iter()
+            .filter(|s| !removed.contains(s))
+            .chain(inserted.iter().copied())
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(next.slots(), KeyTable::of_slots(expected).slots());
+    }
+
+    #[test]
+    fn a_small_edit_copies_only_the_pages_it_writes() {
+        let table = KeyTable::of_slots((0..100_000).map(|k| slot(k, k as u32)).collect());
+        let next = table
+            .updated(&[slot(7, 7)], &[slot(100_007, 7)])
+            .expect("consistent");
+        let shared = table
+            .pages
+            .iter()
+            .zip(&next.pages)
+            .filter(|(a, b)| a.as_ptr() == b.as_ptr())
+            .count();
+        assert!(
+            shared + 4 >= table.pages.len(),
+            "{shared} of {}",
+            table.pages.len()
+        );
+    }
+
+    #[test]
+    fn removing_what_is_not_there_is_refused() {
+        let table = KeyTable::of_slots((0..100).map(|k| slot(k, k as u32)).collect());
+        assert!(table.updated(&[slot(1000, 3)], &[]).is_none());
+    }
+}
