@@ -4,7 +4,12 @@
 //!   file is written to a temporary name beside it and renamed when whole and checked, so a
 //!   file under a blob's name is always a whole blob.
 //! - **Verification**: a file is mapped and every checksum of the blob checked before it is
-//!   used; a damaged file is removed (and fetched again).
+//!   first used (and a snapshot's key indexes checked against its keys); a damaged file is
+//!   removed (and fetched again). A file that passed carries a **verified mark**: its
+//!   modification time is set to [`VERIFIED_MTIME`], a time no write can give it (any write
+//!   sets the time to now). A restart maps a marked file with the structural checks of
+//!   opening only (header and table checksums, every page header), so it starts in time
+//!   proportional to pages, not bytes; a file written since, by anyone, is verified again.
 //! - **Retention** ([`Cache::retain`], after every refresh): the files a restart needs to
 //!   reach the current version (and a pinned one) are kept: the snapshot the planner would
 //!   start from and the deltas after it. Other files are kept newest first while the cache
@@ -24,6 +29,9 @@ use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::map::map_file;
 use crate::plan::{plan, Start};
+
+/// The modification time of a cache file whose every checksum was verified: 1971-01-01.
+const VERIFIED_MTIME: Duration = Duration::from_secs(365 * 86_400);
 
 /// How long a temporary file of a process that is gone is left alone.
 const TEMP_GRACE: Duration = Duration::from_secs(60);
@@ -87,7 +95,12 @@ impl Cache {
         if !path.exists() {
             return None;
         }
-        match map_and_verify(&path, name) {
+        let checked = if is_marked(&path) {
+            map_opened(&path, name)
+        } else {
+            map_and_verify(&path, name)
+        };
+        match checked {
             Ok(bytes) => Some(bytes),
             Err(e) => {
                 tracing::warn!(blob = %name, error = %e, "damaged cache file removed");
@@ -127,7 +140,8 @@ impl Cache {
             let mut f = std::fs::File::create(&temp)?;
             f.write_all(&bytes)?;
             f.sync_all()?;
-            std::fs::rename(&temp, &path)
+            std::fs::rename(&temp, &path)?;
+            mark_verified(&path)
         };
         write().map_err(|e| {
             let _ = std::fs::remove_file(&temp);
@@ -189,8 +203,41 @@ fn needed_files(files: &BTreeMap<BlobName, u64>, needed: &[Version]) -> Option<B
     Some(keep)
 }
 
-/// Maps a cache file and checks every checksum of the blob and that it is what its name
-/// says.
+/// Whether a cache file carries the verified mark.
+fn is_marked(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t == std::time::UNIX_EPOCH + VERIFIED_MTIME)
+}
+
+/// Gives a verified cache file the verified mark.
+fn mark_verified(path: &Path) -> std::io::Result<()> {
+    std::fs::File::options()
+        .write(true)
+        .open(path)?
+        .set_modified(std::time::UNIX_EPOCH + VERIFIED_MTIME)
+}
+
+/// Maps a cache file verified before: the checks of opening only (see the module docs).
+fn map_opened(path: &Path, name: &BlobName) -> Result<Bytes> {
+    let bytes = map_file(path)?;
+    let damaged = |reason: String| Error::DamagedCache {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let header = match name {
+        BlobName::Snapshot(_) => SnapshotView::open(bytes.clone()).map(|v| v.layout().header),
+        BlobName::Delta(..) | BlobName::Reverse(..) => {
+            DeltaView::open(bytes.clone()).map(|v| v.layout().header)
+        }
+    }
+    .map_err(|e| damaged(e.to_string()))?;
+    check_name(header, name).map_err(damaged)?;
+    Ok(bytes)
+}
+
+/// Maps a cache file and checks every checksum of the blob, a snapshot's key indexes, and
+/// that it is what its name says; then marks it verified.
 fn map_and_verify(path: &Path, name: &BlobName) -> Result<Bytes> {
     let bytes = map_file(path)?;
     let damaged = |reason: String| Error::DamagedCache {
@@ -204,6 +251,7 @@ fn map_and_verify(path: &Path, name: &BlobName) -> Result<Bytes> {
             // page headers when the blob was opened).
             view.layout()
                 .verify(&bytes)
+                .and_then(|_| view.verify_key_indexes())
                 .map_err(|e| damaged(e.to_string()))?;
             view.layout().header
         }
@@ -215,19 +263,26 @@ fn map_and_verify(path: &Path, name: &BlobName) -> Result<Bytes> {
             view.layout().header
         }
     };
+    check_name(header, name).map_err(damaged)?;
+    mark_verified(path).map_err(|e| Error::io("mark a verified cache file", path, e))?;
+    Ok(bytes)
+}
+
+/// That a blob holds the versions its name says.
+fn check_name(header: shoal_format::Header, name: &BlobName) -> std::result::Result<(), String> {
     let expected = (name.from_version(), name.to_version());
     let found = (
         matches!(name, BlobName::Delta(..) | BlobName::Reverse(..)).then_some(header.from),
         header.to,
     );
     if expected != found {
-        return Err(damaged(format!(
+        return Err(format!(
             "it holds versions {:?} -> {}, not what its name says",
             found.0.map(|v| v.0),
             found.1 .0
-        )));
+        ));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -236,6 +291,48 @@ mod tests {
 
     fn v(n: u64) -> Version {
         Version(n)
+    }
+
+    fn tiny_snapshot() -> Vec<u8> {
+        use shoal_format::{FieldKind, Record, Schema, StateBuilder, TypeDef, Value};
+        let schema = std::sync::Arc::new(
+            Schema::new(vec![TypeDef::object("M")
+                .field("id", FieldKind::I64)
+                .primary_key(&["id"])])
+            .unwrap(),
+        );
+        let mut b = StateBuilder::new(schema);
+        b.add_named("M", Record::Object(vec![Value::I64(7)]))
+            .unwrap();
+        let mut out = Vec::new();
+        shoal_format::write_snapshot(&b.finish(), v(3), &Default::default(), &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_verified_file_is_marked_and_any_write_clears_the_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_path_buf()).unwrap();
+        let name = BlobName::Snapshot(v(3));
+        let fetched = dir.path().join("fetched");
+        let blob = tiny_snapshot();
+        std::fs::write(&fetched, &blob).unwrap();
+        let path = cache.path(&name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        cache.verify_fetched(&name, &fetched).unwrap();
+        assert!(is_marked(&path), "verified, so marked");
+        assert!(cache.mapped(&name).is_some(), "a marked file maps");
+        // Damage a byte in place, as a stray write would.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 200;
+        bytes[at] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(!is_marked(&path), "a write clears the mark");
+        assert!(
+            cache.mapped(&name).is_none(),
+            "so it is verified again, and refused"
+        );
+        assert!(!path.exists(), "and removed");
     }
 
     #[test]

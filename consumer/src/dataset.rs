@@ -447,12 +447,13 @@ impl Dataset {
             .flat_map(move |i| i.get_all(self, key))
     }
 
-    /// True when the two versions share shard `shard` of an index (for tests of sharing).
+    /// The parts of an index (shards, or pages of a key table) not shared between the two
+    /// versions, and the parts in all (for tests of sharing).
     #[doc(hidden)]
-    pub fn shares_index_shard(&self, other: &Dataset, index: IndexId, shard: usize) -> bool {
+    pub fn index_parts_copied(&self, other: &Dataset, index: IndexId) -> (usize, usize) {
         match (self.indexes.get(index.0), other.indexes.get(index.0)) {
-            (Some(a), Some(b)) => a.shares_shard(b, shard),
-            _ => false,
+            (Some(a), Some(b)) => a.parts_copied(b),
+            _ => (0, 0),
         }
     }
 

@@ -396,22 +396,24 @@ impl Index {
         &'a self,
         data: &'a Dataset,
         key: &'a [FieldValue<'a>],
-    ) -> Box<dyn Iterator<Item = Ordinal> + 'a> {
-        if let Some(table) = &self.table {
+    ) -> impl Iterator<Item = Ordinal> + 'a {
+        let in_table = self.table.as_ref().map(|table| {
             let hash = keyindex::key_hash(key.iter().map(keyindex::field_word));
-            return Box::new(
-                table
-                    .candidates(hash)
-                    .map(Ordinal)
-                    .filter(move |&o| self.has_key(data, o, key)),
-            );
-        }
-        Box::new(self.probe(key).into_iter().flat_map(move |(h, tag)| {
-            self.shards[shard(h)]
-                .iter_hash(h)
-                .filter(move |e| self.matches(data, e, tag, key))
-                .map(|e| e.ordinal)
-        }))
+            table
+                .candidates(hash)
+                .map(Ordinal)
+                .filter(move |&o| self.has_key(data, o, key))
+        });
+        let probe = self.table.is_none().then(|| self.probe(key)).flatten();
+        in_table
+            .into_iter()
+            .flatten()
+            .chain(probe.into_iter().flat_map(move |(h, tag)| {
+                self.shards[shard(h)]
+                    .iter_hash(h)
+                    .filter(move |e| self.matches(data, e, tag, key))
+                    .map(|e| e.ordinal)
+            }))
     }
 
     /// The key table, when the index is one (for tests).
@@ -419,12 +421,19 @@ impl Index {
         self.table.as_ref()
     }
 
-    /// True when both indexes hold the same table for `shard` (for tests of sharing).
-    pub(crate) fn shares_shard(&self, other: &Index, shard: usize) -> bool {
-        match (self.shards.get(shard), other.shards.get(shard)) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
+    /// The parts of this index (shards, or pages of a key table) not shared with `other`,
+    /// and the parts in all (for tests of sharing).
+    pub(crate) fn parts_copied(&self, other: &Index) -> (usize, usize) {
+        if let (Some(a), Some(b)) = (&self.table, &other.table) {
+            return a.pages_copied(b);
         }
+        let copied = self
+            .shards
+            .iter()
+            .zip(&other.shards)
+            .filter(|(a, b)| !Arc::ptr_eq(a, b))
+            .count();
+        (copied, self.shards.len())
     }
 }
 

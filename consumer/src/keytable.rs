@@ -92,6 +92,18 @@ impl KeyTable {
         })
     }
 
+    /// The pages of this table not shared with `other`, and the pages in all (for tests).
+    pub(crate) fn pages_copied(&self, other: &KeyTable) -> (usize, usize) {
+        let shared = |a: &Bytes, b: &Bytes| a.as_ptr() == b.as_ptr() && a.len() == b.len();
+        let copied = self
+            .pages
+            .iter()
+            .enumerate()
+            .filter(|(p, page)| other.pages.get(*p).is_none_or(|o| !shared(page, o)))
+            .count();
+        (copied, self.pages.len())
+    }
+
     /// Every slot in table order (for tests).
     pub(crate) fn slots(&self) -> Vec<u64> {
         (0..self.len).map(|i| self.slot(i)).collect()
