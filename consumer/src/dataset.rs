@@ -415,7 +415,7 @@ impl Dataset {
     /// from one by deltas; `None` for an index built here (for tests: after any chain of
     /// deltas they equal the section of the same version's snapshot).
     #[doc(hidden)]
-    pub fn key_index_slots(&self, index: IndexId) -> Option<Vec<u64>> {
+    pub fn key_index_slots(&self, index: IndexId) -> Option<Vec<shoal_format::keyindex::Slot>> {
         Some(self.indexes.get(index.0)?.key_table()?.slots())
     }
 

@@ -244,7 +244,7 @@ impl Index {
         removed: &RoaringBitmap,
         added: &RoaringBitmap,
     ) -> Index {
-        let slots = |data: &Dataset, ordinals: RoaringBitmap| -> Vec<u64> {
+        let slots = |data: &Dataset, ordinals: RoaringBitmap| -> Vec<keyindex::Slot> {
             ordinals
                 .iter()
                 .map(|o| self.table_slot(data, Ordinal(o)))
@@ -253,6 +253,7 @@ impl Index {
         let both = removed & added;
         let moved: RoaringBitmap = both
             .iter()
+            .filter(|&o| !self.same_key_page(old, new, Ordinal(o)))
             .filter(|&o| self.table_slot(old, Ordinal(o)) != self.table_slot(new, Ordinal(o)))
             .collect();
         let leaving = slots(old, (removed - &both) | &moved);
@@ -272,8 +273,17 @@ impl Index {
         }
     }
 
+    /// True when every key field of record `o` lies on a page the two versions share: its
+    /// key cannot differ between them, and nothing needs to be read.
+    fn same_key_page(&self, old: &Dataset, new: &Dataset, o: Ordinal) -> bool {
+        self.steps.iter().all(|path| match path.as_slice() {
+            [(t, f)] => new.same_page_at(old, *t, *f, o),
+            _ => false,
+        })
+    }
+
     /// The key table slot of record `o`.
-    fn table_slot(&self, data: &Dataset, o: Ordinal) -> u64 {
+    fn table_slot(&self, data: &Dataset, o: Ordinal) -> keyindex::Slot {
         let words = self.steps.iter().map(|s| {
             key_value(data, self.ty, o, s).map_or_else(
                 || keyindex::field_word(&FieldValue::Null),
@@ -366,6 +376,19 @@ impl Index {
         self.has_key(data, e.ordinal, key)
     }
 
+    /// True when a record whose key hash equals `key`'s has `key`, without reading it: a key
+    /// of one fixed-width field of the index's kind, whose word (its 64 bits) the hash maps
+    /// one to one, and that is not the null word.
+    #[inline]
+    fn hash_is_key(&self, key: &[FieldValue<'_>]) -> bool {
+        match (self.exact, key) {
+            (Some(kind), [value]) => {
+                raw_of(value, kind).is_some_and(|raw| raw != keyindex::NULL_WORD)
+            }
+            _ => false,
+        }
+    }
+
     /// True when record `o` has `key`.
     #[inline]
     fn has_key(&self, data: &Dataset, o: Ordinal, key: &[FieldValue<'_>]) -> bool {
@@ -380,10 +403,11 @@ impl Index {
     pub(crate) fn get(&self, data: &Dataset, key: &[FieldValue<'_>]) -> Option<Ordinal> {
         if let Some(table) = &self.table {
             let hash = keyindex::key_hash(key.iter().map(keyindex::field_word));
-            return table
-                .candidates(hash)
-                .map(Ordinal)
-                .find(|&o| self.has_key(data, o, key));
+            let mut candidates = table.candidates(hash).map(Ordinal);
+            if self.hash_is_key(key) {
+                return candidates.next();
+            }
+            return candidates.find(|&o| self.has_key(data, o, key));
         }
         let (h, tag) = self.probe(key)?;
         self.shards[shard(h)]

@@ -10,10 +10,13 @@
 //! re-places every entry in one sequential pass (the table is already in order).
 
 use bytes::Bytes;
-use shoal_format::keyindex::{self, capacity_for, home, place, EMPTY_SLOT};
+use shoal_format::keyindex::{
+    self, capacity_for, home, place, slot_bytes, slot_from, slot_hash, slot_home, Slot, EMPTY_SLOT,
+    SLOT_LEN,
+};
 use shoal_format::KeyIndexRef;
 
-/// Slots per page, as a power of two: 8 KiB pages.
+/// Slots per page, as a power of two: 12 KiB pages.
 const PAGE_SHIFT: u32 = 10;
 const PAGE_SLOTS: usize = 1 << PAGE_SHIFT;
 
@@ -31,11 +34,11 @@ impl KeyTable {
     /// The table of a snapshot's key index section, in place.
     pub(crate) fn mapped(blob: &Bytes, index: KeyIndexRef) -> KeyTable {
         let start = index.slots_offset as usize;
-        let bytes = index.header.slots as usize * 8;
-        let pages = (0..bytes.div_ceil(PAGE_SLOTS * 8))
+        let bytes = index.header.slots as usize * SLOT_LEN;
+        let pages = (0..bytes.div_ceil(PAGE_SLOTS * SLOT_LEN))
             .map(|p| {
-                let from = start + p * PAGE_SLOTS * 8;
-                blob.slice(from..(from + PAGE_SLOTS * 8).min(start + bytes))
+                let from = start + p * PAGE_SLOTS * SLOT_LEN;
+                blob.slice(from..(from + PAGE_SLOTS * SLOT_LEN).min(start + bytes))
             })
             .collect();
         KeyTable {
@@ -47,13 +50,13 @@ impl KeyTable {
     }
 
     /// The canonical table of `slots` (any order).
-    pub(crate) fn of_slots(mut slots: Vec<u64>) -> KeyTable {
+    pub(crate) fn of_slots(mut slots: Vec<Slot>) -> KeyTable {
         slots.sort_unstable();
         let entries = slots.len() as u64;
         Self::placed(place(slots, capacity_for(entries)), entries)
     }
 
-    fn placed(table: Vec<u64>, entries: u64) -> KeyTable {
+    fn placed(table: Vec<Slot>, entries: u64) -> KeyTable {
         KeyTable {
             capacity: capacity_for(entries),
             entries,
@@ -64,29 +67,26 @@ impl KeyTable {
 
     /// Slot `i` (empty past the table).
     #[inline]
-    fn slot(&self, i: u64) -> u64 {
+    fn slot(&self, i: u64) -> Slot {
         let Some(page) = self.pages.get((i >> PAGE_SHIFT) as usize) else {
             return EMPTY_SLOT;
         };
-        let at = (i as usize & (PAGE_SLOTS - 1)) * 8;
-        page.get(at..at + 8).map_or(EMPTY_SLOT, |b| {
-            u64::from_le_bytes(b.try_into().expect("8 bytes"))
-        })
+        let at = (i as usize & (PAGE_SLOTS - 1)) * SLOT_LEN;
+        page.get(at..at + SLOT_LEN).map_or(EMPTY_SLOT, slot_from)
     }
 
-    /// Every ordinal whose entry carries the top 32 bits of `hash`, in table order: the
-    /// candidates a lookup confirms by reading the key.
+    /// Every ordinal whose entry carries `hash`, in table order: the candidates a lookup
+    /// confirms by reading the key (or, for a one-field fixed-width key, takes as found).
     #[inline]
     pub(crate) fn candidates(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
-        let top = hash >> 32;
         let mut i = home(hash, self.capacity);
         std::iter::from_fn(move || loop {
             let s = self.slot(i);
             i += 1;
-            if s == EMPTY_SLOT || s >> 32 > top {
+            if s == EMPTY_SLOT || slot_hash(s) > hash {
                 return None;
             }
-            if s >> 32 == top {
+            if slot_hash(s) == hash {
                 return Some(keyindex::slot_ordinal(s));
             }
         })
@@ -105,13 +105,13 @@ impl KeyTable {
     }
 
     /// Every slot in table order (for tests).
-    pub(crate) fn slots(&self) -> Vec<u64> {
+    pub(crate) fn slots(&self) -> Vec<Slot> {
         (0..self.len).map(|i| self.slot(i)).collect()
     }
 
     /// The table after `removed` slots leave and `inserted` come in; `None` when a removed
     /// slot is not in the table (the table and the data disagree: rebuild from the data).
-    pub(crate) fn updated(&self, removed: &[u64], inserted: &[u64]) -> Option<KeyTable> {
+    pub(crate) fn updated(&self, removed: &[Slot], inserted: &[Slot]) -> Option<KeyTable> {
         let entries = (self.entries + inserted.len() as u64).checked_sub(removed.len() as u64)?;
         if capacity_for(entries) != self.capacity {
             return self.replaced(removed, inserted, entries);
@@ -128,12 +128,12 @@ impl KeyTable {
 
     /// Every entry re-placed at the capacity of `entries`: one pass over the table (already
     /// sorted) merged with the sorted insertions.
-    fn replaced(&self, removed: &[u64], inserted: &[u64], entries: u64) -> Option<KeyTable> {
+    fn replaced(&self, removed: &[Slot], inserted: &[Slot], entries: u64) -> Option<KeyTable> {
         let mut removed = removed.to_vec();
         removed.sort_unstable();
         let mut inserted = inserted.to_vec();
         inserted.sort_unstable();
-        let kept: Vec<u64> = (0..self.len)
+        let kept: Vec<Slot> = (0..self.len)
             .map(|i| self.slot(i))
             .filter(|&s| s != EMPTY_SLOT && removed.binary_search(&s).is_err())
             .collect();
@@ -146,7 +146,7 @@ impl KeyTable {
 }
 
 /// `a` and `b` (each sorted) merged in order.
-fn merge_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
+fn merge_sorted(a: &[Slot], b: &[Slot]) -> Vec<Slot> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
@@ -163,11 +163,11 @@ fn merge_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
     out
 }
 
-fn page_bytes(slots: &[u64]) -> Bytes {
+fn page_bytes(slots: &[Slot]) -> Bytes {
     Bytes::from(
         slots
             .iter()
-            .flat_map(|s| s.to_le_bytes())
+            .flat_map(|&s| slot_bytes(s))
             .collect::<Vec<u8>>(),
     )
 }
@@ -175,7 +175,7 @@ fn page_bytes(slots: &[u64]) -> Bytes {
 /// A table being edited: pages copied on first write, the rest shared.
 struct Edit<'a> {
     table: &'a KeyTable,
-    copied: Vec<Option<Box<[u64; PAGE_SLOTS]>>>,
+    copied: Vec<Option<Box<[Slot; PAGE_SLOTS]>>>,
     len: u64,
 }
 
@@ -188,7 +188,7 @@ impl<'a> Edit<'a> {
         }
     }
 
-    fn get(&self, i: u64) -> u64 {
+    fn get(&self, i: u64) -> Slot {
         match self.copied.get((i >> PAGE_SHIFT) as usize) {
             Some(Some(page)) => page[i as usize & (PAGE_SLOTS - 1)],
             _ if i < self.len => self.table.slot(i),
@@ -196,7 +196,7 @@ impl<'a> Edit<'a> {
         }
     }
 
-    fn set(&mut self, i: u64, s: u64) {
+    fn set(&mut self, i: u64, s: Slot) {
         let p = (i >> PAGE_SHIFT) as usize;
         if p >= self.copied.len() {
             self.copied.resize(p + 1, None);
@@ -204,9 +204,10 @@ impl<'a> Edit<'a> {
         let table = self.table;
         let page = self.copied[p].get_or_insert_with(|| {
             let mut page = Box::new([EMPTY_SLOT; PAGE_SLOTS]);
-            let first = (p as u64) << PAGE_SHIFT;
-            for (k, slot) in page.iter_mut().enumerate() {
-                *slot = table.slot(first + k as u64);
+            if let Some(bytes) = table.pages.get(p) {
+                for (slot, b) in page.iter_mut().zip(bytes.chunks_exact(SLOT_LEN)) {
+                    *slot = slot_from(b);
+                }
             }
             page
         });
@@ -217,8 +218,8 @@ impl<'a> Edit<'a> {
     }
 
     /// Inserts `s` at its ordered place and shifts the rest of its run right by one.
-    fn insert(&mut self, s: u64) {
-        let mut i = home(s, self.table.capacity);
+    fn insert(&mut self, s: Slot) {
+        let mut i = slot_home(s, self.table.capacity);
         while self.get(i) != EMPTY_SLOT && self.get(i) < s {
             i += 1;
         }
@@ -235,8 +236,8 @@ impl<'a> Edit<'a> {
     }
 
     /// Removes `s` and shifts the entries after it left while they are past their home.
-    fn remove(&mut self, s: u64) -> Option<()> {
-        let mut i = home(s, self.table.capacity);
+    fn remove(&mut self, s: Slot) -> Option<()> {
+        let mut i = slot_home(s, self.table.capacity);
         loop {
             let at = self.get(i);
             if at == s {
@@ -249,7 +250,7 @@ impl<'a> Edit<'a> {
         }
         loop {
             let next = self.get(i + 1);
-            if next == EMPTY_SLOT || home(next, self.table.capacity) > i {
+            if next == EMPTY_SLOT || slot_home(next, self.table.capacity) > i {
                 self.set(i, EMPTY_SLOT);
                 return Some(());
             }
@@ -270,7 +271,7 @@ impl<'a> Edit<'a> {
                 let in_page = (len as usize - p * PAGE_SLOTS).min(PAGE_SLOTS);
                 match self.copied.get(p) {
                     Some(Some(page)) => page_bytes(&page[..in_page]),
-                    _ => self.table.pages[p].slice(..in_page * 8),
+                    _ => self.table.pages[p].slice(..in_page * SLOT_LEN),
                 }
             })
             .collect();
@@ -288,25 +289,25 @@ mod tests {
     use super::*;
     use shoal_format::keyindex::{key_hash, slot_of};
 
-    fn slot(key: u64, o: u32) -> u64 {
+    fn slot(key: u64, o: u32) -> Slot {
         slot_of(key_hash([key]), o)
     }
 
     #[test]
     fn edits_arrive_at_the_canonical_table() {
-        let start: Vec<u64> = (0..5000).map(|k| slot(k, k as u32)).collect();
+        let start: Vec<Slot> = (0..5000).map(|k| slot(k, k as u32)).collect();
         let table = KeyTable::of_slots(start.clone());
         for (step, added) in [(97, 60), (3, 1200)] {
             // Remove every step-th key, add keys from 5000 (the first stays within the
             // capacity step: edited slot by slot; the second crosses it: re-placed).
-            let removed: Vec<u64> = (0..5000).step_by(step).map(|k| slot(k, k as u32)).collect();
-            let inserted: Vec<u64> = (0..added)
+            let removed: Vec<Slot> = (0..5000).step_by(step).map(|k| slot(k, k as u32)).collect();
+            let inserted: Vec<Slot> = (0..added)
                 .map(|i| slot(5000 + i, 5000 + i as u32))
                 .collect();
             let entries = 5000 - removed.len() as u64 + added;
             assert_eq!(capacity_for(entries) == table.capacity, step == 97);
             let next = table.updated(&removed, &inserted).expect("consistent");
-            let mut expected: Vec<u64> = start
+            let mut expected: Vec<Slot> = start
                 .iter()
                 .copied()
                 .filter(|s| !removed.contains(s))
@@ -319,12 +320,12 @@ mod tests {
 
     #[test]
     fn an_empty_change_leaves_the_table_as_it_is() {
-        let start: Vec<u64> = (0..10).map(|k| slot(k, k as u32)).collect();
+        let start: Vec<Slot> = (0..10).map(|k| slot(k, k as u32)).collect();
         let table = KeyTable::of_slots(start.clone());
-        let removed: Vec<u64> = vec![];
-        let inserted: Vec<u64> = vec![];
+        let removed: Vec<Slot> = vec![];
+        let inserted: Vec<Slot> = vec![];
         let next = table.updated(&removed, &inserted).expect("consistent");
-        let mut expected: Vec<u64> = start
+        let mut expected: Vec<Slot> = start
             .into_iter()
             .filter(|s| !removed.contains(s))
             .chain(inserted.iter().copied())

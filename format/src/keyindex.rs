@@ -1,12 +1,15 @@
 //! Key index sections: a type's primary-key index, written by the snapshot writer and read in
 //! place from the map, so a consumer starts without building one.
 //!
-//! The index is a table of 64-bit **slots**, each empty (0) or an entry `h << 32 | (o + 1)`:
-//! the top 32 bits `h` of the record's key hash, and its ordinal `o`. The layout is
-//! **canonical**: a function of the type's keys and the capacity alone, never of the order
-//! records came in. Entries, sorted by slot value, are placed in turn at
-//! `max(home, previous position + 1)`, where `home = h * capacity >> 32` (a monotone map from
-//! hash to slot, so there is no wrap-around: the table grows past `capacity` instead). This is
+//! The index is a table of 12-byte **slots**, each empty (zero) or an entry: the record's
+//! 64-bit key hash `h` and its ordinal `o` plus one, held here as the `u128` `h << 32 | (o +
+//! 1)`. The whole hash is kept because for a key of one fixed-width field it *is* the key
+//! (the hash is a bijection of the field's 64 bits), so such a lookup needs no read of the
+//! record to confirm it. The layout is **canonical**: a function of the type's keys and the
+//! capacity alone, never of the order records came in. Entries, sorted by slot value, are
+//! placed in turn at `max(home, previous position + 1)`, where `home = (h >> 32) * capacity >>
+//! 32` (a monotone map from hash to slot, so there is no wrap-around: the table grows past
+//! `capacity` instead). This is
 //! ordered linear probing: a lookup starts at the key's home and stops at an empty slot or a
 //! larger hash; an insert or a removal shifts one run of entries by one slot. A consumer that
 //! applies a delta updates the table itself, slot by slot, and arrives at the very bytes the
@@ -29,11 +32,40 @@ pub const KEY_HASH_V1: u32 = 1;
 /// Bytes of the section header; the slots follow.
 pub const KEY_INDEX_HEADER_LEN: usize = 32;
 
+/// Bytes of one slot: the hash (`u64`), then the ordinal plus one (`u32`), little-endian.
+pub const SLOT_LEN: usize = 12;
+
+/// A slot: `hash << 32 | (ordinal + 1)`, or [`EMPTY_SLOT`].
+pub type Slot = u128;
+
 /// An empty slot.
-pub const EMPTY_SLOT: u64 = 0;
+pub const EMPTY_SLOT: Slot = 0;
+
+/// The 12 bytes of a slot.
+#[inline]
+pub fn slot_bytes(slot: Slot) -> [u8; SLOT_LEN] {
+    let mut out = [0u8; SLOT_LEN];
+    out[..8].copy_from_slice(&((slot >> 32) as u64).to_le_bytes());
+    out[8..].copy_from_slice(&(slot as u32).to_le_bytes());
+    out
+}
+
+/// The slot in 12 bytes.
+#[inline]
+pub fn slot_from(bytes: &[u8]) -> Slot {
+    let hash = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    let ordinal = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    (hash as u128) << 32 | ordinal as u128
+}
+
+/// The bytes of a table of `slots` slots: `12 * slots`, zero-padded to a multiple of 8.
+pub fn table_len(slots: u64) -> u64 {
+    (slots * SLOT_LEN as u64).div_ceil(8) * 8
+}
 
 const SEED: u64 = 0x243F_6A88_85A3_08D3;
-const NULL_WORD: u64 = 0x9E37_79B9_7F4A_7C15;
+/// The word of a null key value.
+pub const NULL_WORD: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit.
 #[inline]
@@ -97,20 +129,32 @@ pub fn key_hash(words: impl IntoIterator<Item = u64>) -> u64 {
 
 /// The slot of a record with key hash `hash` at ordinal `ordinal`.
 #[inline]
-pub fn slot_of(hash: u64, ordinal: u32) -> u64 {
-    (hash >> 32) << 32 | (ordinal as u64 + 1)
+pub fn slot_of(hash: u64, ordinal: u32) -> Slot {
+    (hash as u128) << 32 | (ordinal as u128 + 1)
+}
+
+/// The key hash of a non-empty slot.
+#[inline]
+pub fn slot_hash(slot: Slot) -> u64 {
+    (slot >> 32) as u64
 }
 
 /// The ordinal of a non-empty slot.
 #[inline]
-pub fn slot_ordinal(slot: u64) -> u32 {
+pub fn slot_ordinal(slot: Slot) -> u32 {
     (slot as u32).wrapping_sub(1)
 }
 
-/// The home position of a slot (or of a hash's top 32 bits, shifted up) at `capacity`.
+/// The home position of key hash `hash` at `capacity`.
 #[inline]
-pub fn home(slot: u64, capacity: u64) -> u64 {
-    (((slot >> 32) as u128 * capacity as u128) >> 32) as u64
+pub fn home(hash: u64, capacity: u64) -> u64 {
+    (((hash >> 32) as u128 * capacity as u128) >> 32) as u64
+}
+
+/// The home position of a non-empty slot.
+#[inline]
+pub fn slot_home(slot: Slot, capacity: u64) -> u64 {
+    home(slot_hash(slot), capacity)
 }
 
 /// The capacity of a table of `entries` records: `entries * 5/4 + 8` rounded up to four
@@ -129,11 +173,11 @@ pub fn capacity_for(entries: u64) -> u64 {
 /// Places `sorted` slots (strictly increasing) into a canonical table of `capacity`: each at
 /// `max(home, previous position + 1)`. The table is `capacity` slots long, or longer when the
 /// last run spills past it.
-pub fn place(sorted: impl IntoIterator<Item = u64>, capacity: u64) -> Vec<u64> {
+pub fn place(sorted: impl IntoIterator<Item = Slot>, capacity: u64) -> Vec<Slot> {
     let mut table = vec![EMPTY_SLOT; capacity as usize];
     let mut next = 0u64;
     for slot in sorted {
-        let at = home(slot, capacity).max(next);
+        let at = slot_home(slot, capacity).max(next);
         if at as usize >= table.len() {
             table.resize(at as usize + 1, EMPTY_SLOT);
         }
@@ -158,7 +202,7 @@ pub fn indexed_key(schema: &Schema, ty: TypeId) -> Option<Vec<FieldId>> {
 }
 
 /// The slot of `record` at `ordinal`, keyed by `fields`.
-pub fn record_slot(record: &Record, fields: &[FieldId], ordinal: u32) -> u64 {
+pub fn record_slot(record: &Record, fields: &[FieldId], ordinal: u32) -> Slot {
     let values: &[Value] = match record {
         Record::Object(values) => values,
         _ => &[],
@@ -229,7 +273,8 @@ impl KeyIndexHeader {
                 capacity_for(h.entries)
             ));
         }
-        let expected = (KEY_INDEX_HEADER_LEN as u64).checked_add(h.slots.saturating_mul(8));
+        let expected =
+            (h.slots <= u64::MAX / 16).then(|| KEY_INDEX_HEADER_LEN as u64 + table_len(h.slots));
         if h.slots < h.capacity
             || h.slots > h.capacity + h.entries
             || expected != Some(bytes.len() as u64)
@@ -241,6 +286,10 @@ impl KeyIndexHeader {
                 bytes.len()
             ));
         }
+        let padding = &bytes[KEY_INDEX_HEADER_LEN + h.slots as usize * SLOT_LEN..];
+        if padding.iter().any(|&b| b != 0) {
+            return Err("the padding after the last slot is not zero".into());
+        }
         Ok(h)
     }
 }
@@ -250,7 +299,7 @@ impl KeyIndexHeader {
 /// run, `entries` of them. Returns the position and reason of the first fault.
 pub fn check_placement(
     header: &KeyIndexHeader,
-    slot: impl Fn(u64) -> u64,
+    slot: impl Fn(u64) -> Slot,
 ) -> Result<(), (u64, String)> {
     let mut next = 0u64;
     let mut prev = EMPTY_SLOT;
@@ -263,7 +312,7 @@ pub fn check_placement(
         if count > 0 && s <= prev {
             return Err((at, "entries are not in increasing order".into()));
         }
-        let expected = home(s, header.capacity).max(next);
+        let expected = slot_home(s, header.capacity).max(next);
         if at != expected {
             return Err((at, format!("an entry whose place is slot {expected}")));
         }
@@ -299,7 +348,7 @@ mod tests {
 
     #[test]
     fn placement_is_canonical_and_checked() {
-        let mut slots: Vec<u64> = (0..1000u32)
+        let mut slots: Vec<Slot> = (0..1000u32)
             .map(|o| slot_of(key_hash([o as u64 * 7]), o))
             .collect();
         slots.sort_unstable();

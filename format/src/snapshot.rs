@@ -113,7 +113,7 @@ fn write_key_index<W: Write>(
     ty: TypeId,
     fields: &[FieldId],
 ) -> Result<()> {
-    let mut slots: Vec<u64> = state
+    let mut slots: Vec<keyindex::Slot> = state
         .records(ty)
         .map(|(o, r)| keyindex::record_slot(r, fields, o.0))
         .collect();
@@ -129,12 +129,15 @@ fn write_key_index<W: Write>(
     };
     writer.begin(SECTION_KEY_INDEX, ty, 0);
     writer.write(&header.to_bytes())?;
-    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut buf = Vec::with_capacity(96 * 1024);
     for chunk in table.chunks(8 * 1024) {
         buf.clear();
-        buf.extend(chunk.iter().flat_map(|s| s.to_le_bytes()));
+        buf.extend(chunk.iter().flat_map(|&s| keyindex::slot_bytes(s)));
         writer.write(&buf)?;
     }
+    let padding =
+        keyindex::table_len(table.len() as u64) as usize - table.len() * keyindex::SLOT_LEN;
+    writer.write(&[0u8; 8][..padding])?;
     writer.end()
 }
 
@@ -165,7 +168,7 @@ pub(crate) struct TypeTable {
 }
 
 /// Where a type's key index lies in a snapshot: its header, and the blob offset of its first
-/// slot (slot `i` is the little-endian `u64` at `slots_offset + 8 i`).
+/// slot (slot `i` is the 12 bytes at `slots_offset + 12 i`, see [`keyindex::slot_from`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyIndexRef {
     /// The section header.
@@ -332,13 +335,15 @@ impl<D: AsRef<[u8]>> SnapshotView<D> {
         let bytes = self.data.as_ref();
         let (_, entry) = self.types[ty.index()].key_index.expect("has an index");
         let slot = |i: u64| {
-            let at = (index.slots_offset + 8 * i) as usize;
-            crate::blob::le_u64(&bytes[at..at + 8])
+            let at = (index.slots_offset + keyindex::SLOT_LEN as u64 * i) as usize;
+            keyindex::slot_from(&bytes[at..at + keyindex::SLOT_LEN])
         };
         let fault = |at: u64, why: String| {
             Error::malformed(
-                self.layout
-                    .location(&entry, KEY_INDEX_HEADER_LEN as u64 + 8 * at),
+                self.layout.location(
+                    &entry,
+                    KEY_INDEX_HEADER_LEN as u64 + keyindex::SLOT_LEN as u64 * at,
+                ),
                 why,
             )
         };

@@ -568,7 +568,7 @@ def key_table(slots, capacity):
     table = [0] * capacity
     following = 0
     for s in sorted(slots):
-        at = max(((s >> 32) * capacity) >> 32, following)
+        at = max(((s >> 64) * capacity) >> 32, following)
         table.extend([0] * (at + 1 - len(table)))
         table[at] = s
         following = at + 1
@@ -590,16 +590,17 @@ def check_key_index(blob, ty, t, records):
         fail(f"{what}: unknown key hash {hash_id} or reserved bytes set")
     if entries != len(records) or capacity != key_capacity(entries):
         fail(f"{what}: {entries} entries at capacity {capacity} for {len(records)} records")
-    if len(section) != 32 + 8 * n_slots:
+    if len(section) != 32 + align8(12 * n_slots) or any(section[32 + 12 * n_slots:]):
         fail(f"{what}: {n_slots} slots do not fill {len(section)} bytes")
     slots = []
     for o, record in records.items():
         h = KEY_SEED
         for path in t["key"]:
             h = fmix64(h ^ key_word(record[path[0]]))
-        slots.append((h >> 32) << 32 | (o + 1))
+        slots.append(h << 32 | (o + 1))
     expected = key_table(slots, capacity)
-    found = [u64(section, 32 + 8 * i, what) for i in range(n_slots)]
+    found = [u64(section, 32 + 12 * i, what) << 32 | u32(section, 40 + 12 * i, what)
+             for i in range(n_slots)]
     if found != expected:
         fail(f"{what}: the table is not the canonical table of the type's keys")
 
