@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
-use shoal_format::{DeltaView, SnapshotView, Version};
+use shoal_format::{BlobLayout, DeltaView, SnapshotView, Version};
 use shoal_store::BlobName;
 
 use crate::dataset::Dataset;
@@ -108,6 +108,11 @@ impl Cache {
                 None
             }
         }
+    }
+
+    /// Removes a blob's file; true if there was one.
+    pub(crate) fn remove(&self, name: &BlobName) -> bool {
+        std::fs::remove_file(self.path(name)).is_ok()
     }
 
     /// Moves a blob fetched into the temporary file `fetched` to its name in the cache,
@@ -218,21 +223,16 @@ fn mark_verified(path: &Path) -> std::io::Result<()> {
         .set_modified(std::time::UNIX_EPOCH + VERIFIED_MTIME)
 }
 
-/// Maps a cache file verified before: the checks of opening only (see the module docs).
+/// Maps a cache file verified before, checking its header and section table (their own
+/// checksums); the page headers are checked when the blob is opened for use.
 fn map_opened(path: &Path, name: &BlobName) -> Result<Bytes> {
     let bytes = map_file(path)?;
     let damaged = |reason: String| Error::DamagedCache {
         path: path.to_path_buf(),
         reason,
     };
-    let header = match name {
-        BlobName::Snapshot(_) => SnapshotView::open(bytes.clone()).map(|v| v.layout().header),
-        BlobName::Delta(..) | BlobName::Reverse(..) => {
-            DeltaView::open(bytes.clone()).map(|v| v.layout().header)
-        }
-    }
-    .map_err(|e| damaged(e.to_string()))?;
-    check_name(header, name).map_err(damaged)?;
+    let layout = BlobLayout::parse(&bytes).map_err(|e| damaged(e.to_string()))?;
+    check_name(layout.header, name).map_err(damaged)?;
     Ok(bytes)
 }
 

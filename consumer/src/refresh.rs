@@ -6,7 +6,7 @@
 //! the cache are CPU or file-system work, and run where they cannot stall the runtime of the
 //! service that embeds the consumer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -69,14 +69,22 @@ impl Consumer {
         // A blob that turns out damaged (or gone) is avoided and the way planned again, a few
         // times: each attempt rules out at least one blob. What is avoided is forgotten when
         // the refresh ends: a transfer that was damaged on the way is tried again next time.
-        // A store that cannot be reached ends the refresh at once.
+        // A store that cannot be reached ends the refresh at once. A damaged blob that was in
+        // the cache is removed and tried once more from the store first: a file verified
+        // once is later mapped with the structural checks only, so bits that rotted on disk
+        // show up here.
         let mut avoid = HashMap::new();
+        let mut refetched = HashSet::new();
         let mut last = None;
-        for _ in 0..4 {
+        for _ in 0..5 {
             match self.try_go_to(target, &avoid, announced).await {
                 Err(Failed::Blob(name, size, e)) => {
-                    tracing::warn!(blob = %name, error = %e, "damaged blob avoided");
-                    avoid.insert(name, size);
+                    if self.inner.cache.remove(&name) && refetched.insert(name) {
+                        tracing::warn!(blob = %name, error = %e, "damaged cache file removed");
+                    } else {
+                        tracing::warn!(blob = %name, error = %e, "damaged blob avoided");
+                        avoid.insert(name, size);
+                    }
                     last = Some(e);
                 }
                 // No way left once the damaged blobs are ruled out: say which one was bad.

@@ -207,3 +207,65 @@ async fn damaged_cache_files_are_fetched_again() {
         );
     }
 }
+
+/// A cache file verified once is later mapped with the structural checks only (its verified
+/// mark: a modification time no write gives). If its bits rot on disk without a write, the
+/// refresh that trips over them removes it and fetches it again from the store.
+#[tokio::test]
+async fn a_verified_cache_file_that_rots_is_fetched_again() {
+    let (snap, _) = blobs(51);
+    let store_dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let store = Arc::new(shoal_store::FsStore::new(store_dir.path()).unwrap());
+    use shoal_store::BlobStore;
+    store
+        .put("snapshot/1", Bytes::from(snap.clone()))
+        .await
+        .unwrap();
+    shoal_store::announce(&*store, Version(1), None)
+        .await
+        .unwrap();
+    let consumer = || {
+        Consumer::builder(store.clone())
+            .cache_dir(cache.path())
+            .build()
+            .unwrap()
+    };
+    consumer().refresh().await.unwrap();
+    let file = cache.path().join("snapshot/1");
+    let marked = std::fs::metadata(&file).unwrap().modified().unwrap();
+    // Rot a page header of the first column section, keeping the mark.
+    let layout = shoal_format::SnapshotView::open(snap.as_slice())
+        .unwrap()
+        .layout()
+        .clone();
+    let column = layout
+        .entries
+        .iter()
+        .find(|e| e.kind == shoal_format::SECTION_COLUMN && e.len > 0)
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[column.offset as usize + 1] ^= 0x3f; // the page's bit width
+    std::fs::write(&file, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(marked)
+        .unwrap();
+    let c = consumer();
+    c.refresh().await.expect("fetched again from the store");
+    let truth = shoal_format::SnapshotView::open(snap.as_slice())
+        .unwrap()
+        .to_state()
+        .unwrap();
+    let data = c.current().unwrap();
+    for (o, record) in truth.records(TypeId(0)) {
+        assert_eq!(&data.record(TypeId(0), o).unwrap(), record);
+    }
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        snap,
+        "the cache holds the good copy"
+    );
+}
