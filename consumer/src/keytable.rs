@@ -116,12 +116,20 @@ impl KeyTable {
         if capacity_for(entries) != self.capacity {
             return self.replaced(removed, inserted, entries);
         }
+        // In table order: each page is copied once and the table read front to back.
+        let mut ops: Vec<(Slot, bool)> = removed
+            .iter()
+            .map(|&s| (s, false))
+            .chain(inserted.iter().map(|&s| (s, true)))
+            .collect();
+        ops.sort_unstable();
         let mut edit = Edit::new(self);
-        for &s in removed {
-            edit.remove(s)?;
-        }
-        for &s in inserted {
-            edit.insert(s);
+        for (s, insert) in ops {
+            if insert {
+                edit.insert(s);
+            } else {
+                edit.remove(s)?;
+            }
         }
         Some(edit.finish(entries))
     }
@@ -172,12 +180,15 @@ fn page_bytes(slots: &[Slot]) -> Bytes {
     )
 }
 
-/// A table being edited: pages copied on first write, the rest shared.
+/// A table being edited: pages copied (as bytes, one copy) on first write, the rest shared.
 struct Edit<'a> {
     table: &'a KeyTable,
-    copied: Vec<Option<Box<[Slot; PAGE_SLOTS]>>>,
+    copied: Vec<Option<Vec<u8>>>,
     len: u64,
 }
+
+/// Bytes of a whole page.
+const PAGE_BYTES: usize = PAGE_SLOTS * SLOT_LEN;
 
 impl<'a> Edit<'a> {
     fn new(table: &'a KeyTable) -> Self {
@@ -190,9 +201,11 @@ impl<'a> Edit<'a> {
 
     fn get(&self, i: u64) -> Slot {
         match self.copied.get((i >> PAGE_SHIFT) as usize) {
-            Some(Some(page)) => page[i as usize & (PAGE_SLOTS - 1)],
-            _ if i < self.len => self.table.slot(i),
-            _ => EMPTY_SLOT,
+            Some(Some(page)) => {
+                let at = (i as usize & (PAGE_SLOTS - 1)) * SLOT_LEN;
+                slot_from(&page[at..at + SLOT_LEN])
+            }
+            _ => self.table.slot(i),
         }
     }
 
@@ -203,15 +216,14 @@ impl<'a> Edit<'a> {
         }
         let table = self.table;
         let page = self.copied[p].get_or_insert_with(|| {
-            let mut page = Box::new([EMPTY_SLOT; PAGE_SLOTS]);
+            let mut page = vec![0u8; PAGE_BYTES];
             if let Some(bytes) = table.pages.get(p) {
-                for (slot, b) in page.iter_mut().zip(bytes.chunks_exact(SLOT_LEN)) {
-                    *slot = slot_from(b);
-                }
+                page[..bytes.len()].copy_from_slice(bytes);
             }
             page
         });
-        page[i as usize & (PAGE_SLOTS - 1)] = s;
+        let at = (i as usize & (PAGE_SLOTS - 1)) * SLOT_LEN;
+        page[at..at + SLOT_LEN].copy_from_slice(&slot_bytes(s));
         if s != EMPTY_SLOT && i >= self.len {
             self.len = i + 1;
         }
@@ -269,9 +281,12 @@ impl<'a> Edit<'a> {
         let pages = (0..pages_needed)
             .map(|p| {
                 let in_page = (len as usize - p * PAGE_SLOTS).min(PAGE_SLOTS);
-                match self.copied.get(p) {
-                    Some(Some(page)) => page_bytes(&page[..in_page]),
-                    _ => self.table.pages[p].slice(..in_page * SLOT_LEN),
+                match self.copied.get_mut(p).and_then(Option::take) {
+                    Some(mut page) => {
+                        page.truncate(in_page * SLOT_LEN);
+                        Bytes::from(page)
+                    }
+                    None => self.table.pages[p].slice(..in_page * SLOT_LEN),
                 }
             })
             .collect();
