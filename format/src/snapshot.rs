@@ -352,19 +352,21 @@ impl<D: AsRef<[u8]>> SnapshotView<D> {
             .iter()
             .map(|f| self.column(ty, *f))
             .collect::<Result<Vec<_>>>()?;
-        let mut seen = RoaringBitmap::new();
+        let mut seen = vec![0u64; (self.slot_count(ty) as usize).div_ceil(64)];
         for at in 0..index.header.slots {
             let s = slot(at);
             if s == EMPTY_SLOT {
                 continue;
             }
             let o = keyindex::slot_ordinal(s);
-            if !self.contains(ty, Ordinal(o)) || !seen.insert(o) {
+            let (word, bit) = (o as usize / 64, 1u64 << (o % 64));
+            if !self.contains(ty, Ordinal(o)) || seen[word] & bit != 0 {
                 return Err(fault(
                     at,
                     format!("ordinal {o} is not a record, or is indexed twice"),
                 ));
             }
+            seen[word] |= bit;
             let mut words = Vec::with_capacity(readers.len());
             for (r, f) in readers.iter().zip(fields) {
                 let v = r
