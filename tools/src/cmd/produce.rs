@@ -70,6 +70,10 @@ pub struct ProduceArgs {
     /// that does not shrink is stored plain anyway.
     #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(i32).range(0..=19))]
     pub pack_level: Option<i32>,
+    /// Leave the key index sections out of snapshots: smaller snapshots (about 16 bytes a
+    /// record less), but every consumer builds its primary-key index when it starts.
+    #[arg(long)]
+    pub no_key_indexes: bool,
 }
 
 #[derive(Serialize)]
@@ -133,6 +137,7 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
     if let Some(level) = a.pack_level {
         builder = builder.pack_level(Some(level).filter(|l| *l > 0));
     }
+    builder = builder.key_indexes(!a.no_key_indexes);
     let mut producer = builder.build().await?;
 
     let bar = ui::progress(None, "records");
