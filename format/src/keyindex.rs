@@ -108,17 +108,7 @@ pub fn field_word(v: &FieldValue<'_>) -> u64 {
 
 /// [`field_word`] of an owned value.
 pub fn value_word(v: &Value) -> u64 {
-    match v {
-        Value::Null => NULL_WORD,
-        Value::Bool(b) => *b as u64,
-        Value::I32(x) => *x as i64 as u64,
-        Value::I64(x) => *x as u64,
-        Value::F32(x) => x.to_bits() as u64,
-        Value::F64(x) => x.to_bits(),
-        Value::String(s) => bytes_word(s.as_bytes()),
-        Value::Bytes(b) => bytes_word(b),
-        Value::Ref(o) => o.0 as u64,
-    }
+    field_word(&FieldValue::from(v))
 }
 
 /// The key hash of a record whose key fields have these words, in key path order.
