@@ -1,11 +1,16 @@
 """Writes the example catalog as an Apache Iceberg table, as a warehouse does, with pyiceberg:
-a SQL catalog on SQLite, data and metadata files in a folder, and three snapshots:
+a SQL catalog on SQLite in a folder, data and metadata files in that folder or under an S3
+location, and three snapshots:
 
 1. an append of v1.jsonl;
 2. an overwrite with v2.jsonl;
 3. a delete of the movies older than 1925.
 
-    bash scripts/iceberg.sh scripts/iceberg/write_catalog.py V1.jsonl V2.jsonl FOLDER
+    bash scripts/iceberg.sh scripts/iceberg/write_catalog.py V1.jsonl V2.jsonl FOLDER [WAREHOUSE]
+
+WAREHOUSE is where the table's files go (default FOLDER/warehouse), e.g.
+s3://bucket/prefix; S3 is reached as shoal reaches it: AWS_ENDPOINT_URL (path-style
+addressing), AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 
 Prints one JSON object: the catalog's URI (`sqlite:///FOLDER/catalog.db`), its name, the
 table's name, each snapshot's id and the metadata file written after it.
@@ -41,12 +46,24 @@ def read(path):
     return pa.Table.from_pylist(rows, schema=CATALOG)
 
 
+def s3_properties():
+    """pyiceberg's S3 settings from the variables shoal reads."""
+    names = {
+        "AWS_ENDPOINT_URL": "s3.endpoint",
+        "AWS_REGION": "s3.region",
+        "AWS_ACCESS_KEY_ID": "s3.access-key-id",
+        "AWS_SECRET_ACCESS_KEY": "s3.secret-access-key",
+    }
+    return {prop: os.environ[var] for var, prop in names.items() if os.environ.get(var)}
+
+
 def main():
     v1, v2, folder = sys.argv[1:4]
     folder = os.path.abspath(folder)
     os.makedirs(os.path.join(folder, "warehouse"), exist_ok=True)
+    warehouse = sys.argv[4] if len(sys.argv) > 4 else f"file://{folder}/warehouse"
     uri = f"sqlite:///{folder}/catalog.db"
-    catalog = SqlCatalog("default", uri=uri, warehouse=f"file://{folder}/warehouse")
+    catalog = SqlCatalog("default", uri=uri, warehouse=warehouse, **s3_properties())
     catalog.create_namespace("shop")
     table = catalog.create_table("shop.movies", schema=CATALOG)
     snapshots = []

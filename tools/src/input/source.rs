@@ -9,7 +9,7 @@
 //! | a folder | a Parquet data set ([`dataset`](super::dataset)) |
 //! | `s3://bucket/prefix/` | a Parquet data set under that prefix (the usual `AWS_*` settings, `--endpoint-url`) |
 //! | `iceberg:<catalog-uri>#<namespace>.<table>` | an Iceberg table in a SQL catalog (`--snapshot`, else the current one) |
-//! | `.../metadata/<n>.metadata.json` | an Iceberg table from its metadata file |
+//! | `.../metadata/<n>.metadata.json` | an Iceberg table from its metadata file (local or `s3://`) |
 //!
 //! A data set's part files are read one after the other, each batch by batch; from S3 each
 //! part is downloaded to a temporary file (the next one while the current one is read) and
@@ -24,7 +24,7 @@ use shoal_format::{RecordSink, Schema};
 use shoal_store::BlobStore;
 
 use super::dataset::{self, Part};
-use super::iceberg::{IcebergTable, TableRef};
+use super::iceberg::{FileIoSettings, IcebergTable, TableRef};
 use super::parquet::ParquetFile;
 use super::{Converter, InputError, Problem};
 
@@ -84,7 +84,8 @@ impl Input {
         snapshot: Option<i64>,
     ) -> Result<Input, InputError> {
         if let Some(table) = TableRef::parse(spec) {
-            let table = IcebergTable::open(spec, &table?, snapshot).await?;
+            let io = FileIoSettings::from_env(endpoint);
+            let table = IcebergTable::open(spec, &table?, snapshot, &io).await?;
             return Ok(Input::Iceberg(table));
         }
         if snapshot.is_some() {
