@@ -5,6 +5,13 @@
 //! equality deletes applied by the crate, go through the same columnar mapping as Parquet
 //! ([`BatchReader`]).
 //!
+//! **Deletes.** The crate applies position delete files and equality delete files (Parquet)
+//! as it scans. A deletion vector (format v3: a Puffin delete file) it cannot apply: it would
+//! read the Puffin file as Parquet and fail deep in the scan. So opening a table reads the
+//! scanned snapshot's delete manifests first and refuses a deletion vector by name
+//! ([`Problem::Unsupported`]), before a cycle starts; any other `FeatureUnsupported` error
+//! of the crate during the scan is the same problem.
+//!
 //! **Where the files are.** Metadata, manifests and data files are read through one
 //! `iceberg-storage-opendal` storage that picks its backend by each path's scheme
 //! (`file://`, `s3://`), so a catalog may hold tables on both. S3 is configured as shoal's
@@ -21,15 +28,16 @@ use iceberg::io::{
     FileIOBuilder, S3_ACCESS_KEY_ID, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION,
     S3_SECRET_ACCESS_KEY, S3_SESSION_TOKEN,
 };
+use iceberg::spec::{DataFileFormat, ManifestContentType, SnapshotRef};
 use iceberg::table::{StaticTable, Table};
-use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableIdent};
+use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableIdent};
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use shoal_format::Schema;
 
 use super::parquet::BatchReader;
 use super::source::Target;
-use super::InputError;
+use super::{InputError, Problem};
 
 /// How `--input` names an Iceberg table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,11 +174,55 @@ impl IcebergTable {
                 ));
             }
         }
-        Ok(IcebergTable {
+        let table = IcebergTable {
             name: spec.to_string(),
             table: opened,
             snapshot,
-        })
+        };
+        table.refuse_deletion_vectors().await?;
+        Ok(table)
+    }
+
+    /// The snapshot a scan reads: the chosen one, else the current one (none in an empty
+    /// table).
+    fn scanned(&self) -> Option<&SnapshotRef> {
+        let metadata = self.table.metadata();
+        match self.snapshot {
+            Some(id) => metadata.snapshot_by_id(id),
+            None => metadata.current_snapshot(),
+        }
+    }
+
+    /// Fails with [`Problem::Unsupported`] naming the first deletion vector (a Puffin delete
+    /// file) among the live entries of the scanned snapshot's delete manifests.
+    async fn refuse_deletion_vectors(&self) -> Result<(), InputError> {
+        let Some(snapshot) = self.scanned() else {
+            return Ok(());
+        };
+        let unreadable = |e: iceberg::Error| self.fail(format!("cannot read the manifests: {e}"));
+        let list = self.table.manifest_list_reader(snapshot).load().await;
+        let list = list.map_err(unreadable)?;
+        let deletes = list.entries().iter();
+        for manifest in deletes.filter(|m| m.content == ManifestContentType::Deletes) {
+            let manifest = manifest.load_manifest(self.table.file_io()).await;
+            let manifest = manifest.map_err(unreadable)?;
+            let puffin = manifest
+                .entries()
+                .iter()
+                .find(|e| e.is_alive() && e.file_format() == DataFileFormat::Puffin);
+            if let Some(entry) = puffin {
+                return Err(self
+                    .fail(format!(
+                        "snapshot {} deletes rows with a deletion vector ({}), which the \
+                         iceberg crate cannot apply yet: compact the table's deletes (e.g. \
+                         Spark's rewrite_position_delete_files) or pick another --snapshot",
+                        snapshot.snapshot_id(),
+                        entry.file_path()
+                    ))
+                    .problem(Problem::Unsupported));
+            }
+        }
+        Ok(())
     }
 
     /// Scans the table into `to` as records of `root`, batch by batch; returns the row
@@ -207,9 +259,9 @@ impl IcebergTable {
         let scan = scan.build().map_err(|e| self.fail(e.to_string()))?;
         let mut batches = runtime
             .block_on(scan.to_arrow())
-            .map_err(|e| self.fail(format!("cannot scan: {e}")))?;
+            .map_err(|e| self.scan_failed(e))?;
         while let Some(batch) = runtime.block_on(batches.next()) {
-            let batch = batch.map_err(|e| self.fail(format!("cannot scan: {e}")))?;
+            let batch = batch.map_err(|e| self.scan_failed(e))?;
             if !each(&batch)? {
                 break;
             }
@@ -231,6 +283,15 @@ impl IcebergTable {
 
     fn fail(&self, message: String) -> InputError {
         InputError::file(&self.name, message)
+    }
+
+    /// A scan's error: [`Problem::Unsupported`] for what the crate does not support.
+    fn scan_failed(&self, e: iceberg::Error) -> InputError {
+        let failed = self.fail(format!("cannot scan: {e}"));
+        match e.kind() {
+            ErrorKind::FeatureUnsupported => failed.problem(Problem::Unsupported),
+            _ => failed,
+        }
     }
 }
 
