@@ -50,6 +50,9 @@ pub struct ProduceArgs {
     /// The snapshot of an Iceberg table to read (default: its current one).
     #[arg(long, value_name = "ID")]
     pub snapshot: Option<i64>,
+    /// Threads that parse JSON lines (default: one per core); records keep the input's order.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub parse_threads: Option<u16>,
     /// Refuse the cycle (publishing nothing) if any type's record count changes by more than
     /// this percentage.
     #[arg(long, value_name = "PCT")]
@@ -141,6 +144,9 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
         schema: file.schema.clone(),
         root: file.root.clone(),
         bar: bar.clone(),
+        parse_threads: a
+            .parse_threads
+            .map_or_else(crate::input::jsonl::threads, usize::from),
     };
     let bad_input: Arc<Mutex<Option<InputError>>> = Arc::default();
     let rows = Arc::new(AtomicU64::new(0));
@@ -210,6 +216,7 @@ struct Reading {
     schema: Schema,
     root: String,
     bar: indicatif::ProgressBar,
+    parse_threads: usize,
 }
 
 impl Reading {
@@ -219,6 +226,7 @@ impl Reading {
         let to = Target {
             sink,
             progress: &progress,
+            parse_threads: self.parse_threads,
         };
         self.input.read(&self.schema, &self.root, to)
     }

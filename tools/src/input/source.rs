@@ -72,6 +72,9 @@ pub struct Target<'a> {
     pub sink: &'a mut dyn RecordSink,
     /// Told how many more rows were read.
     pub progress: &'a dyn Fn(u64),
+    /// Threads that parse JSON lines ([`jsonl`](super::jsonl)); the records reach the sink
+    /// on the calling thread, in the input's order, whatever the count.
+    pub parse_threads: usize,
 }
 
 impl Input {
@@ -296,13 +299,20 @@ fn read_jsonl(
 ) -> Result<u64, InputError> {
     let converter = Converter::new(schema, root)
         .ok_or_else(|| InputError::file(name, format!("no type {root} in the schema")))?;
-    super::jsonl::read(input, name, |number, row| {
-        (to.progress)(1);
-        converter
-            .add_row(to.sink, row)
-            .map(drop)
-            .map_err(|e| e.at(name, "line", number))
-    })
+    let threads = to.parse_threads;
+    super::jsonl::read_on(
+        threads,
+        super::jsonl::CHUNK_BYTES,
+        input,
+        name,
+        |number, row| {
+            (to.progress)(1);
+            converter
+                .add_row(to.sink, row)
+                .map(drop)
+                .map_err(|e| e.at(name, "line", number))
+        },
+    )
 }
 
 /// Tells on stderr which columns are not read and which fields have no column.
