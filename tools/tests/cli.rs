@@ -302,9 +302,9 @@ fn bad_input_is_refused_with_its_line_and_nothing_is_published() {
         .map(String::from)
         .collect();
     let bad_year = r#"{"id": 77, "title": "x", "year": "1999"}"#;
-    // The lines replaced, and the error. v2.jsonl is about two chunks of the parser
-    // (`input::jsonl`): line 2501 is in the second; with a bad line in each chunk, the first
-    // is named, whichever chunk a thread finishes first.
+    // The lines replaced, and the error. v2.jsonl is about 30 chunks of the parser
+    // (`input::jsonl`, 16 KiB each): with bad lines in two chunks, the first is named,
+    // whichever chunk a thread finishes first.
     let cases: [(&[(usize, &str)], &str); 6] = [
         (&[(41, "{\"id\": 1, \"title\": ")], "line 42: not JSON"),
         (
