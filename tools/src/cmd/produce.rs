@@ -50,7 +50,8 @@ pub struct ProduceArgs {
     /// The snapshot of an Iceberg table to read (default: its current one).
     #[arg(long, value_name = "ID")]
     pub snapshot: Option<i64>,
-    /// Threads that parse JSON lines (default: one per core); records keep the input's order.
+    /// Threads that parse JSON lines (default: the cores beyond the two the producer's
+    /// matching takes, at least 1); records keep the input's order.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub parse_threads: Option<u16>,
     /// Refuse the cycle (publishing nothing) if any type's record count changes by more than

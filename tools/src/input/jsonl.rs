@@ -2,7 +2,8 @@
 //! several threads.
 //!
 //! The calling thread reads the input in chunks of whole lines (about [`CHUNK_BYTES`] each)
-//! and hands each chunk to a pool of parser threads ([`threads`]: one per core by default);
+//! and hands each chunk to a pool of parser threads ([`threads`]: by default the cores the
+//! producer's matching threads leave free);
 //! the parsed values come back to it in input order, and `each` receives them there, one by
 //! one. So the caller, which adds records to a sink it holds `&mut`, stays on one thread and
 //! sees exactly the order, the line numbers and the first error a one-thread reader would
@@ -33,9 +34,14 @@ pub const CHUNK_BYTES: usize = 16 << 10;
 /// Chunks in flight per parser thread: one being parsed, one waiting.
 const IN_FLIGHT_PER_THREAD: usize = 2;
 
-/// How many threads parse by default: one per core (`available_parallelism`).
+/// How many threads parse by default: the cores the producer's matching pipeline leaves
+/// free (it runs two threads beside the one that adds records: `shoal_producer`'s
+/// `offload`), at least one. On a 2-core machine that is one, line by line: two parser
+/// threads there measured slower (1M catalog records, v1: 9.1 s against 6.4 s, the machine
+/// shared with another build), more threads than cores only adding hand-offs.
 pub fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    cores.saturating_sub(2).max(1)
 }
 
 /// What receives each row: its line number and its value.
