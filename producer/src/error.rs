@@ -124,6 +124,20 @@ pub enum Error {
         /// Why it stopped.
         source: tokio::task::JoinError,
     },
+    /// A root record refers, in a field whose records are matched on another thread, to an
+    /// ordinal past those this cycle handed out for it; nothing was published.
+    #[error(
+        "a {type_name} record's field `{field}` refers to ordinal {ordinal}, which this cycle \
+         did not hand out: references must be ordinals the writer returned in the same cycle"
+    )]
+    UnknownReference {
+        /// The referring record's type.
+        type_name: String,
+        /// The field.
+        field: String,
+        /// The ordinal it holds.
+        ordinal: u32,
+    },
     /// A misuse of the API: named type missing, no primary key, and the like.
     #[error("{0}")]
     Usage(String),

@@ -9,10 +9,21 @@
 //! is referred to only by the root record that follows it, so neither ordinal is needed on
 //! the calling thread. Both go, in order and in batches, down a pipeline:
 //!
-//! - a deferred child gets a placeholder ordinal (`DEFERRED + k`, k its position in the
-//!   batch) that its root record holds until a second thread has matched the child and put
-//!   the real (kept or provisional) ordinal in its place;
+//! - a deferred child gets a placeholder ordinal (`DEFERRED + k`, k its position among the
+//!   cycle's deferred children) that its root record holds until a second thread has matched
+//!   the child and put the real (kept or provisional) ordinal in its place;
 //! - the root record then goes on to a third thread, which matches it.
+//!
+//! **No assumption on the caller's order.** Serde adds a root's children just before it, but
+//! a caller of the record sink may add a column's children before any root, or hand one
+//! child's ordinal to several roots, in later batches. Placeholders are numbered per cycle,
+//! not per batch, and the second thread keeps every child's real ordinal until the cycle ends
+//! (4 bytes per deferred child offered), so a root gets the child whose placeholder it holds
+//! whichever batch the child went in: batches go down one channel in order, so a child is
+//! always matched before any root that holds its placeholder. A placeholder past those the
+//! cycle handed out is [`Error::UnknownReference`] (it used to index past the batch: a
+//! panic, or another batch's child).
+//! Records the caller adds with `CycleWriter::add_record` take the same path.
 //!
 //! The three threads are the pipeline's stages, not a count tuned to a machine; on two cores
 //! they keep both busy: serialising, matching children and
@@ -26,13 +37,17 @@ use std::sync::mpsc::{Receiver, SyncSender};
 
 use shoal_format::{DataState, Ordinal, Record, TypeId, Value};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::index::RecordIndex;
 use crate::place::RefTargets;
 use crate::writer::{Changes, PROVISIONAL};
 
 /// Placeholder ordinals of deferred children (provisional ordinals stay below).
 pub(crate) const DEFERRED: u32 = 0xC000_0000;
+
+/// At most this many deferred children per cycle: their placeholders fill the ordinals from
+/// [`DEFERRED`] up.
+const MAX_DEFERRED: u32 = u32::MAX - DEFERRED;
 
 /// Which types go to the second thread.
 #[derive(Debug, Clone)]
@@ -95,10 +110,10 @@ impl Plan {
 /// One record on its way to the second thread.
 #[derive(Debug)]
 pub(crate) enum Item {
-    /// A deferred child; its placeholder is `DEFERRED + ` its position among the batch's
-    /// children.
+    /// A deferred child; its placeholder is `DEFERRED + ` its position among the cycle's
+    /// deferred children.
     Child(TypeId, Record),
-    /// A root record, whose placeholders refer to children earlier in the same batch.
+    /// A root record, whose placeholders refer to children of this batch or earlier ones.
     Root(Record),
 }
 
@@ -133,25 +148,28 @@ impl Offload {
 
     /// Queues a record of a type it [`wants`](Self::wants); returns the ordinal to hand out
     /// (a placeholder for a child, nothing meaningful for a root record).
-    pub(crate) fn push(&mut self, ty: TypeId, record: Record) -> Ordinal {
+    pub(crate) fn push(&mut self, ty: TypeId, record: Record) -> Result<Ordinal> {
         if ty == self.plan.root {
             self.batch.push(Item::Root(record));
             if self.batch.len() >= Self::BATCH * 3 {
                 self.send();
             }
-            Ordinal(u32::MAX)
-        } else {
-            self.batch.push(Item::Child(ty, record));
-            self.children += 1;
-            Ordinal(DEFERRED + self.children - 1)
+            return Ok(Ordinal(u32::MAX));
         }
+        if self.children >= MAX_DEFERRED {
+            return Err(Error::Usage(format!(
+                "more than {MAX_DEFERRED} records of types only the root type refers to in one \
+                 cycle"
+            )));
+        }
+        self.batch.push(Item::Child(ty, record));
+        self.children += 1;
+        Ok(Ordinal(DEFERRED + self.children - 1))
     }
 
-    /// Sends what is queued (always after a root record, or at the end: children stay in
-    /// the batch of the root record that refers to them).
+    /// Sends what is queued (after a root record, or at the end).
     pub(crate) fn send(&mut self) {
         let batch = std::mem::take(&mut self.batch);
-        self.children = 0;
         if !batch.is_empty() && self.tx.send(batch).is_err() {
             self.closed = true;
         }
@@ -174,13 +192,10 @@ pub(crate) fn run_children(
     roots: SyncSender<Vec<Record>>,
 ) -> Result<Changes> {
     let mut changes = Changes::new(targets.len());
-    let root_targets = match &targets[plan.root.index()] {
-        RefTargets::Object(t) => t.clone(),
-        _ => Vec::new(),
-    };
+    let resolver = Resolver::new(plan, current, targets);
+    // Every deferred child's real ordinal, by placeholder, for the whole cycle.
     let mut resolved: Vec<Ordinal> = Vec::new();
     for batch in rx {
-        resolved.clear();
         let mut out = Vec::with_capacity(batch.len());
         for item in batch {
             match item {
@@ -188,15 +203,7 @@ pub(crate) fn run_children(
                     resolved.push(changes.add(current, index, ty, record)?);
                 }
                 Item::Root(mut record) => {
-                    if let Record::Object(values) = &mut record {
-                        for (target, value) in root_targets.iter().zip(values.iter_mut()) {
-                            if let (Some(_), Value::Ref(o)) = (target, value) {
-                                if o.0 >= DEFERRED {
-                                    *o = resolved[(o.0 - DEFERRED) as usize];
-                                }
-                            }
-                        }
-                    }
+                    resolver.resolve(&mut record, &resolved)?;
                     out.push(record);
                 }
             }
@@ -206,6 +213,60 @@ pub(crate) fn run_children(
         }
     }
     Ok(changes)
+}
+
+/// Puts the real ordinals of deferred children in place of their placeholders in a root
+/// record.
+struct Resolver<'a> {
+    /// Per field of the root type: the type it refers to, if any.
+    targets: Vec<Option<TypeId>>,
+    current: &'a DataState,
+    root: TypeId,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(plan: &Plan, current: &'a DataState, targets: &[RefTargets]) -> Self {
+        let targets = match &targets[plan.root.index()] {
+            RefTargets::Object(t) => t.clone(),
+            _ => Vec::new(),
+        };
+        Resolver {
+            targets,
+            current,
+            root: plan.root,
+        }
+    }
+
+    /// Replaces every placeholder in `record` by the ordinal `resolved` holds for it.
+    fn resolve(&self, record: &mut Record, resolved: &[Ordinal]) -> Result<()> {
+        let Record::Object(values) = record else {
+            return Ok(());
+        };
+        for (i, (target, value)) in self.targets.iter().zip(values.iter_mut()).enumerate() {
+            let (Some(_), Value::Ref(o)) = (target, value) else {
+                continue;
+            };
+            if o.0 < DEFERRED {
+                continue;
+            }
+            *o = *resolved
+                .get((o.0 - DEFERRED) as usize)
+                .ok_or_else(|| self.unknown(i, o.0))?;
+        }
+        Ok(())
+    }
+
+    fn unknown(&self, field: usize, ordinal: u32) -> Error {
+        let schema = self.current.schema();
+        let def = schema
+            .type_def(self.root)
+            .expect("the root type is in the schema");
+        Error::UnknownReference {
+            type_name: def.name.clone(),
+            field: def.fields()[field].name.clone(),
+            ordinal,
+        }
+    }
 }
 
 /// The third thread: matches root records.

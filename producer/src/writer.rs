@@ -217,9 +217,14 @@ impl CycleWriter<'_> {
     }
 
     /// Adds a record in the dynamic model. Its references must be ordinals handed out by
-    /// this writer in this cycle.
+    /// this writer in this cycle (a reference that is not is refused, or a format error).
+    /// The returned ordinal is for references; a root record's (which nothing refers to)
+    /// means nothing while matching runs on other threads.
     pub fn add_record(&mut self, ty: TypeId, mut record: Record) -> Result<Ordinal> {
         self.current.check(ty, &mut record)?;
+        if let Some(o) = self.offload.as_mut().filter(|o| o.wants(ty)) {
+            return o.push(ty, record); // as records from serde go: see `offload`
+        }
         self.changes.add(self.current, self.index, ty, record)
     }
 
@@ -237,7 +242,7 @@ impl RecordSink for CycleWriter<'_> {
     fn add(&mut self, ty: TypeId, record: Record) -> shoal_format::Result<Ordinal> {
         if let Some(o) = self.offload.as_mut().filter(|o| o.wants(ty)) {
             // Matched on the other thread; see `offload`.
-            return Ok(o.push(ty, record));
+            return o.push(ty, record).map_err(format_error);
         }
         // Records from the serializer are already checked against the schema.
         self.changes

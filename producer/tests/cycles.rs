@@ -377,3 +377,164 @@ async fn records_added_by_hand_and_by_serde_in_one_cycle_come_out_right() {
         mutate(&mut rng, &mut movies, &mut next_id, 10);
     }
 }
+
+/// Every movie's tag names, by id, as `state` holds them.
+fn tags_by_movie(state: &DataState) -> BTreeMap<i64, Vec<String>> {
+    let (tag_lists, tags) = (TypeId(2), TypeId(3));
+    let name = |o: &Ordinal| match state.get(tags, *o) {
+        Some(shoal_format::Record::Object(v)) => match &v[0] {
+            Value::String(s) => s.to_string(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    let mut by_movie = BTreeMap::new();
+    for (_, movie) in state.records(TypeId(0)) {
+        let shoal_format::Record::Object(values) = movie else {
+            panic!("{movie:?}")
+        };
+        let (Value::I64(id), Value::Ref(list)) = (&values[0], &values[5]) else {
+            panic!("{values:?}")
+        };
+        let Some(shoal_format::Record::List(items)) = state.get(tag_lists, *list) else {
+            panic!("movie {id}: no tag list {list:?}")
+        };
+        by_movie.insert(*id, items.iter().map(name).collect());
+    }
+    by_movie
+}
+
+/// Adds, through the record sink, tag list `i` (one tag, `tag<i>`); returns its ordinal.
+fn add_tag_list(w: &mut shoal_producer::CycleWriter<'_>, i: usize) -> Result<Ordinal, Error> {
+    use shoal_format::{Record, RecordSink};
+    let tag = Record::Object(vec![Value::String(format!("tag{i}").into())]);
+    let tag = RecordSink::add(w, TypeId(3), tag)?;
+    Ok(RecordSink::add(w, TypeId(2), Record::List(vec![tag]))?)
+}
+
+/// Adds, through the record sink, movie `id` with the tag list `list`.
+fn add_movie(
+    w: &mut shoal_producer::CycleWriter<'_>,
+    id: usize,
+    list: Ordinal,
+) -> Result<(), Error> {
+    let values = vec![
+        Value::I64(id as i64),
+        Value::String(format!("movie {id}").into()),
+        Value::I32(2000),
+        Value::F64(5.0),
+        Value::Null,
+        Value::Ref(list),
+    ];
+    shoal_format::RecordSink::add(w, TypeId(0), shoal_format::Record::Object(values))?;
+    Ok(())
+}
+
+/// Movies in the offload tests: several batches of the matching pipeline.
+const OFFLOAD_MOVIES: usize = 2000;
+
+/// A producer on a fresh folder store, matching on `threads` threads.
+async fn producer_on(
+    dir: &std::path::Path,
+    threads: usize,
+) -> (Producer, std::sync::Arc<dyn shoal_store::BlobStore>) {
+    let store = fs_store(dir);
+    let producer = Producer::builder(store.clone())
+        .schema(schema())
+        .threads(threads)
+        .build()
+        .await
+        .unwrap();
+    (producer, store)
+}
+
+// With two threads or more, a movie's tag list is matched on another thread, batch by batch
+// (`offload.rs`). A caller may add children long before their roots (a columnar reader adding
+// a column's children first) or reuse a child's ordinal for a later root: each root must
+// still get the child whose ordinal it holds.
+
+#[tokio::test]
+async fn children_added_before_every_root_are_the_ones_their_roots_get() {
+    for threads in [1, 2, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut producer, store) = producer_on(dir.path(), threads).await;
+        let report = producer
+            .run_cycle(move |w| {
+                let lists = (0..OFFLOAD_MOVIES)
+                    .map(|i| add_tag_list(w, i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                for (id, list) in lists.into_iter().enumerate().rev() {
+                    add_movie(w, id, list)?;
+                }
+                Ok::<_, Error>(())
+            })
+            .await
+            .unwrap();
+        let expected: BTreeMap<i64, Vec<String>> = (0..OFFLOAD_MOVIES)
+            .map(|i| (i as i64, vec![format!("tag{i}")]))
+            .collect();
+        assert_eq!(
+            tags_by_movie(producer.state()),
+            expected,
+            "{threads} threads"
+        );
+        assert_eq!(
+            snapshot_state(&*store, report.version).await,
+            *producer.state()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_child_reused_by_roots_of_later_batches_stays_that_child() {
+    for threads in [1, 2, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut producer, store) = producer_on(dir.path(), threads).await;
+        // Each movie adds a tag list of its own first; the even ones refer to the first.
+        let report = producer
+            .run_cycle(move |w| {
+                let first = add_tag_list(w, 0)?;
+                for id in 0..OFFLOAD_MOVIES {
+                    let own = add_tag_list(w, id + 1)?;
+                    add_movie(w, id, if id.is_multiple_of(2) { first } else { own })?;
+                }
+                Ok::<_, Error>(())
+            })
+            .await
+            .unwrap();
+        let tag = |i: usize| format!("tag{}", if i.is_multiple_of(2) { 0 } else { i + 1 });
+        let expected: BTreeMap<i64, Vec<String>> = (0..OFFLOAD_MOVIES)
+            .map(|i| (i as i64, vec![tag(i)]))
+            .collect();
+        assert_eq!(
+            tags_by_movie(producer.state()),
+            expected,
+            "{threads} threads"
+        );
+        assert_eq!(
+            snapshot_state(&*store, report.version).await,
+            *producer.state()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reference_past_the_children_handed_out_is_a_typed_error_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut producer, store) = producer_on(dir.path(), 2).await;
+    let err = producer
+        .run_cycle(move |w| {
+            let list = add_tag_list(w, 0)?;
+            add_movie(w, 0, Ordinal(list.0 + 10))
+        })
+        .await
+        .unwrap_err();
+    let Error::UnknownReference {
+        type_name, field, ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!((type_name.as_str(), field.as_str()), ("Movie", "tags"));
+    assert!(read_announced(&*store).await.unwrap().is_none(), "{err}");
+}

@@ -301,27 +301,32 @@ fn bad_input_is_refused_with_its_line_and_nothing_is_published() {
         .lines()
         .map(String::from)
         .collect();
-    let cases: [(usize, &str, &str); 4] = [
-        (41, "{\"id\": 1, \"title\": ", "line 42: not JSON"),
+    let bad_year = r#"{"id": 77, "title": "x", "year": "1999"}"#;
+    // The lines replaced, and the error. v2.jsonl is about 30 chunks of the parser
+    // (`input::jsonl`, 16 KiB each): with bad lines in two chunks, the first is named,
+    // whichever chunk a thread finishes first.
+    let cases: [(&[(usize, &str)], &str); 6] = [
+        (&[(41, "{\"id\": 1, \"title\": ")], "line 42: not JSON"),
         (
-            9,
-            r#"{"id": 77, "title": "x", "year": "1999"}"#,
+            &[(9, bad_year)],
             "line 10, field `year`: expected an integer (i32), found the string \"1999\"",
         ),
         (
-            2999,
-            r#"{"title": "No Key"}"#,
+            &[(2999, r#"{"title": "No Key"}"#)],
             "line 3000, field `id`: missing primary key field `id` of type Movie",
         ),
         (
-            0,
-            r#"{"id": 5, "genres": ["Drama", 7]}"#,
+            &[(0, r#"{"id": 5, "genres": ["Drama", 7]}"#)],
             "line 1, field `genres[1]",
         ),
+        (&[(2500, "{")], "line 2501: not JSON"),
+        (&[(100, bad_year), (2500, "{")], "line 101, field `year`"),
     ];
-    for (at, line, expected) in cases {
+    for ((replaced, expected), threads) in cases.iter().flat_map(|c| [(c, "1"), (c, "3")]) {
         let mut bad = lines.clone();
-        bad[at] = line.to_string();
+        for (at, line) in replaced.iter() {
+            bad[*at] = line.to_string();
+        }
         let input = dir.path().join("bad.jsonl");
         std::fs::write(&input, bad.join("\n")).unwrap();
         let out = shoal(
@@ -332,6 +337,8 @@ fn bad_input_is_refused_with_its_line_and_nothing_is_published() {
                 &example("schema.toml"),
                 "--input",
                 input.to_str().unwrap(),
+                "--parse-threads",
+                threads,
             ],
         );
         let err = failed(&out, 1);

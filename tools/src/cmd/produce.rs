@@ -50,6 +50,10 @@ pub struct ProduceArgs {
     /// The snapshot of an Iceberg table to read (default: its current one).
     #[arg(long, value_name = "ID")]
     pub snapshot: Option<i64>,
+    /// Threads that parse JSON lines (default: the cores beyond the two the producer's
+    /// matching takes, at least 1); records keep the input's order.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub parse_threads: Option<u16>,
     /// Refuse the cycle (publishing nothing) if any type's record count changes by more than
     /// this percentage.
     #[arg(long, value_name = "PCT")]
@@ -146,6 +150,9 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
         schema: file.schema.clone(),
         root: file.root.clone(),
         bar: bar.clone(),
+        parse_threads: a
+            .parse_threads
+            .map_or_else(crate::input::jsonl::threads, usize::from),
     };
     let bad_input: Arc<Mutex<Option<InputError>>> = Arc::default();
     let rows = Arc::new(AtomicU64::new(0));
@@ -215,6 +222,7 @@ struct Reading {
     schema: Schema,
     root: String,
     bar: indicatif::ProgressBar,
+    parse_threads: usize,
 }
 
 impl Reading {
@@ -224,6 +232,7 @@ impl Reading {
         let to = Target {
             sink,
             progress: &progress,
+            parse_threads: self.parse_threads,
         };
         self.input.read(&self.schema, &self.root, to)
     }

@@ -412,8 +412,9 @@ fn records(
 }
 
 /// Every value of `array` as a record of `ty`, not added yet: the records it refers to are
-/// added to `sink` first. A root record's children are added just before it, row by row
-/// (the producer matches a root's children on another thread, batch by batch).
+/// added to `sink` first. A root record's children are added just before it, row by row:
+/// the producer no longer needs it (any order gives the same records), but it keeps each
+/// child in the matching batch of its root.
 pub fn build(
     sink: &mut dyn RecordSink,
     ty: TypeId,

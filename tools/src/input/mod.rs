@@ -44,6 +44,8 @@ pub enum Problem {
     Column,
     /// A column's Arrow type differs between two part files of a data set.
     TypeChanged,
+    /// The input uses a feature its reader cannot apply (an Iceberg deletion vector).
+    Unsupported,
 }
 
 /// Bad input: which file, which line (or row), which field, and what is wrong.

@@ -9,7 +9,7 @@
 //! | a folder | a Parquet data set ([`dataset`](super::dataset)) |
 //! | `s3://bucket/prefix/` | a Parquet data set under that prefix (the usual `AWS_*` settings, `--endpoint-url`) |
 //! | `iceberg:<catalog-uri>#<namespace>.<table>` | an Iceberg table in a SQL catalog (`--snapshot`, else the current one) |
-//! | `.../metadata/<n>.metadata.json` | an Iceberg table from its metadata file |
+//! | `.../metadata/<n>.metadata.json` | an Iceberg table from its metadata file (local or `s3://`) |
 //!
 //! A data set's part files are read one after the other, each batch by batch; from S3 each
 //! part is downloaded to a temporary file (the next one while the current one is read) and
@@ -24,7 +24,7 @@ use shoal_format::{RecordSink, Schema};
 use shoal_store::BlobStore;
 
 use super::dataset::{self, Part};
-use super::iceberg::{IcebergTable, TableRef};
+use super::iceberg::{FileIoSettings, IcebergTable, TableRef};
 use super::parquet::ParquetFile;
 use super::{Converter, InputError, Problem};
 
@@ -72,6 +72,9 @@ pub struct Target<'a> {
     pub sink: &'a mut dyn RecordSink,
     /// Told how many more rows were read.
     pub progress: &'a dyn Fn(u64),
+    /// Threads that parse JSON lines ([`jsonl`](super::jsonl)); the records reach the sink
+    /// on the calling thread, in the input's order, whatever the count.
+    pub parse_threads: usize,
 }
 
 impl Input {
@@ -84,7 +87,8 @@ impl Input {
         snapshot: Option<i64>,
     ) -> Result<Input, InputError> {
         if let Some(table) = TableRef::parse(spec) {
-            let table = IcebergTable::open(spec, &table?, snapshot).await?;
+            let io = FileIoSettings::from_env(endpoint);
+            let table = IcebergTable::open(spec, &table?, snapshot, &io).await?;
             return Ok(Input::Iceberg(table));
         }
         if snapshot.is_some() {
@@ -295,13 +299,20 @@ fn read_jsonl(
 ) -> Result<u64, InputError> {
     let converter = Converter::new(schema, root)
         .ok_or_else(|| InputError::file(name, format!("no type {root} in the schema")))?;
-    super::jsonl::read(input, name, |number, row| {
-        (to.progress)(1);
-        converter
-            .add_row(to.sink, row)
-            .map(drop)
-            .map_err(|e| e.at(name, "line", number))
-    })
+    let threads = to.parse_threads;
+    super::jsonl::read_on(
+        threads,
+        super::jsonl::CHUNK_BYTES,
+        input,
+        name,
+        |number, row| {
+            (to.progress)(1);
+            converter
+                .add_row(to.sink, row)
+                .map(drop)
+                .map_err(|e| e.at(name, "line", number))
+        },
+    )
 }
 
 /// Tells on stderr which columns are not read and which fields have no column.
