@@ -196,7 +196,7 @@ fn a_missing_table_an_unreachable_catalog_or_snapshot_is_refused() {
     refused(
         &format!("iceberg:{uri}#shop.nope"),
         next,
-        "cannot load the table",
+        "cannot load the table from the catalog named `default`",
     );
     refused(
         "iceberg:sqlite:///nowhere/catalog.db#shop.movies",

@@ -347,10 +347,15 @@ async fn open_in_catalog(
         .map_err(|e| InputError::file(spec, format!("cannot open the catalog: {e}")))?;
     let namespace = NamespaceIdent::from_vec(namespace.to_vec()).map_err(|e| fail(spec, e))?;
     let ident = TableIdent::new(namespace, table.to_string());
-    loaded
-        .load_table(&ident)
-        .await
-        .map_err(|e| InputError::file(spec, format!("cannot load the table: {e}")))
+    loaded.load_table(&ident).await.map_err(|e| {
+        InputError::file(
+            spec,
+            format!(
+                "cannot load the table from the catalog named `{catalog}` \
+                     (`#<catalog>:<namespace>.<table>` names another): {e}"
+            ),
+        )
+    })
 }
 
 fn fail(spec: &str, e: iceberg::Error) -> InputError {
