@@ -3,28 +3,17 @@
 //! datasets and random changes: a dataset loaded from snapshot(a) with delta(a, b) applied
 //! holds exactly b; chains of deltas, and reverse deltas back.
 
+#[path = "support/blobs.rs"]
+mod blobs;
 #[path = "../../format/tests/common/random.rs"]
 mod random;
 
+use blobs::{delta, snapshot};
 use bytes::Bytes;
 use proptest::prelude::*;
 use random::Rng;
 use shoal_consumer::Dataset;
-use shoal_format::{
-    write_delta, write_snapshot, DataState, DeltaView, RecordSource, TypeId, Version, WriteOptions,
-};
-
-fn snapshot(state: &DataState, v: u64, options: &WriteOptions) -> Bytes {
-    let mut out = Vec::new();
-    write_snapshot(state, Version(v), options, &mut out).unwrap();
-    Bytes::from(out)
-}
-
-fn delta(a: &DataState, b: &DataState, va: u64, vb: u64, options: &WriteOptions) -> Bytes {
-    let mut out = Vec::new();
-    write_delta(a, b, Version(va), Version(vb), options, &mut out).unwrap();
-    Bytes::from(out)
-}
+use shoal_format::{DataState, DeltaView, RecordSource, TypeId, Version, WriteOptions};
 
 fn assert_holds(data: &Dataset, truth: &DataState) {
     for t in 0..truth.schema().type_count() {

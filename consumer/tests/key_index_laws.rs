@@ -4,29 +4,16 @@
 //! Small datasets cross a capacity step at almost every delta (the table is re-placed);
 //! larger ones are edited slot by slot.
 
+#[path = "support/blobs.rs"]
+mod blobs;
 #[path = "../../format/tests/common/random.rs"]
 mod random;
 
-use bytes::Bytes;
+use blobs::{delta, snapshot};
 use proptest::prelude::*;
 use random::Rng;
 use shoal_consumer::{Dataset, IndexSpec};
-use shoal_format::{
-    write_delta, write_snapshot, DataState, DeltaView, FieldValue, Record, TypeId, Value, Version,
-    WriteOptions,
-};
-
-fn snapshot(state: &DataState, v: u64, options: &WriteOptions) -> Bytes {
-    let mut out = Vec::new();
-    write_snapshot(state, Version(v), options, &mut out).unwrap();
-    Bytes::from(out)
-}
-
-fn delta(a: &DataState, b: &DataState, va: u64, vb: u64, options: &WriteOptions) -> Bytes {
-    let mut out = Vec::new();
-    write_delta(a, b, Version(va), Version(vb), options, &mut out).unwrap();
-    Bytes::from(out)
-}
+use shoal_format::{DataState, DeltaView, FieldValue, Record, TypeId, Value, WriteOptions};
 
 /// The primary key of type 0 (`O0`, keyed by `id`) of every random schema.
 fn spec() -> Vec<IndexSpec> {
