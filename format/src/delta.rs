@@ -20,7 +20,7 @@ use crate::blob::{
 };
 use crate::error::{Error, Result};
 use crate::ids::{FieldId, Ordinal, TypeId, Version};
-use crate::read::RecordSource;
+use crate::read::{RecordSource, VersionSource};
 use crate::record::{Record, Value};
 use crate::schema::{ColumnKind, FixedKind, Schema, TypeKind};
 use crate::section::{
@@ -30,54 +30,85 @@ use crate::section::{
 use crate::snapshot::{check_value, WriteOptions};
 use crate::state::DataState;
 
-/// The changes of one type between two states.
-struct TypeChanges<'a> {
-    removed: RoaringBitmap,
-    added: Vec<(Ordinal, &'a Record)>,
-    bases: Vec<Option<(Ordinal, &'a Record)>>,
+/// What changed in one type between two versions, by ordinal: the ordinals of the old
+/// version that are gone, and those of the new version that hold a new record. An ordinal in
+/// both is a record replaced in place. This is all [`write_delta_of`] needs to know: the
+/// records themselves are read from the two versions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrdinalChanges {
+    /// Ordinals of the old version whose record is gone.
+    pub removed: RoaringBitmap,
+    /// Ordinals of the new version whose record is new.
+    pub added: RoaringBitmap,
 }
 
-impl<'a> TypeChanges<'a> {
-    fn compute(from: &'a DataState, to: &'a DataState, ty: TypeId) -> Self {
-        let mut removed = RoaringBitmap::new();
-        let mut added = Vec::new();
+impl OrdinalChanges {
+    /// The changes of `ty` between two states, found by comparing every record.
+    fn compare(from: &DataState, to: &DataState, ty: TypeId) -> Self {
+        let mut changes = OrdinalChanges::default();
         let mut old = from.records(ty).peekable();
         let mut new = to.records(ty).peekable();
         loop {
             match (old.peek().copied(), new.peek().copied()) {
                 (None, None) => break,
                 (Some((o, _)), None) => {
-                    removed.insert(o.0);
+                    changes.removed.insert(o.0);
                     old.next();
                 }
-                (None, Some(n)) => {
-                    added.push(n);
+                (None, Some((n, _))) => {
+                    changes.added.insert(n.0);
                     new.next();
                 }
                 (Some((o, a)), Some((n, b))) if o == n => {
                     if a != b {
-                        removed.insert(o.0);
-                        added.push((n, b));
+                        changes.removed.insert(o.0);
+                        changes.added.insert(n.0);
                     }
                     old.next();
                     new.next();
                 }
                 (Some((o, _)), Some((n, _))) if o < n => {
-                    removed.insert(o.0);
+                    changes.removed.insert(o.0);
                     old.next();
                 }
-                (Some(_), Some(n)) => {
-                    added.push(n);
+                (Some(_), Some((n, _))) => {
+                    changes.added.insert(n.0);
                     new.next();
                 }
             }
         }
-        let bases = find_bases(from, to, ty, &removed, &added);
-        TypeChanges {
-            removed,
+        changes
+    }
+}
+
+/// The changes of one type with the records they involve, read out of the two versions
+/// (O(changes)).
+struct TypeChanges {
+    removed: RoaringBitmap,
+    added: Vec<(Ordinal, Record)>,
+    bases: Vec<Option<(Ordinal, Record)>>,
+}
+
+impl TypeChanges {
+    fn read<F, T>(from: &F, to: &T, ty: TypeId, changes: &OrdinalChanges) -> Result<Self>
+    where
+        F: RecordSource + ?Sized,
+        T: RecordSource + ?Sized,
+    {
+        let added: Vec<(Ordinal, Record)> = changes
+            .added
+            .iter()
+            .map(|o| Ok((Ordinal(o), to.record(ty, Ordinal(o))?)))
+            .collect::<Result<_>>()?;
+        let bases = find_bases(from, to, ty, &changes.removed, &changes.added)
+            .into_iter()
+            .map(|b| b.map(|b| Ok((b, from.record(ty, b)?))).transpose())
+            .collect::<Result<_>>()?;
+        Ok(TypeChanges {
+            removed: changes.removed.clone(),
             added,
             bases,
-        }
+        })
     }
 
     /// The indexes of added records that store a value for `column`: those without a base,
@@ -87,7 +118,9 @@ impl<'a> TypeChanges<'a> {
         for (i, ((_, record), base)) in self.added.iter().zip(&self.bases).enumerate() {
             let differs = match base {
                 None => true,
-                Some((_, b)) => !same_cell(cell_of(Some(record), column), cell_of(Some(b), column)),
+                Some((_, b)) => {
+                    !same_cell(&cell_of(Some(record), column), &cell_of(Some(b), column))
+                }
             };
             if differs {
                 present.insert(i as u32);
@@ -97,7 +130,7 @@ impl<'a> TypeChanges<'a> {
     }
 }
 
-fn same_cell(a: Cell<'_>, b: Cell<'_>) -> bool {
+fn same_cell(a: &Cell<'_>, b: &Cell<'_>) -> bool {
     match (a, b) {
         (Cell::Value(x), Cell::Value(y)) => x == y,
         (Cell::Record(x), Cell::Record(y)) => x == y,
@@ -106,19 +139,23 @@ fn same_cell(a: Cell<'_>, b: Cell<'_>) -> bool {
     }
 }
 
-/// Pairs each added record with the record it replaces: the one at the same ordinal, or the
-/// removed record with the same primary key.
-fn find_bases<'a>(
-    from: &'a DataState,
-    to: &'a DataState,
+/// Pairs each added ordinal with the ordinal of the record it replaces: the same ordinal,
+/// or the removed record with the same primary key.
+fn find_bases<F, T>(
+    from: &F,
+    to: &T,
     ty: TypeId,
     removed: &RoaringBitmap,
-    added: &[(Ordinal, &'a Record)],
-) -> Vec<Option<(Ordinal, &'a Record)>> {
+    added: &RoaringBitmap,
+) -> Vec<Option<Ordinal>>
+where
+    F: RecordSource + ?Sized,
+    T: RecordSource + ?Sized,
+{
     let by_key = key_paths(from.schema(), ty).map(|paths| {
         let mut map = HashMap::new();
         for o in removed.iter().map(Ordinal) {
-            if to.get(ty, o).is_none() {
+            if !to.contains(ty, o) {
                 if let Some(k) = key_of(from, o, &paths) {
                     map.insert(k, o);
                 }
@@ -128,15 +165,16 @@ fn find_bases<'a>(
     });
     added
         .iter()
-        .map(|(o, _)| {
+        .map(Ordinal)
+        .map(|o| {
             let base = if removed.contains(o.0) {
-                Some(*o)
+                Some(o)
             } else {
                 by_key
                     .as_ref()
-                    .and_then(|(paths, map)| map.get(&key_of(to, *o, paths)?).copied())
+                    .and_then(|(paths, map)| map.get(&key_of(to, o, paths)?).copied())
             };
-            base.and_then(|b| from.get(ty, b).map(|r| (b, r)))
+            base.filter(|b| from.contains(ty, *b))
         })
         .collect()
 }
@@ -156,7 +194,11 @@ fn key_paths(schema: &Schema, ty: TypeId) -> Option<Vec<KeyPath>> {
 
 /// The primary key values of a record, following references; `None` when a reference on
 /// the way is missing.
-fn key_of(state: &DataState, ordinal: Ordinal, paths: &[KeyPath]) -> Option<Vec<Value>> {
+fn key_of<S: RecordSource + ?Sized>(
+    state: &S,
+    ordinal: Ordinal,
+    paths: &[KeyPath],
+) -> Option<Vec<Value>> {
     let mut key = Vec::with_capacity(paths.len());
     for steps in paths {
         let mut at = ordinal;
@@ -178,7 +220,8 @@ fn key_of(state: &DataState, ordinal: Ordinal, paths: &[KeyPath]) -> Option<Vec<
 
 /// Writes the delta from `from` (at `from_version`) to `to` (at `to_version`), streaming to
 /// `w`; returns the bytes written. It is a forward delta when `from_version < to_version` and
-/// a reverse delta when `from_version > to_version`. Both states must share one schema.
+/// a reverse delta when `from_version > to_version`. Both states must share one schema. The
+/// changes are found by comparing every record; [`write_delta_of`] takes them as given.
 pub fn write_delta<W: Write>(
     from: &DataState,
     to: &DataState,
@@ -187,6 +230,28 @@ pub fn write_delta<W: Write>(
     options: &WriteOptions,
     w: W,
 ) -> Result<u64> {
+    let changes: Vec<OrdinalChanges> = (0..to.schema().type_count())
+        .map(|t| OrdinalChanges::compare(from, to, TypeId(t as u32)))
+        .collect();
+    write_delta_of(from, to, &changes, from_version, to_version, options, w)
+}
+
+/// Writes the delta from `from` to `to` whose changes, per type, are `changes`: what
+/// [`write_delta`] writes for the same versions, reading only the records that changed.
+pub fn write_delta_of<F, T, W>(
+    from: &F,
+    to: &T,
+    changes: &[OrdinalChanges],
+    from_version: Version,
+    to_version: Version,
+    options: &WriteOptions,
+    w: W,
+) -> Result<u64>
+where
+    F: VersionSource + ?Sized,
+    T: VersionSource + ?Sized,
+    W: Write,
+{
     options.check()?;
     if from.schema() != to.schema() {
         return Err(Error::DeltaMismatch(
@@ -209,10 +274,17 @@ pub fn write_delta<W: Write>(
         to: to_version,
     };
     let schema = to.schema();
+    if changes.len() != schema.type_count() {
+        return Err(Error::DeltaMismatch(format!(
+            "changes given for {} types of {}",
+            changes.len(),
+            schema.type_count()
+        )));
+    }
     let mut writer = BlobWriter::new(w, &header, schema)?;
-    for t in 0..schema.type_count() {
+    for (t, type_changes) in changes.iter().enumerate() {
         let ty = TypeId(t as u32);
-        let changes = TypeChanges::compute(from, to, ty);
+        let changes = TypeChanges::read(from, to, ty, type_changes)?;
         write_type_changes(
             &mut writer,
             schema,
@@ -231,7 +303,7 @@ fn write_type_changes<W: Write>(
     schema: &Schema,
     ty: TypeId,
     slot_count: u32,
-    changes: &TypeChanges<'_>,
+    changes: &TypeChanges,
     options: &WriteOptions,
 ) -> Result<()> {
     let added: RoaringBitmap = changes.added.iter().map(|(o, _)| o.0).collect();
@@ -244,7 +316,7 @@ fn write_type_changes<W: Write>(
         .iter()
         .zip(&changes.bases)
         .map(|((o, _), b)| {
-            b.map_or(Value::Null, |(base, _)| {
+            b.as_ref().map_or(Value::Null, |(base, _)| {
                 Value::I64(o.0 as i64 - base.0 as i64)
             })
         })
@@ -257,6 +329,7 @@ fn write_type_changes<W: Write>(
         options.page_shift,
         |s, e, out| {
             out.extend(base_values[s..e].iter().map(Cell::Value));
+            Ok(())
         },
     )?;
     writer.end()?;
@@ -277,8 +350,9 @@ fn write_type_changes<W: Write>(
                 out.extend(
                     indexes[s..e]
                         .iter()
-                        .map(|&i| cell_of(Some(changes.added[i].1), c)),
+                        .map(|&i| cell_of(Some(&changes.added[i].1), c)),
                 );
+                Ok(())
             },
         )?;
         writer.end()?;

@@ -114,7 +114,13 @@ pub fn value_word(v: &Value) -> u64 {
 /// The key hash of a record whose key fields have these words, in key path order.
 #[inline]
 pub fn key_hash(words: impl IntoIterator<Item = u64>) -> u64 {
-    words.into_iter().fold(SEED, |h, w| fmix64(h ^ w))
+    words.into_iter().fold(SEED, key_hash_step)
+}
+
+/// One step of [`key_hash`]: the hash so far with the next field's word folded in.
+#[inline]
+pub fn key_hash_step(hash: u64, word: u64) -> u64 {
+    fmix64(hash ^ word)
 }
 
 /// The slot of a record with key hash `hash` at ordinal `ordinal`.

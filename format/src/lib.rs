@@ -58,6 +58,7 @@ mod delta;
 mod error;
 mod ids;
 pub mod keyindex;
+mod overlay;
 pub mod page;
 mod read;
 mod record;
@@ -73,10 +74,11 @@ pub use blob::{
     SECTION_COLUMN, SECTION_TYPE,
 };
 pub use de::{from_source, from_source_named};
-pub use delta::{write_delta, DeltaView};
+pub use delta::{write_delta, write_delta_of, DeltaView, OrdinalChanges};
 pub use error::{Error, Location, Result};
 pub use ids::{FieldId, Ordinal, TypeId, Version};
-pub use read::{Elements, FieldValue, RecordSource};
+pub use overlay::Overlay;
+pub use read::{Elements, FieldValue, RecordSource, VersionSource};
 pub use record::{Record, Value};
 pub use schema::{
     ColumnKind, FieldDef, FieldKind, FieldPath, FixedKind, Schema, TypeDef, TypeKind, VarKind,

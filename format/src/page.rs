@@ -51,7 +51,7 @@ pub enum FixedCell {
 }
 
 /// One slot of a var page as the writer sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum VarCell<'a> {
     /// An unpopulated ordinal: stored as an empty value, never read.
     Hole,
@@ -63,6 +63,9 @@ pub enum VarCell<'a> {
     Ordinals(&'a [Ordinal]),
     /// The entries of a map.
     Pairs(&'a [(Ordinal, Ordinal)]),
+    /// The elements of a list or set, or the entries of a map, read in place from where the
+    /// record lives (another page).
+    Elements(Elements<'a>),
 }
 
 /// Why a page could not be parsed; the caller adds where the page is.
@@ -440,21 +443,15 @@ pub fn encode_var(kind: VarKind, cells: &[VarCell<'_>], out: &mut Vec<u8>) {
     let mut max_key = 0u64;
     let mut max_value = 0u64;
     for cell in cells {
-        total += match cell {
-            VarCell::Hole | VarCell::Null => 0,
-            VarCell::Bytes(b) => b.len() as u64,
-            VarCell::Ordinals(e) => {
-                max_key = e.iter().fold(max_key, |m, o| m.max(o.0 as u64));
-                e.len() as u64
+        if let VarCell::Bytes(b) = cell {
+            total += b.len() as u64;
+        } else {
+            for (k, v) in elements_of(cell) {
+                max_key = max_key.max(k.0 as u64);
+                max_value = max_value.max(v.map_or(0, |v| v.0 as u64));
+                total += 1;
             }
-            VarCell::Pairs(e) => {
-                for (k, v) in e.iter() {
-                    max_key = max_key.max(k.0 as u64);
-                    max_value = max_value.max(v.0 as u64);
-                }
-                e.len() as u64
-            }
-        };
+        }
         ends.push(total);
     }
     let has_nulls = cells.iter().any(|c| matches!(c, VarCell::Null));
@@ -493,29 +490,28 @@ pub fn encode_var(kind: VarKind, cells: &[VarCell<'_>], out: &mut Vec<u8>) {
             out.resize(start + len.div_ceil(8) * 8, 0);
         }
         LAYOUT_ORDINALS => {
-            let keys = cells.iter().flat_map(ordinals_of).map(|o| o.0 as u64);
+            let keys = cells.iter().flat_map(elements_of).map(|(k, _)| k.0 as u64);
             bitpack::pack(keys, key_width, out);
         }
         _ => {
-            let keys = cells.iter().flat_map(pairs_of).map(|(k, _)| k.0 as u64);
+            let keys = cells.iter().flat_map(elements_of).map(|(k, _)| k.0 as u64);
             bitpack::pack(keys, key_width, out);
-            let values = cells.iter().flat_map(pairs_of).map(|(_, v)| v.0 as u64);
+            let values = cells
+                .iter()
+                .flat_map(elements_of)
+                .map(|(_, v)| v.map_or(0, |v| v.0 as u64));
             bitpack::pack(values, value_width, out);
         }
     }
 }
 
-fn ordinals_of<'a>(cell: &VarCell<'a>) -> &'a [Ordinal] {
+/// The elements (with a map's values) of a collection cell; none for any other cell.
+fn elements_of<'a>(cell: &VarCell<'a>) -> Elements<'a> {
     match cell {
-        VarCell::Ordinals(e) => e,
-        _ => &[],
-    }
-}
-
-fn pairs_of<'a>(cell: &VarCell<'a>) -> &'a [(Ordinal, Ordinal)] {
-    match cell {
-        VarCell::Pairs(e) => e,
-        _ => &[],
+        VarCell::Ordinals(e) => Elements::Slice(e.iter()),
+        VarCell::Pairs(e) => Elements::Pairs(e.iter()),
+        VarCell::Elements(e) => e.clone(),
+        VarCell::Hole | VarCell::Null | VarCell::Bytes(_) => Elements::Slice([].iter()),
     }
 }
 

@@ -5,6 +5,10 @@
 //!
 //! Values borrow from the source: a string is a `&str` into the blob, never a copy.
 
+use std::borrow::Cow;
+
+use roaring::RoaringBitmap;
+
 use crate::bitpack;
 use crate::error::{Error, Result};
 use crate::ids::{FieldId, Ordinal, TypeId};
@@ -183,6 +187,28 @@ pub trait RecordSource {
     }
 }
 
+/// A whole version of a dataset: its records, and each type's ordinal space. It is what the
+/// writers encode ([`write_snapshot`](crate::write_snapshot), [`write_delta`](crate::write_delta)),
+/// whether the records are in memory ([`DataState`]), in a blob
+/// ([`SnapshotView`](crate::SnapshotView)) or both ([`Overlay`](crate::Overlay)).
+pub trait VersionSource: RecordSource {
+    /// One past the highest ordinal `ty` may hold.
+    fn slot_count(&self, ty: TypeId) -> u32;
+
+    /// The ordinals holding a record of `ty`.
+    fn populated(&self, ty: TypeId) -> Cow<'_, RoaringBitmap>;
+}
+
+impl VersionSource for DataState {
+    fn slot_count(&self, ty: TypeId) -> u32 {
+        DataState::slot_count(self, ty)
+    }
+
+    fn populated(&self, ty: TypeId) -> Cow<'_, RoaringBitmap> {
+        Cow::Owned(DataState::populated(self, ty))
+    }
+}
+
 /// The error for reading an ordinal that holds no record.
 pub(crate) fn missing(schema: &Schema, ty: TypeId, ordinal: Ordinal) -> Error {
     let name = schema.type_def(ty).map_or("?", |t| t.name.as_str());
@@ -200,21 +226,35 @@ impl RecordSource for DataState {
 
     fn field(&self, ty: TypeId, field: FieldId, ordinal: Ordinal) -> Result<FieldValue<'_>> {
         match self.get(ty, ordinal) {
-            Some(Record::Object(values)) => values
-                .get(field.index())
-                .map(FieldValue::from)
-                .ok_or_else(|| Error::NoSuchField(format!("no {field} in {ty}"))),
-            Some(_) => Err(Error::NoSuchField(format!("{ty} is not an object type"))),
+            Some(r) => field_of(r, ty, field),
             None => Err(missing(self.schema(), ty, ordinal)),
         }
     }
 
     fn elements(&self, ty: TypeId, ordinal: Ordinal) -> Result<Elements<'_>> {
         match self.get(ty, ordinal) {
-            Some(Record::List(e)) | Some(Record::Set(e)) => Ok(Elements::Slice(e.iter())),
-            Some(Record::Map(e)) => Ok(Elements::Pairs(e.iter())),
-            Some(Record::Object(_)) => Err(Error::NoSuchField(format!("{ty} is an object type"))),
+            Some(r) => elements_of(r, ty),
             None => Err(missing(self.schema(), ty, ordinal)),
         }
+    }
+}
+
+/// One field of an object record held in memory.
+pub(crate) fn field_of(record: &Record, ty: TypeId, field: FieldId) -> Result<FieldValue<'_>> {
+    match record {
+        Record::Object(values) => values
+            .get(field.index())
+            .map(FieldValue::from)
+            .ok_or_else(|| Error::NoSuchField(format!("no {field} in {ty}"))),
+        _ => Err(Error::NoSuchField(format!("{ty} is not an object type"))),
+    }
+}
+
+/// The elements of a list, set or map record held in memory.
+pub(crate) fn elements_of(record: &Record, ty: TypeId) -> Result<Elements<'_>> {
+    match record {
+        Record::List(e) | Record::Set(e) => Ok(Elements::Slice(e.iter())),
+        Record::Map(e) => Ok(Elements::Pairs(e.iter())),
+        Record::Object(_) => Err(Error::NoSuchField(format!("{ty} is an object type"))),
     }
 }

@@ -22,7 +22,7 @@ use crate::record::{Record, Value};
 use crate::schema::{ColumnKind, FixedKind, VarKind};
 
 /// What the writer puts in one slot of a column.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Cell<'a> {
     /// An unpopulated ordinal.
     Hole,
@@ -30,32 +30,49 @@ pub(crate) enum Cell<'a> {
     Value(&'a Value),
     /// A whole list, set or map record.
     Record(&'a Record),
+    /// A field read in place from a [`RecordSource`](crate::RecordSource).
+    Field(FieldValue<'a>),
+    /// A list, set or map read in place from a [`RecordSource`](crate::RecordSource).
+    Elements(Elements<'a>),
 }
 
-fn fixed_cell(cell: Cell<'_>) -> FixedCell {
-    let Cell::Value(v) = cell else {
-        return FixedCell::Hole;
-    };
-    match v {
-        Value::Bool(b) => FixedCell::Raw(*b as u64),
-        Value::I32(x) => FixedCell::Raw(*x as i64 as u64),
-        Value::I64(x) => FixedCell::Raw(*x as u64),
-        Value::F32(x) => FixedCell::Raw(x.to_bits() as u64),
-        Value::F64(x) => FixedCell::Raw(x.to_bits()),
-        Value::Ref(o) => FixedCell::Raw(o.0 as u64),
-        Value::Null | Value::String(_) | Value::Bytes(_) => FixedCell::Null,
+fn fixed_cell(cell: &Cell<'_>) -> FixedCell {
+    match cell {
+        Cell::Value(v) => fixed_of(FieldValue::from(*v)),
+        Cell::Field(v) => fixed_of(*v),
+        Cell::Hole | Cell::Record(_) | Cell::Elements(_) => FixedCell::Hole,
     }
 }
 
-fn var_cell(cell: Cell<'_>) -> VarCell<'_> {
+fn fixed_of(v: FieldValue<'_>) -> FixedCell {
+    match v {
+        FieldValue::Bool(b) => FixedCell::Raw(b as u64),
+        FieldValue::I32(x) => FixedCell::Raw(x as i64 as u64),
+        FieldValue::I64(x) => FixedCell::Raw(x as u64),
+        FieldValue::F32(x) => FixedCell::Raw(x.to_bits() as u64),
+        FieldValue::F64(x) => FixedCell::Raw(x.to_bits()),
+        FieldValue::Ref(o) => FixedCell::Raw(o.0 as u64),
+        FieldValue::Null | FieldValue::Str(_) | FieldValue::Bytes(_) => FixedCell::Null,
+    }
+}
+
+fn var_cell<'a>(cell: &Cell<'a>) -> VarCell<'a> {
     match cell {
         Cell::Hole => VarCell::Hole,
-        Cell::Value(Value::String(s)) => VarCell::Bytes(s.as_bytes()),
-        Cell::Value(Value::Bytes(b)) => VarCell::Bytes(b),
-        Cell::Value(_) => VarCell::Null,
+        Cell::Value(v) => var_of(FieldValue::from(*v)),
+        Cell::Field(v) => var_of(*v),
         Cell::Record(Record::List(e)) | Cell::Record(Record::Set(e)) => VarCell::Ordinals(e),
         Cell::Record(Record::Map(e)) => VarCell::Pairs(e),
         Cell::Record(Record::Object(_)) => VarCell::Hole,
+        Cell::Elements(e) => VarCell::Elements(e.clone()),
+    }
+}
+
+fn var_of(v: FieldValue<'_>) -> VarCell<'_> {
+    match v {
+        FieldValue::Str(s) => VarCell::Bytes(s.as_bytes()),
+        FieldValue::Bytes(b) => VarCell::Bytes(b),
+        _ => VarCell::Null,
     }
 }
 
@@ -88,7 +105,10 @@ pub(crate) fn write_type_section<W: Write>(
 pub(crate) fn write_bitmap(bitmap: &RoaringBitmap, buf: &mut Vec<u8>) -> Result<()> {
     let len_at = buf.len();
     buf.extend_from_slice(&[0u8; 8]);
+    // `optimize` keeps a run container where runs and an array tie, so it starts from one
+    // representation: the bytes depend on the set only, not on how it was built.
     let mut optimized = bitmap.clone();
+    optimized.remove_run_compression();
     optimized.optimize();
     optimized.serialize_into(&mut *buf)?;
     let len = (buf.len() - len_at - 8) as u64;
@@ -192,7 +212,7 @@ pub(crate) fn write_pages<'a, W: Write>(
     kind: ColumnKind,
     count: usize,
     page_shift: u8,
-    mut cells: impl FnMut(usize, usize, &mut Vec<Cell<'a>>),
+    mut cells: impl FnMut(usize, usize, &mut Vec<Cell<'a>>) -> Result<()>,
 ) -> Result<()> {
     let per_page = 1usize << page_shift;
     let n_pages = count.div_ceil(per_page);
@@ -205,18 +225,18 @@ pub(crate) fn write_pages<'a, W: Write>(
         let start = page * per_page;
         let end = (start + per_page).min(count);
         page_cells.clear();
-        cells(start, end, &mut page_cells);
+        cells(start, end, &mut page_cells)?;
         debug_assert_eq!(page_cells.len(), end - start);
         buf.clear();
         match kind {
             ColumnKind::Fixed(k) => {
                 fixed.clear();
-                fixed.extend(page_cells.iter().map(|c| fixed_cell(*c)));
+                fixed.extend(page_cells.iter().map(fixed_cell));
                 encode_fixed(k, &fixed, &mut buf);
             }
             ColumnKind::Var(k) => {
                 var.clear();
-                var.extend(page_cells.iter().map(|c| var_cell(*c)));
+                var.extend(page_cells.iter().map(var_cell));
                 encode_var(k, &var, &mut buf);
             }
         }

@@ -1,6 +1,7 @@
 //! Snapshots: a whole version of a dataset, written column by column and page by page, and
 //! read in place by [`SnapshotView`] over any bytes (`Vec<u8>`, `bytes::Bytes`, a memory map).
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -13,12 +14,11 @@ use crate::keyindex::{
     self, check_placement, indexed_key, KeyIndexHeader, EMPTY_SLOT, KEY_INDEX_HEADER_LEN,
     SECTION_KEY_INDEX,
 };
-use crate::read::{missing, Elements, FieldValue, RecordSource};
-use crate::record::Record;
-use crate::schema::{ColumnKind, Schema};
+use crate::read::{missing, Elements, FieldValue, RecordSource, VersionSource};
+use crate::schema::{ColumnKind, Schema, TypeKind};
 use crate::section::{
-    cell_of, read_error, read_pages, read_type_section, write_pages, write_type_section,
-    ColumnReader, PageTable,
+    read_error, read_pages, read_type_section, write_pages, write_type_section, Cell, ColumnReader,
+    PageTable,
 };
 use crate::state::DataState;
 
@@ -58,11 +58,14 @@ impl WriteOptions {
     }
 }
 
-/// Writes `state` as the snapshot of `version`, streaming to `w`; returns the bytes written.
+/// Writes `source` (a [`DataState`], or any other [`VersionSource`]) as the snapshot of
+/// `version`, streaming to `w`; returns the bytes written. Every value is read in place from
+/// the source, so the bytes depend only on the records, never on where they are held.
 ///
-/// Memory beyond the state itself is one page and one page directory at a time.
-pub fn write_snapshot<W: Write>(
-    state: &DataState,
+/// Memory beyond the source itself is one page and one page directory at a time, and a key
+/// index's table while it is written.
+pub fn write_snapshot<S: VersionSource + ?Sized, W: Write>(
+    source: &S,
     version: Version,
     options: &WriteOptions,
     w: W,
@@ -74,31 +77,39 @@ pub fn write_snapshot<W: Write>(
         from: Version(0),
         to: version,
     };
-    let schema = state.schema();
+    let schema = source.schema();
     let mut writer = BlobWriter::new(w, &header, schema)?;
     for t in 0..schema.type_count() {
         let ty = TypeId(t as u32);
-        let slot_count = state.slot_count(ty);
+        let populated = source.populated(ty);
+        let slot_count = source.slot_count(ty);
         writer.begin(SECTION_TYPE, ty, 0);
-        write_type_section(&mut writer, slot_count, &[&state.populated(ty)])?;
+        write_type_section(&mut writer, slot_count, &[&populated])?;
         writer.end()?;
-        let mut slots = Vec::new();
-        slots_in(state, ty, 0, slot_count as usize, &mut slots);
+        let object = matches!(schema.types()[t].kind, TypeKind::Object { .. });
         for (c, kind) in schema.columns(ty).iter().enumerate() {
             writer.begin(SECTION_COLUMN, ty, c as u32);
+            let column = FieldId(c as u32);
             write_pages(
                 &mut writer,
                 *kind,
-                slots.len(),
+                slot_count as usize,
                 options.page_shift,
                 |start, end, out| {
-                    out.extend(slots[start..end].iter().map(|r| cell_of(*r, c)));
+                    for o in (start as u32..end as u32).map(Ordinal) {
+                        out.push(match (populated.contains(o.0), object) {
+                            (false, _) => Cell::Hole,
+                            (true, true) => Cell::Field(source.field(ty, column, o)?),
+                            (true, false) => Cell::Elements(source.elements(ty, o)?),
+                        });
+                    }
+                    Ok(())
                 },
             )?;
             writer.end()?;
         }
         if let Some(fields) = indexed_key(schema, ty).filter(|_| options.key_indexes) {
-            write_key_index(&mut writer, state, ty, &fields)?;
+            write_key_index(&mut writer, source, ty, &populated, &fields)?;
         }
     }
     let (_, len) = writer.finish()?;
@@ -107,16 +118,22 @@ pub fn write_snapshot<W: Write>(
 
 /// The key index section of `ty` (see [`crate::keyindex`]): the canonical table of every
 /// record's slot.
-fn write_key_index<W: Write>(
+fn write_key_index<S: VersionSource + ?Sized, W: Write>(
     writer: &mut BlobWriter<W>,
-    state: &DataState,
+    source: &S,
     ty: TypeId,
+    populated: &RoaringBitmap,
     fields: &[FieldId],
 ) -> Result<()> {
-    let mut slots: Vec<keyindex::Slot> = state
-        .records(ty)
-        .map(|(o, r)| keyindex::record_slot(r, fields, o.0))
-        .collect();
+    let mut slots = Vec::with_capacity(populated.len() as usize);
+    for o in populated {
+        let mut hash = keyindex::key_hash([]);
+        for f in fields {
+            let word = keyindex::field_word(&source.field(ty, *f, Ordinal(o))?);
+            hash = keyindex::key_hash_step(hash, word);
+        }
+        slots.push(keyindex::slot_of(hash, o));
+    }
     slots.sort_unstable();
     let capacity = keyindex::capacity_for(slots.len() as u64);
     let entries = slots.len() as u64;
@@ -139,22 +156,6 @@ fn write_key_index<W: Write>(
         keyindex::table_len(table.len() as u64) as usize - table.len() * keyindex::SLOT_LEN;
     writer.write(&[0u8; 8][..padding])?;
     writer.end()
-}
-
-/// The records of ordinals `start..end`, `None` for holes: one pass over the type, shared by
-/// all of its columns.
-pub(crate) fn slots_in<'a>(
-    state: &'a DataState,
-    ty: TypeId,
-    start: usize,
-    end: usize,
-    out: &mut Vec<Option<&'a Record>>,
-) {
-    out.clear();
-    out.resize(end - start, None);
-    for (o, r) in state.records_in(ty, Ordinal(start as u32)..Ordinal(end as u32)) {
-        out[o.index() - start] = Some(r);
-    }
 }
 
 /// One type of a snapshot: its ordinal space and its columns' page tables.
@@ -473,6 +474,16 @@ fn open_key_index(
     let header = KeyIndexHeader::parse(section, records)
         .map_err(|why| Error::malformed(layout.location(entry, 0), why))?;
     Ok(Some((header, *entry)))
+}
+
+impl<D: AsRef<[u8]>> VersionSource for SnapshotView<D> {
+    fn slot_count(&self, ty: TypeId) -> u32 {
+        SnapshotView::slot_count(self, ty)
+    }
+
+    fn populated(&self, ty: TypeId) -> Cow<'_, RoaringBitmap> {
+        SnapshotView::populated(self, ty).map_or_else(Cow::default, Cow::Borrowed)
+    }
 }
 
 impl<D: AsRef<[u8]>> RecordSource for SnapshotView<D> {

@@ -7,7 +7,8 @@ mod common;
 use common::random::{self, Rng};
 use proptest::prelude::*;
 use shoal_format::{
-    write_delta, write_snapshot, DataState, DeltaView, SnapshotView, Version, WriteOptions,
+    write_delta, write_delta_of, write_snapshot, DataState, DeltaView, OrdinalChanges, Overlay,
+    SnapshotView, TypeId, Version, WriteOptions,
 };
 
 fn snapshot(state: &DataState, version: u64, options: &WriteOptions) -> Vec<u8> {
@@ -30,8 +31,68 @@ fn options(shift_choice: u8) -> WriteOptions {
     }
 }
 
+/// `b` as an overlay of `a`'s snapshot: `a`'s records that changed removed, `b`'s added;
+/// with the changes of each type, forward.
+fn overlay_of<'a>(
+    base: &'a SnapshotView<&'a [u8]>,
+    a: &DataState,
+    b: &DataState,
+) -> (Overlay<'a, SnapshotView<&'a [u8]>>, Vec<OrdinalChanges>) {
+    let mut overlay = Overlay::new(base);
+    let mut changes = Vec::new();
+    for t in 0..a.schema().type_count() {
+        let ty = TypeId(t as u32);
+        let mut c = OrdinalChanges::default();
+        for (o, r) in a.records(ty) {
+            if b.get(ty, o) != Some(r) {
+                c.removed.insert(o.0);
+                overlay.remove(ty, o);
+            }
+        }
+        for (o, r) in b.records(ty) {
+            if a.get(ty, o) != Some(r) {
+                c.added.insert(o.0);
+                overlay.insert(ty, o, r.clone());
+            }
+        }
+        changes.push(c);
+    }
+    (overlay, changes)
+}
+
+fn reversed(changes: &[OrdinalChanges]) -> Vec<OrdinalChanges> {
+    changes
+        .iter()
+        .map(|c| OrdinalChanges {
+            removed: c.added.clone(),
+            added: c.removed.clone(),
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn an_overlay_writes_the_bytes_its_state_writes(seed in any::<u64>(), size in 0u64..120, pct in 0u64..60, shift in 0u8..3) {
+        let mut rng = Rng::new(seed);
+        let schema = random::schema(&mut rng);
+        let a = random::state(&mut rng, &schema, size);
+        let b = random::change(&mut rng, &a, pct);
+        let opts = options(shift);
+        let a_bytes = snapshot(&a, 1, &opts);
+        let base = SnapshotView::open(a_bytes.as_slice()).unwrap();
+        let (next, changes) = overlay_of(&base, &a, &b);
+        let mut out = Vec::new();
+        write_snapshot(&next, Version(2), &opts, &mut out).unwrap();
+        prop_assert_eq!(&out, &snapshot(&b, 2, &opts));
+        out.clear();
+        write_delta_of(&base, &next, &changes, Version(1), Version(2), &opts, &mut out).unwrap();
+        prop_assert_eq!(&out, &delta(&a, &b, 1, 2, &opts));
+        out.clear();
+        write_delta_of(&next, &base, &reversed(&changes), Version(2), Version(1), &opts, &mut out).unwrap();
+        prop_assert_eq!(&out, &delta(&b, &a, 2, 1, &opts));
+    }
 
     #[test]
     fn decode_of_encode_is_the_state(seed in any::<u64>(), size in 0u64..120, shift in 0u8..3) {
