@@ -20,6 +20,7 @@ use crate::blob::{
 };
 use crate::error::{Error, Result};
 use crate::ids::{FieldId, Ordinal, TypeId, Version};
+use crate::overlay::Overlay;
 use crate::read::{RecordSource, VersionSource};
 use crate::record::{Record, Value};
 use crate::schema::{ColumnKind, FixedKind, Schema, TypeKind};
@@ -524,6 +525,45 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
         Ok(())
     }
 
+    /// This delta applied to `base` as an [`Overlay`]: the records it removes hidden, those
+    /// it adds held beside the base, every other record read in place from the base. Checks
+    /// what [`apply`](Self::apply) checks.
+    pub fn apply_over<'a, S: VersionSource + ?Sized>(&self, base: &'a S) -> Result<Overlay<'a, S>> {
+        if *base.schema() != *self.layout.schema {
+            return Err(Error::DeltaMismatch(
+                "the base's schema differs from the delta's".into(),
+            ));
+        }
+        let mut next = Overlay::new(base);
+        for t in 0..self.types.len() {
+            let ty = TypeId(t as u32);
+            let added = self.added_records(base, ty)?;
+            let delta = &self.types[t];
+            for o in delta.removed.iter().map(Ordinal) {
+                if !next.remove(ty, o) {
+                    return Err(self.mismatch(ty, format!("removes {o}, which is not there")));
+                }
+            }
+            for (o, record) in added {
+                if next.contains(ty, o) {
+                    return Err(self.mismatch(ty, format!("adds {o}, which is taken")));
+                }
+                next.insert(ty, o, record);
+            }
+            if next.slot_count(ty) != delta.slot_count {
+                return Err(self.mismatch(
+                    ty,
+                    format!(
+                        "leaves {} slots, the delta says {}",
+                        next.slot_count(ty),
+                        delta.slot_count
+                    ),
+                ));
+            }
+        }
+        Ok(next)
+    }
+
     /// Applies the delta to `state` (which must be its from-version) and returns the new
     /// state. Checks that every removed record exists, every added slot is free, every base
     /// exists, and that the result has the slot counts the delta declares.
@@ -577,7 +617,11 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
     }
 
     /// The added records of a type, built from their bases in `state` and the stored values.
-    fn added_records(&self, state: &DataState, ty: TypeId) -> Result<Vec<(Ordinal, Record)>> {
+    fn added_records<S: RecordSource + ?Sized>(
+        &self,
+        state: &S,
+        ty: TypeId,
+    ) -> Result<Vec<(Ordinal, Record)>> {
         let delta = &self.types[ty.index()];
         let kinds = self.layout.schema.columns(ty).to_vec();
         let is_object = matches!(
@@ -588,19 +632,21 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
         for (i, o) in delta.added.iter().enumerate() {
             let base = match self.base(ty, i) {
                 None => None,
-                Some(b) => Some(state.get(ty, b).ok_or_else(|| {
-                    self.mismatch(
+                Some(b) if state.contains(ty, b) => Some(state.record(ty, b)?),
+                Some(b) => {
+                    return Err(self.mismatch(
                         ty,
                         format!("builds {} on {b}, which is not there", Ordinal(o)),
-                    )
-                })?),
+                    ))
+                }
             };
+            let complete_base = base.is_some();
             let mut record = match (base, is_object) {
-                (Some(r), _) => r.clone(),
+                (Some(r), _) => r,
                 (None, true) => Record::Object(vec![Value::Null; kinds.len()]),
                 (None, false) => Record::List(Vec::new()),
             };
-            let mut complete = base.is_some() || kinds.is_empty();
+            let mut complete = complete_base || kinds.is_empty();
             for (c, kind) in kinds.iter().enumerate() {
                 let (present, table, entry) = &delta.columns[c];
                 if !present.contains(i as u32) {

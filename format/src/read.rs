@@ -197,6 +197,11 @@ pub trait VersionSource: RecordSource {
 
     /// The ordinals holding a record of `ty`.
     fn populated(&self, ty: TypeId) -> Cow<'_, RoaringBitmap>;
+
+    /// The number of records of `ty`.
+    fn record_count(&self, ty: TypeId) -> u64 {
+        self.populated(ty).len()
+    }
 }
 
 impl VersionSource for DataState {

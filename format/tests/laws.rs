@@ -92,6 +92,11 @@ proptest! {
         out.clear();
         write_delta_of(&next, &base, &reversed(&changes), Version(2), Version(1), &opts, &mut out).unwrap();
         prop_assert_eq!(&out, &delta(&b, &a, 2, 1, &opts));
+        let d = delta(&a, &b, 1, 2, &opts);
+        let applied = DeltaView::open(d.as_slice()).unwrap().apply_over(&base).unwrap();
+        out.clear();
+        write_snapshot(&applied, Version(2), &opts, &mut out).unwrap();
+        prop_assert_eq!(&out, &snapshot(&b, 2, &opts));
     }
 
     #[test]
