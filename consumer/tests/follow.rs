@@ -76,11 +76,11 @@ async fn a_consumer_follows_a_producer_version_by_version() {
             mutate(&mut rng, &mut movies, &mut next_id, 1 + cycle % 3);
         }
         let report = full(&mut producer, &movies).await;
-        truth.insert(report.version.0, producer.state().clone());
+        truth.insert(report.version.0, producer.state().unwrap());
         let v = consumer.refresh().await.unwrap();
         assert_eq!(v, report.version);
         let data = consumer.current().unwrap();
-        assert_same(&data, producer.state());
+        assert_same(&data, &producer.state().unwrap());
     }
     let events = recorder.events.lock().unwrap().clone();
     assert_eq!(events.len(), 30);
@@ -173,7 +173,7 @@ async fn a_failed_refresh_keeps_the_current_version_serving() {
     let mut movies = catalog(&mut rng, 500);
     full(&mut producer, &movies).await;
     consumer.refresh().await.unwrap();
-    let v1 = producer.state().clone();
+    let v1 = producer.state().unwrap();
     let held = consumer.current().unwrap();
 
     // Version 2's blobs go missing (and a corrupt delta sits in its place).
@@ -201,7 +201,7 @@ async fn a_failed_refresh_keeps_the_current_version_serving() {
     movies.get_mut(&2).unwrap().rating = 0.2;
     full(&mut producer, &movies).await;
     assert_eq!(consumer.refresh().await.unwrap(), Version(3));
-    assert_same(&consumer.current().unwrap(), producer.state());
+    assert_same(&consumer.current().unwrap(), &producer.state().unwrap());
 }
 
 #[tokio::test]
@@ -237,7 +237,7 @@ async fn follow_refreshes_on_announcements() {
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        assert_same(&consumer.current().unwrap(), producer.state());
+        assert_same(&consumer.current().unwrap(), &producer.state().unwrap());
     }
     task.stop().await;
 }
@@ -268,7 +268,7 @@ async fn one_edit_rebuilds_one_page_and_shares_every_other() {
     consumer.add_listener(recorder.clone());
     consumer.refresh().await.unwrap();
     let after = consumer.current().unwrap();
-    assert_same(&after, producer.state());
+    assert_same(&after, &producer.state().unwrap());
     let event = recorder.events.lock().unwrap()[0].clone();
     assert_eq!(event.stats.pages_rebuilt, 1, "{event:?}");
     let movie = after.type_id("Movie").unwrap();
@@ -323,7 +323,7 @@ async fn a_long_chain_is_written_back_to_the_cache_and_a_restart_starts_there() 
             mutate(&mut rng, &mut movies, &mut next_id, 4);
         }
         full(&mut producer, &movies).await;
-        truth.insert(v, producer.state().clone());
+        truth.insert(v, producer.state().unwrap());
         consumer.refresh().await.unwrap();
         assert_same(&consumer.current().unwrap(), &truth[&v]);
     }

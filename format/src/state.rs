@@ -198,11 +198,18 @@ impl DataState {
         }
     }
 
+    /// Checks that `record` fits type `ty` and brings sets and maps into canonical order:
+    /// [`Schema::check_record`].
+    pub fn check(&self, ty: TypeId, record: &mut Record) -> Result<()> {
+        self.schema.check_record(ty, record)
+    }
+}
+
+impl Schema {
     /// Checks that `record` fits type `ty` (one value of the right kind per field; no map key
     /// twice) and brings sets and maps into canonical order, as [`DataState::insert`] does.
-    pub fn check(&self, ty: TypeId, record: &mut Record) -> Result<()> {
+    pub fn check_record(&self, ty: TypeId, record: &mut Record) -> Result<()> {
         let def = self
-            .schema
             .type_def(ty)
             .ok_or_else(|| Error::NoSuchField(format!("no {ty} in the schema")))?;
         match (&def.kind, &*record) {

@@ -92,7 +92,7 @@ fn bench(c: &mut Criterion) {
             for movies in [&v1, &v2, &v1] {
                 out.push(cycle(&mut p, movies).await);
             }
-            (out, p.state().slot_count(shoal_format::TypeId(0)))
+            (out, p.state().unwrap().slot_count(shoal_format::TypeId(0)))
         });
         let (reports, slots) = reports;
         for r in &reports[1..] {

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shoal_format::{
-    write_delta, write_snapshot, DataState, Ordinal, Schema, TypeId, Value, Version, WriteOptions,
+    write_delta_of, write_snapshot, DataState, Ordinal, OrdinalChanges, Overlay, RecordSource,
+    Schema, SnapshotView, TypeId, Value, Version, VersionSource, WriteOptions,
 };
 use shoal_store::BlobName;
 
@@ -23,6 +24,7 @@ use crate::error::{BoxError, Error, Result};
 use crate::index::{key_with, Hasher, KeyIndex, RecordIndex};
 use crate::offload::{self, Offload, Plan};
 use crate::place::{place, Placed, Placement, RefTargets};
+use crate::records::WithPending;
 use crate::report::{CycleReport, Timings, TypeReport};
 use crate::validate::{CycleView, RemovalGuard, Validator};
 use crate::writer::{Bitset, Changes, CycleWriter, IncrementalWriter, PROVISIONAL};
@@ -54,25 +56,37 @@ pub(crate) struct Options {
     pub(crate) pack_level: Option<i32>,
 }
 
+/// The version a producer is on: its own snapshot, held as plain bytes and read in place.
+/// Between cycles this and the indexes are all the producer holds (see `docs/PRODUCER.md`).
+pub(crate) type Current = SnapshotView<Bytes>;
+
 /// A version with the indexes a cycle matches against.
 pub(crate) struct Data {
-    pub(crate) current: DataState,
+    pub(crate) current: Current,
     pub(crate) index: RecordIndex,
     pub(crate) keys: KeyIndex,
 }
 
 impl Data {
-    /// `state` with its indexes built (a duplicate primary key is logged and kept).
-    pub(crate) fn of(state: DataState, hasher: &Hasher) -> Data {
-        let (keys, duplicate) = KeyIndex::build(&state, hasher.clone());
+    /// `version` with its indexes built (a duplicate primary key is logged and kept).
+    pub(crate) fn of(version: Current, hasher: &Hasher) -> Data {
+        let (keys, duplicate) = KeyIndex::build(&version, hasher.clone());
         if let Some(d) = duplicate {
             tracing::warn!(?d, "the restored version holds a duplicate primary key");
         }
         Data {
-            index: RecordIndex::build(&state, hasher.clone()),
+            index: RecordIndex::build(&version, hasher.clone()),
             keys,
-            current: state,
+            current: version,
         }
+    }
+
+    /// The empty version of `schema`, before the first cycle.
+    pub(crate) fn empty(schema: &Arc<Schema>, hasher: &Hasher) -> Result<Data> {
+        let mut bytes = Vec::new();
+        let empty = DataState::new(schema.clone());
+        write_snapshot(&empty, Version(0), &WriteOptions::default(), &mut bytes)?;
+        Ok(Data::of(SnapshotView::open(Bytes::from(bytes))?, hasher))
     }
 }
 
@@ -112,6 +126,13 @@ pub(crate) struct Next {
 
 /// What the checks of the next version hand back: its indexes and the time they took.
 type Checked = (RecordIndex, KeyIndex, Duration);
+
+/// The blobs of a cycle to publish, and the next version's snapshot (published or not: the
+/// producer holds it as its next current version).
+struct Encoded {
+    blobs: Vec<(BlobName, Bytes)>,
+    snapshot: Bytes,
+}
 
 impl Cycle {
     /// A full cycle: `fill` adds the whole new dataset.
@@ -248,19 +269,21 @@ impl Cycle {
             self.guard_removals(&placed, version)?;
         }
         let t = Instant::now();
-        let ((next_index, next_keys, validate_time), blobs) =
+        let ((next_index, next_keys, validate_time), encoded) =
             self.check_and_encode(&placed, version)?;
+        drop(placed);
         report.version = version;
         report.published = true;
         report.timings.validate = validate_time;
         report.timings.encode = t.elapsed();
+        let Encoded { blobs, snapshot } = encoded;
         let with_snapshot = blobs
             .iter()
             .any(|(n, _)| matches!(n, BlobName::Snapshot(_)));
         Ok(Prepared::Publish(Box::new(Next {
             version,
             data: Data {
-                current: placed.next,
+                current: SnapshotView::open(snapshot)?,
                 index: next_index,
                 keys: next_keys,
             },
@@ -275,30 +298,28 @@ impl Cycle {
     /// two threads or more the snapshot is encoded on a second thread while this one checks
     /// the next version (references, the indexes it needs, validators) and encodes the two
     /// deltas: all of them only read the two versions. A vetoed cycle throws the bytes away.
+    /// The snapshot is encoded every cycle, published or not: it is the producer's next
+    /// current version.
     fn check_and_encode(
         &self,
-        placed: &Placed,
+        placed: &Placed<'_>,
         version: Version,
-    ) -> Result<(Checked, Vec<(BlobName, Bytes)>)> {
+    ) -> Result<(Checked, Encoded)> {
         let first = self.previous.is_none();
-        let with_snapshot = first
+        let publish_snapshot = first
             || self.schema_changed
             || self.cycles_since_snapshot + 1 >= self.setup.options.snapshot_every;
-        let encode_snapshot = || {
-            with_snapshot
-                .then(|| self.encode_snapshot(&placed.next, version))
-                .transpose()
-        };
+        let encode_snapshot = || self.encode_snapshot(&placed.next, version);
         let check_then_deltas = || {
             let checked = self.check_next(placed, version, first)?;
-            let deltas = self.encode_deltas(&placed.next, version)?;
+            let deltas = self.encode_deltas(placed, version)?;
             Ok::<_, Error>((checked, deltas))
         };
         let (checked, snapshot) = if self.setup.options.threads < 2 {
             let checked = check_then_deltas();
             let snapshot = match checked {
                 Ok(_) => encode_snapshot(),
-                Err(_) => Ok(None),
+                Err(_) => Ok(Bytes::new()),
             };
             (checked, snapshot)
         } else {
@@ -312,8 +333,11 @@ impl Cycle {
             })
         };
         let (checked, mut blobs) = checked?;
-        blobs.extend(snapshot?);
-        Ok((checked, blobs))
+        let snapshot = snapshot?;
+        if publish_snapshot {
+            blobs.push((BlobName::Snapshot(version), snapshot.clone()));
+        }
+        Ok((checked, Encoded { blobs, snapshot }))
     }
 
     fn write_options(&self) -> WriteOptions {
@@ -323,25 +347,47 @@ impl Cycle {
         }
     }
 
-    fn encode_snapshot(&self, next: &DataState, version: Version) -> Result<(BlobName, Bytes)> {
+    fn encode_snapshot(&self, next: &Overlay<'_, Current>, version: Version) -> Result<Bytes> {
         // Sized from the last snapshot: a doubling vector would hold up to three snapshots'
         // worth of memory at the moment it grows.
         let size_hint = self.last_snapshot_size as usize;
         let mut snapshot = Vec::with_capacity(size_hint + size_hint / 8);
         write_snapshot(next, version, &self.write_options(), &mut snapshot)?;
-        Ok((BlobName::Snapshot(version), Bytes::from(snapshot)))
+        Ok(Bytes::from(snapshot))
     }
 
     /// The delta and the reverse delta from the previous version, unless the schema changed.
-    fn encode_deltas(&self, next: &DataState, version: Version) -> Result<Vec<(BlobName, Bytes)>> {
+    /// Only the records that changed are read (`write_delta_of`).
+    fn encode_deltas(
+        &self,
+        placed: &Placed<'_>,
+        version: Version,
+    ) -> Result<Vec<(BlobName, Bytes)>> {
         let (Some(prev), false) = (self.previous, self.schema_changed) else {
             return Ok(Vec::new());
         };
-        let (current, opts) = (&self.data.current, self.write_options());
+        let (current, next, opts) = (&self.data.current, &placed.next, self.write_options());
+        let bitmap = |ordinals: &[Ordinal]| ordinals.iter().map(|o| o.0).collect();
+        let forward: Vec<OrdinalChanges> = placed
+            .removed
+            .iter()
+            .zip(&placed.added)
+            .map(|(removed, added)| OrdinalChanges {
+                removed: bitmap(removed),
+                added: bitmap(added),
+            })
+            .collect();
+        let backward: Vec<OrdinalChanges> = forward
+            .iter()
+            .map(|c| OrdinalChanges {
+                removed: c.added.clone(),
+                added: c.removed.clone(),
+            })
+            .collect();
         let mut delta = Vec::new();
-        write_delta(current, next, prev, version, &opts, &mut delta)?;
+        write_delta_of(current, next, &forward, prev, version, &opts, &mut delta)?;
         let mut reverse = Vec::new();
-        write_delta(next, current, version, prev, &opts, &mut reverse)?;
+        write_delta_of(next, current, &backward, version, prev, &opts, &mut reverse)?;
         Ok(vec![
             (BlobName::Delta(prev, version), Bytes::from(delta)),
             (BlobName::Reverse(version, prev), Bytes::from(reverse)),
@@ -368,12 +414,9 @@ impl Cycle {
                     last.insert((ty, key), None);
                 }
                 Op::Upsert(o) => {
-                    let get = |t: TypeId, o: Ordinal| {
-                        if o.0 >= PROVISIONAL {
-                            changes.pending[t.index()].get((o.0 - PROVISIONAL) as usize)
-                        } else {
-                            current.get(t, o)
-                        }
+                    let get = WithPending {
+                        version: current,
+                        pending: &changes.pending,
                     };
                     let key = key_with(&get, ty, o, paths).ok_or_else(|| {
                         Error::Usage(format!(
@@ -404,13 +447,14 @@ impl Cycle {
         let targets = RefTargets::of(&self.setup.schema);
         let mut referenced: Vec<Bitset> = vec![Bitset::default(); types];
         for (t, target) in targets.iter().enumerate() {
-            for (_, r) in current.records(TypeId(t as u32)) {
-                target.for_each(r, |rt, ro| referenced[rt.index()].insert(ro.0));
+            let ty = TypeId(t as u32);
+            for o in VersionSource::populated(current, ty).iter().map(Ordinal) {
+                target.for_each_at(current, ty, o, |rt, ro| referenced[rt.index()].insert(ro.0))?;
             }
         }
         for t in 0..types {
             let ty = TypeId(t as u32);
-            for (o, _) in current.records(ty) {
+            for o in VersionSource::populated(current, ty).iter().map(Ordinal) {
                 if !referenced[t].contains(o.0) && !dropped[t].contains(o.0) {
                     roots.push((ty, o));
                 }
@@ -422,23 +466,28 @@ impl Cycle {
         let mut stack = roots;
         while let Some((ty, o)) = stack.pop() {
             let t = ty.index();
-            let record = if o.0 >= PROVISIONAL {
+            if o.0 >= PROVISIONAL {
                 let i = o.0 - PROVISIONAL;
                 if live[t].contains(i) {
                     continue;
                 }
                 live[t].insert(i);
-                &changes.pending[t][i as usize]
+                targets[t].for_each(&changes.pending[t][i as usize], |rt, ro| {
+                    stack.push((rt, ro))
+                });
             } else {
                 if seen[t].contains(o.0) {
                     continue;
                 }
                 seen[t].insert(o.0);
-                current.get(ty, o).ok_or_else(|| {
-                    Error::Usage(format!("a record refers to a missing {ty} #{}", o.0))
-                })?
-            };
-            targets[t].for_each(record, |rt, ro| stack.push((rt, ro)));
+                if !current.contains(ty, o) {
+                    return Err(Error::Usage(format!(
+                        "a record refers to a missing {ty} #{}",
+                        o.0
+                    )));
+                }
+                targets[t].for_each_at(current, ty, o, |rt, ro| stack.push((rt, ro)))?;
+            }
         }
         changes.seen = seen;
         Ok(live)
@@ -449,12 +498,12 @@ impl Cycle {
     /// the indexes and the time it took.
     fn check_next(
         &self,
-        placed: &Placed,
+        placed: &Placed<'_>,
         version: Version,
         first: bool,
     ) -> Result<(RecordIndex, KeyIndex, Duration)> {
         let t = Instant::now();
-        check_references(&placed.next, &self.setup.targets)
+        check_references(placed, &self.setup.targets)
             .map_err(|e| Error::Usage(format!("version {} would not be whole: {e}", version.0)))?;
         let mut next_index = self.data.index.clone();
         next_index.update(
@@ -473,7 +522,7 @@ impl Cycle {
         ) {
             let name = &self.setup.schema.types()[d.ty.index()].name;
             let key = crate::index::key_with(
-                &|t, o| placed.next.get(t, o),
+                &placed.next,
                 d.ty,
                 d.second,
                 next_keys.paths(d.ty).unwrap_or_default(),
@@ -513,7 +562,7 @@ impl Cycle {
     }
 
     /// The default guard against a truncated or empty input (see [`RemovalGuard`]).
-    fn guard_removals(&self, placed: &Placed, version: Version) -> Result<()> {
+    fn guard_removals(&self, placed: &Placed<'_>, version: Version) -> Result<()> {
         let changes = (&placed.removed[..], &placed.added[..], &placed.edited[..]);
         let checked = self.setup.options.removal_guard.check(
             version,
@@ -527,7 +576,7 @@ impl Cycle {
         checked
     }
 
-    fn type_reports(&self, placed: &Placed) -> Vec<TypeReport> {
+    fn type_reports(&self, placed: &Placed<'_>) -> Vec<TypeReport> {
         self.setup
             .schema
             .types()
@@ -537,7 +586,7 @@ impl Cycle {
                 let changed = placed.edited[t];
                 TypeReport {
                     name: def.name.clone(),
-                    records: placed.next.len(TypeId(t as u32)) as u64,
+                    records: placed.next.len(TypeId(t as u32)),
                     added: placed.added[t].len() as u64 - changed,
                     removed: placed.removed[t].len() as u64 - changed,
                     changed,
@@ -557,15 +606,24 @@ pub(crate) enum Op {
     Delete(Vec<Value>),
 }
 
-/// Every reference of `state` points at a record (O(references), no allocation).
-fn check_references(state: &DataState, targets: &[RefTargets]) -> std::result::Result<(), String> {
-    let schema = state.schema();
+/// Every reference of a new record points at a record of the next version. Records that
+/// did not change need no check: a full cycle keeps a record only when its references were
+/// matched too, and an incremental one keeps what its live records reach (O(changes)).
+fn check_references(
+    placed: &Placed<'_>,
+    targets: &[RefTargets],
+) -> std::result::Result<(), String> {
+    let next = &placed.next;
+    let schema = next.schema();
     for (t, target) in targets.iter().enumerate() {
         let ty = TypeId(t as u32);
-        for (o, record) in state.records(ty) {
+        for &o in &placed.added[t] {
+            let Some(record) = next.added(ty, o) else {
+                continue;
+            };
             let mut missing = None;
             target.for_each(record, |rt, ro| {
-                if missing.is_none() && state.get(rt, ro).is_none() {
+                if missing.is_none() && !next.contains(rt, ro) {
                     missing = Some((rt, ro));
                 }
             });

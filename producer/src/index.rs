@@ -1,17 +1,22 @@
-//! Indexes over the producer's current state that hold only ordinals: the bytes of the
-//! records stay in the state, and a lookup compares against them. So the identity index
-//! (record -> ordinal, what "this record did not change" means) and the primary-key index
-//! cost about 5 bytes per record instead of a second copy of the dataset.
+//! Indexes over the producer's current version that hold only ordinals: the records stay
+//! where the version holds them (its own snapshot, read in place; see `records`), and a
+//! lookup compares against them. So the identity index (record -> ordinal, what "this
+//! record did not change" means) and the primary-key index cost about 5 bytes per record
+//! instead of a second copy of the dataset.
 
-use std::hash::{BuildHasher, Hash, Hasher as _};
+use std::hash::{BuildHasher, Hasher as _};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
-use shoal_format::{DataState, FieldId, Ordinal, Record, Schema, TypeId, Value};
+use shoal_format::{
+    FieldId, FieldValue, Ordinal, Record, RecordSource, Schema, TypeId, Value, VersionSource,
+};
+
+use crate::records::{hash_at, hash_record, hash_value, same_record, same_value};
 
 /// The hasher shared by every index of a producer.
 pub(crate) type Hasher = DefaultHashBuilder;
 
-/// Record content -> ordinal, per type, for the records of one state.
+/// Record content -> ordinal, per type, for the records of one version.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct RecordIndex {
     tables: Vec<HashTable<Ordinal>>,
@@ -19,72 +24,87 @@ pub(crate) struct RecordIndex {
 }
 
 impl RecordIndex {
-    /// Indexes every record of `state`.
-    pub(crate) fn build(state: &DataState, hasher: Hasher) -> Self {
-        let types = state.schema().type_count();
+    /// Indexes every record of `version`.
+    pub(crate) fn build<S: VersionSource + ?Sized>(version: &S, hasher: Hasher) -> Self {
+        let types = version.schema().type_count();
         let mut index = RecordIndex {
             tables: (0..types).map(|_| HashTable::new()).collect(),
             hasher,
         };
         for t in 0..types {
             let ty = TypeId(t as u32);
-            index.tables[t].reserve(state.len(ty), |_| 0);
-            for (o, r) in state.records(ty) {
-                let h = index.hash(r);
-                index.insert(state, ty, o, h);
+            let populated = version.populated(ty);
+            index.tables[t].reserve(populated.len() as usize, |_| 0);
+            for o in populated.iter().map(Ordinal) {
+                let h = hash_at(&index.hasher, version, ty, o).unwrap_or(0);
+                index.insert(version, ty, o, h);
             }
         }
         index
     }
 
     pub(crate) fn hash(&self, record: &Record) -> u64 {
-        self.hasher.hash_one(record)
+        hash_record(&self.hasher, record)
     }
 
-    /// The ordinal of a record identical to `record` in `state`.
-    pub(crate) fn find(
+    /// The ordinal of a record identical to `record` in `version`.
+    pub(crate) fn find<S: RecordSource + ?Sized>(
         &self,
-        state: &DataState,
+        version: &S,
         ty: TypeId,
         record: &Record,
         hash: u64,
     ) -> Option<Ordinal> {
         self.tables[ty.index()]
-            .find(hash, |&o| state.get(ty, o) == Some(record))
+            .find(hash, |&o| same_record(version, ty, o, record))
             .copied()
     }
 
-    /// Makes room for `additional` records (hashes of existing entries read from `state`).
-    pub(crate) fn reserve(&mut self, state: &DataState, ty: TypeId, additional: usize) {
+    /// Makes room for `additional` records (hashes of existing entries read from `version`).
+    pub(crate) fn reserve<S: RecordSource + ?Sized>(
+        &mut self,
+        version: &S,
+        ty: TypeId,
+        additional: usize,
+    ) {
         let hasher = &self.hasher;
         self.tables[ty.index()].reserve(additional, |&o| {
-            hasher.hash_one(state.get(ty, o).expect("indexed records are in the state"))
+            hash_at(hasher, version, ty, o).unwrap_or(0)
         });
     }
 
-    /// Adds `ordinal` (whose record in `state` hashes to `hash`).
-    pub(crate) fn insert(&mut self, state: &DataState, ty: TypeId, ordinal: Ordinal, hash: u64) {
+    /// Adds `ordinal` (whose record in `version` hashes to `hash`).
+    pub(crate) fn insert<S: RecordSource + ?Sized>(
+        &mut self,
+        version: &S,
+        ty: TypeId,
+        ordinal: Ordinal,
+        hash: u64,
+    ) {
         let hasher = &self.hasher;
         self.tables[ty.index()].insert_unique(hash, ordinal, |&o| {
-            hasher.hash_one(state.get(ty, o).expect("indexed records are in the state"))
+            hash_at(hasher, version, ty, o).unwrap_or(0)
         });
     }
 
     /// Applies a cycle: forgets `removed` (records read from `before`), indexes `added`
     /// with their known hashes (records in `after`).
-    pub(crate) fn update(
+    pub(crate) fn update<B, A>(
         &mut self,
-        before: &DataState,
-        after: &DataState,
+        before: &B,
+        after: &A,
         removed: &[Vec<Ordinal>],
         added: &[Vec<Ordinal>],
         hashes: &[Vec<u64>],
-    ) {
+    ) where
+        B: RecordSource + ?Sized,
+        A: RecordSource + ?Sized,
+    {
         for (t, gone) in removed.iter().enumerate() {
             let ty = TypeId(t as u32);
             for &o in gone {
-                let record = before.get(ty, o).expect("removed from the previous state");
-                self.remove(ty, o, record);
+                let hash = hash_at(&self.hasher, before, ty, o).unwrap_or(0);
+                self.remove(ty, o, hash);
             }
         }
         for (t, (new, hashes)) in added.iter().zip(hashes).enumerate() {
@@ -96,9 +116,8 @@ impl RecordIndex {
         }
     }
 
-    /// Forgets `ordinal`, whose record was `record`.
-    pub(crate) fn remove(&mut self, ty: TypeId, ordinal: Ordinal, record: &Record) {
-        let hash = self.hash(record);
+    /// Forgets `ordinal`, whose record hashed to `hash`.
+    fn remove(&mut self, ty: TypeId, ordinal: Ordinal, hash: u64) {
         if let Ok(entry) = self.tables[ty.index()].find_entry(hash, |&o| o == ordinal) {
             entry.remove();
         }
@@ -121,29 +140,26 @@ pub(crate) fn key_paths(schema: &Schema) -> Vec<Option<Vec<KeyPath>>> {
         .collect()
 }
 
-/// Calls `f` with each key value of a record, following references through `get`; false
+/// Calls `f` with each key value of a record, following references in `source`; false
 /// when a reference on the way is missing.
-fn visit_key<'a>(
-    get: &impl Fn(TypeId, Ordinal) -> Option<&'a Record>,
+fn visit_key<'a, S: RecordSource + ?Sized>(
+    source: &'a S,
     ty: TypeId,
     ordinal: Ordinal,
     paths: &[KeyPath],
-    mut f: impl FnMut(&'a Value),
+    mut f: impl FnMut(FieldValue<'a>),
 ) -> bool {
     for steps in paths {
         let mut at = (ty, ordinal);
         for (i, &(_, field)) in steps.iter().enumerate() {
-            let Some(Record::Object(values)) = get(at.0, at.1) else {
-                return false;
-            };
-            let Some(v) = values.get(field.index()) else {
+            let Ok(v) = source.field(at.0, field, at.1) else {
                 return false;
             };
             if i + 1 == steps.len() {
                 f(v);
-            } else if let Value::Ref(next) = v {
+            } else if let FieldValue::Ref(next) = v {
                 // The next step names the type the reference points at.
-                at = (steps[i + 1].0, *next);
+                at = (steps[i + 1].0, next);
             } else {
                 return false;
             }
@@ -152,20 +168,20 @@ fn visit_key<'a>(
     true
 }
 
-/// The key of a record, following references through `get`; `None` when a reference on
-/// the way is missing. Values follow the schema's key order.
-pub(crate) fn key_with<'a>(
-    get: &impl Fn(TypeId, Ordinal) -> Option<&'a Record>,
+/// The key of a record, following references in `source`; `None` when a reference on the
+/// way is missing. Values follow the schema's key order.
+pub(crate) fn key_with<S: RecordSource + ?Sized>(
+    source: &S,
     ty: TypeId,
     ordinal: Ordinal,
     paths: &[KeyPath],
 ) -> Option<Vec<Value>> {
     let mut key = Vec::with_capacity(paths.len());
-    visit_key(get, ty, ordinal, paths, |v| key.push(v.clone())).then_some(key)
+    visit_key(source, ty, ordinal, paths, |v| key.push(v.to_value())).then_some(key)
 }
 
-/// Primary key -> ordinal for every keyed type of one state. Only ordinals are stored; keys
-/// are hashed and compared by reading them from the state (no key is ever copied).
+/// Primary key -> ordinal for every keyed type of one version. Only ordinals are stored;
+/// keys are hashed and compared by reading them where the records are (no key is copied).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct KeyIndex {
     paths: Vec<Option<Vec<KeyPath>>>,
@@ -182,9 +198,12 @@ pub(crate) struct Duplicate {
 }
 
 impl KeyIndex {
-    /// Indexes the keys of `state`; reports the first pair of records sharing a key.
-    pub(crate) fn build(state: &DataState, hasher: Hasher) -> (Self, Option<Duplicate>) {
-        let paths = key_paths(state.schema());
+    /// Indexes the keys of `version`; reports the first pair of records sharing a key.
+    pub(crate) fn build<S: VersionSource + ?Sized>(
+        version: &S,
+        hasher: Hasher,
+    ) -> (Self, Option<Duplicate>) {
+        let paths = key_paths(version.schema());
         let mut index = KeyIndex {
             tables: (0..paths.len()).map(|_| HashTable::new()).collect(),
             paths,
@@ -194,9 +213,10 @@ impl KeyIndex {
         for t in 0..index.paths.len() {
             let ty = TypeId(t as u32);
             if index.paths[t].is_some() {
-                index.reserve(state, ty, state.len(ty));
-                for (o, _) in state.records(ty) {
-                    if let Some(d) = index.insert(state, ty, o) {
+                let populated = version.populated(ty);
+                index.reserve(version, ty, populated.len() as usize);
+                for o in populated.iter().map(Ordinal) {
+                    if let Some(d) = index.insert(version, ty, o) {
                         duplicate.get_or_insert(d);
                     }
                 }
@@ -218,20 +238,18 @@ impl KeyIndex {
 
     /// The hash of a key given as values.
     fn hash_values(&self, key: &[Value]) -> u64 {
-        self.hasher.hash_one(key)
+        let mut h = self.hasher.build_hasher();
+        h.write_usize(key.len());
+        key.iter().for_each(|v| hash_value(&mut h, v.into()));
+        h.finish()
     }
 
     /// The hash of a record's key (equal to [`Self::hash_values`] of its values).
-    fn hash_of<'a>(
-        &self,
-        get: &impl Fn(TypeId, Ordinal) -> Option<&'a Record>,
-        ty: TypeId,
-        o: Ordinal,
-    ) -> Option<u64> {
-        hash_key(&self.hasher, self.paths(ty)?, get, ty, o)
+    fn hash_of<S: RecordSource + ?Sized>(&self, source: &S, ty: TypeId, o: Ordinal) -> Option<u64> {
+        hash_key(&self.hasher, self.paths(ty)?, source, ty, o)
     }
 
-    fn reserve(&mut self, state: &DataState, ty: TypeId, additional: usize) {
+    fn reserve<S: RecordSource + ?Sized>(&mut self, version: &S, ty: TypeId, additional: usize) {
         let KeyIndex {
             paths,
             tables,
@@ -241,19 +259,24 @@ impl KeyIndex {
             return;
         };
         tables[ty.index()].reserve(additional, |&o| {
-            hash_key(hasher, paths, &|t, o| state.get(t, o), ty, o).unwrap_or(0)
+            hash_key(hasher, paths, version, ty, o).unwrap_or(0)
         });
     }
 
-    /// The ordinal holding `key` in `state`.
-    pub(crate) fn find(&self, state: &DataState, ty: TypeId, key: &[Value]) -> Option<Ordinal> {
+    /// The ordinal holding `key` in `version`.
+    pub(crate) fn find<S: RecordSource + ?Sized>(
+        &self,
+        version: &S,
+        ty: TypeId,
+        key: &[Value],
+    ) -> Option<Ordinal> {
         let paths = self.paths(ty)?;
         self.tables[ty.index()]
             .find(self.hash_values(key), |&o| {
                 let mut i = 0;
                 let mut same = true;
-                let whole = visit_key(&|t, o| state.get(t, o), ty, o, paths, |v| {
-                    same &= key.get(i) == Some(v);
+                let whole = visit_key(version, ty, o, paths, |v| {
+                    same &= key.get(i).is_some_and(|k| same_value(k.into(), v));
                     i += 1;
                 });
                 whole && same && i == key.len()
@@ -261,33 +284,36 @@ impl KeyIndex {
             .copied()
     }
 
-    /// The ordinal of `state` holding the key that record `o` has in `get`'s view.
-    pub(crate) fn find_like<'a>(
+    /// The ordinal of `version` holding the key that record `o` has in `source`.
+    pub(crate) fn find_like<V, S>(
         &self,
-        state: &DataState,
-        get: &impl Fn(TypeId, Ordinal) -> Option<&'a Record>,
+        version: &V,
+        source: &S,
         ty: TypeId,
         o: Ordinal,
-    ) -> Option<Ordinal> {
-        let key = key_with(get, ty, o, self.paths(ty)?)?;
-        self.find(state, ty, &key)
+    ) -> Option<Ordinal>
+    where
+        V: RecordSource + ?Sized,
+        S: RecordSource + ?Sized,
+    {
+        let key = key_with(source, ty, o, self.paths(ty)?)?;
+        self.find(version, ty, &key)
     }
 
-    /// Indexes the key of `ordinal` in `state`; if another ordinal already holds the same
+    /// Indexes the key of `ordinal` in `version`; if another ordinal already holds the same
     /// key, nothing is inserted and the pair is returned.
-    pub(crate) fn insert(
+    pub(crate) fn insert<S: RecordSource + ?Sized>(
         &mut self,
-        state: &DataState,
+        version: &S,
         ty: TypeId,
         ordinal: Ordinal,
     ) -> Option<Duplicate> {
-        let get = |t, o| state.get(t, o);
-        let hash = self.hash_of(&get, ty, ordinal)?;
+        let hash = self.hash_of(version, ty, ordinal)?;
         let paths = self.paths(ty)?;
         let table = &self.tables[ty.index()];
         // Keys are compared only for hash matches: almost always a true duplicate.
         if let Some(&other) = table.find(hash, |&e| {
-            e != ordinal && key_with(&get, ty, e, paths) == key_with(&get, ty, ordinal, paths)
+            e != ordinal && key_with(version, ty, e, paths) == key_with(version, ty, ordinal, paths)
         }) {
             return Some(Duplicate {
                 ty,
@@ -302,14 +328,19 @@ impl KeyIndex {
         } = self;
         let paths = paths[ty.index()].as_deref()?;
         tables[ty.index()].insert_unique(hash, ordinal, |&o| {
-            hash_key(hasher, paths, &get, ty, o).unwrap_or(0)
+            hash_key(hasher, paths, version, ty, o).unwrap_or(0)
         });
         None
     }
 
-    /// Forgets `ordinal`, whose key is read from `state`.
-    pub(crate) fn remove(&mut self, state: &DataState, ty: TypeId, ordinal: Ordinal) {
-        let Some(hash) = self.hash_of(&|t, o| state.get(t, o), ty, ordinal) else {
+    /// Forgets `ordinal`, whose key is read from `version`.
+    pub(crate) fn remove<S: RecordSource + ?Sized>(
+        &mut self,
+        version: &S,
+        ty: TypeId,
+        ordinal: Ordinal,
+    ) {
+        let Some(hash) = self.hash_of(version, ty, ordinal) else {
             return;
         };
         if let Ok(entry) = self.tables[ty.index()].find_entry(hash, |&o| o == ordinal) {
@@ -319,13 +350,17 @@ impl KeyIndex {
 
     /// Applies a cycle: forgets `removed` (keys read from `before`), indexes `added` (keys
     /// read from `after`). Returns the first duplicate key found.
-    pub(crate) fn update(
+    pub(crate) fn update<B, A>(
         &mut self,
-        before: &DataState,
-        after: &DataState,
+        before: &B,
+        after: &A,
         removed: &[Vec<Ordinal>],
         added: &[Vec<Ordinal>],
-    ) -> Option<Duplicate> {
+    ) -> Option<Duplicate>
+    where
+        B: RecordSource + ?Sized,
+        A: VersionSource + ?Sized,
+    {
         if self.has_deep_keys() {
             let (index, duplicate) = KeyIndex::build(after, self.hasher.clone());
             *self = index;
@@ -351,25 +386,25 @@ impl KeyIndex {
     }
 }
 
-/// The hash of a record's key, streamed from the record (equal to hashing the key's values
-/// as a slice).
-fn hash_key<'a>(
+/// The hash of a record's key, streamed from where the record is (equal to hashing the
+/// key's values).
+fn hash_key<S: RecordSource + ?Sized>(
     hasher: &Hasher,
     paths: &[KeyPath],
-    get: &impl Fn(TypeId, Ordinal) -> Option<&'a Record>,
+    source: &S,
     ty: TypeId,
     o: Ordinal,
 ) -> Option<u64> {
     let mut h = hasher.build_hasher();
     h.write_usize(paths.len());
-    visit_key(get, ty, o, paths, |v| v.hash(&mut h)).then(|| h.finish())
+    visit_key(source, ty, o, paths, |v| hash_value(&mut h, v)).then(|| h.finish())
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use shoal_format::{FieldKind, Schema, TypeDef};
+    use shoal_format::{DataState, FieldKind, Schema, TypeDef};
 
     use super::*;
 
@@ -404,7 +439,7 @@ mod tests {
         assert_eq!(duplicate, None);
         let key = [Value::I64(7), Value::String("FR".into())];
         assert_eq!(
-            index.hash_of(&|t, o| state.get(t, o), TypeId(0), Ordinal(3)),
+            index.hash_of(&state, TypeId(0), Ordinal(3)),
             Some(index.hash_values(&key))
         );
         assert_eq!(index.find(&state, TypeId(0), &key), Some(Ordinal(3)));

@@ -65,6 +65,7 @@ mod lease;
 mod offload;
 mod place;
 mod producer;
+mod records;
 mod report;
 mod validate;
 mod writer;

@@ -35,8 +35,9 @@
 
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use shoal_format::{DataState, Ordinal, Record, TypeId, Value};
+use shoal_format::{Ordinal, Record, RecordSource, TypeId, Value};
 
+use crate::cycle::Current;
 use crate::error::{Error, Result};
 use crate::index::RecordIndex;
 use crate::place::RefTargets;
@@ -185,7 +186,7 @@ impl Offload {
 /// the root records, and passes the root records on to the third thread.
 pub(crate) fn run_children(
     plan: &Plan,
-    current: &DataState,
+    current: &Current,
     index: &RecordIndex,
     targets: &[RefTargets],
     rx: Receiver<Vec<Item>>,
@@ -220,12 +221,12 @@ pub(crate) fn run_children(
 struct Resolver<'a> {
     /// Per field of the root type: the type it refers to, if any.
     targets: Vec<Option<TypeId>>,
-    current: &'a DataState,
+    current: &'a Current,
     root: TypeId,
 }
 
 impl<'a> Resolver<'a> {
-    fn new(plan: &Plan, current: &'a DataState, targets: &[RefTargets]) -> Self {
+    fn new(plan: &Plan, current: &'a Current, targets: &[RefTargets]) -> Self {
         let targets = match &targets[plan.root.index()] {
             RefTargets::Object(t) => t.clone(),
             _ => Vec::new(),
@@ -272,7 +273,7 @@ impl<'a> Resolver<'a> {
 /// The third thread: matches root records.
 pub(crate) fn run_roots(
     plan: &Plan,
-    current: &DataState,
+    current: &Current,
     index: &RecordIndex,
     types: usize,
     rx: Receiver<Vec<Record>>,

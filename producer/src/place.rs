@@ -20,10 +20,15 @@
 
 use std::collections::HashMap;
 
-use shoal_format::{DataState, FieldKind, Ordinal, Record, Schema, TypeId, TypeKind, Value};
+use shoal_format::{
+    FieldId, FieldKind, FieldValue, Ordinal, Overlay, Record, RecordSource, Schema, TypeId,
+    TypeKind, Value, VersionSource,
+};
 
+use crate::cycle::Current;
 use crate::error::{Error, Result};
 use crate::index::{KeyIndex, RecordIndex};
+use crate::records::WithPending;
 use crate::writer::{Bitset, Changes, PROVISIONAL};
 
 /// How new records are given ordinals (after edits, which always stay in place).
@@ -37,10 +42,11 @@ pub enum Placement {
     Append,
 }
 
-/// The result of placing a cycle's changes: the next version and what changed.
+/// The result of placing a cycle's changes: the next version (the current one with the
+/// changes over it) and what changed.
 #[derive(Debug)]
-pub(crate) struct Placed {
-    pub(crate) next: DataState,
+pub(crate) struct Placed<'a> {
+    pub(crate) next: Overlay<'a, Current>,
     /// Per type: ordinals of the current version that are gone (including edited ones).
     pub(crate) removed: Vec<Vec<Ordinal>>,
     /// Per type: ordinals of new records in the next version (including edited ones), sorted.
@@ -53,7 +59,7 @@ pub(crate) struct Placed {
     pub(crate) pages_touched: Vec<u64>,
 }
 
-impl Placed {
+impl Placed<'_> {
     pub(crate) fn is_unchanged(&self) -> bool {
         self.removed.iter().all(Vec::is_empty) && self.added.iter().all(Vec::is_empty)
     }
@@ -118,6 +124,38 @@ impl RefTargets {
         }
     }
 
+    /// Calls `f(target type, ordinal)` for every reference of record `o` of `ty`, read in
+    /// place from `source`.
+    pub(crate) fn for_each_at<S: RecordSource + ?Sized>(
+        &self,
+        source: &S,
+        ty: TypeId,
+        o: Ordinal,
+        mut f: impl FnMut(TypeId, Ordinal),
+    ) -> shoal_format::Result<()> {
+        match self {
+            RefTargets::Object(targets) => {
+                for (i, t) in targets.iter().enumerate() {
+                    if let Some(t) = t {
+                        if let FieldValue::Ref(r) = source.field(ty, FieldId(i as u32), o)? {
+                            f(*t, r);
+                        }
+                    }
+                }
+            }
+            RefTargets::Elements(t) => source.elements(ty, o)?.for_each(|(e, _)| f(*t, e)),
+            RefTargets::Map(k, v) => {
+                for (a, b) in source.elements(ty, o)? {
+                    f(*k, a);
+                    if let Some(b) = b {
+                        f(*v, b);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Rewrites every reference of `record` with `map(target type, ordinal)`.
     fn rewrite(&self, record: &mut Record, map: impl Fn(TypeId, Ordinal) -> Ordinal) {
         match (self, record) {
@@ -146,16 +184,16 @@ impl RefTargets {
 #[allow(clippy::needless_range_loop)]
 /// Places the pending records of `changes` (those set in `live`, or all) and builds the next
 /// version from `current`.
-pub(crate) fn place(
-    current: &DataState,
+pub(crate) fn place<'a>(
+    current: &'a Current,
     index: &RecordIndex,
     keys: &KeyIndex,
     mut changes: Changes,
     live: Option<&[Bitset]>,
     policy: Placement,
     page_shift: u8,
-) -> Result<Placed> {
-    let schema = current.schema().clone();
+) -> Result<Placed<'a>> {
+    let schema = current.schema_arc().clone();
     let types = schema.type_count();
     let targets = RefTargets::of(&schema);
     let is_live = |t: usize, i: usize| live.is_none_or(|l| l[t].contains(i as u32));
@@ -166,9 +204,10 @@ pub(crate) fn place(
     for t in 0..types {
         let ty = TypeId(t as u32);
         let seen = &changes.seen[t];
-        let gone: Vec<Ordinal> = current
-            .records(ty)
-            .map(|(o, _)| o)
+        let populated = VersionSource::populated(current, ty);
+        let gone: Vec<Ordinal> = populated
+            .iter()
+            .map(Ordinal)
             .filter(|o| !seen.contains(o.0))
             .collect();
         let pending = &changes.pending[t];
@@ -179,12 +218,9 @@ pub(crate) fn place(
         if keys.paths(ty).is_some() && !gone.is_empty() {
             let mut gone_set = Bitset::default();
             gone.iter().for_each(|o| gone_set.insert(o.0));
-            let get = |t: TypeId, o: Ordinal| {
-                if o.0 >= PROVISIONAL {
-                    changes.pending[t.index()].get((o.0 - PROVISIONAL) as usize)
-                } else {
-                    current.get(t, o)
-                }
+            let get = WithPending {
+                version: current,
+                pending: &changes.pending,
             };
             for i in 0..pending.len() {
                 if !is_live(t, i) {
@@ -206,9 +242,9 @@ pub(crate) fn place(
         let mut free: Vec<u32> = Vec::new();
         if policy == Placement::FillFreed {
             let mut populated_or_claimed = Bitset::default();
-            for (o, _) in current.records(ty) {
-                if seen.contains(o.0) {
-                    populated_or_claimed.insert(o.0);
+            for o in populated.iter() {
+                if seen.contains(o) {
+                    populated_or_claimed.insert(o);
                 }
             }
             let mut by_page: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -256,7 +292,7 @@ pub(crate) fn place(
     }
 
     // Final ordinals known: rewrite provisional references, then build the next version.
-    let mut next = current.clone();
+    let mut next = Overlay::new(current);
     for (t, gone) in removed.iter().enumerate() {
         for &o in gone {
             next.remove(TypeId(t as u32), o);
@@ -282,12 +318,12 @@ pub(crate) fn place(
                     r
                 }
             });
-            next.insert(ty, o, record)?;
             let hash = if rewritten {
-                index.hash(next.get(ty, o).expect("just inserted"))
+                index.hash(&record)
             } else {
                 hashes[i]
             };
+            next.insert(ty, o, record);
             list.push((o, hash));
         }
         list.sort_unstable_by_key(|(o, _)| *o);

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use shoal_format::{DataState, DeltaView, Schema, SnapshotView, TypeId, TypeKind, Version};
+use shoal_format::{
+    write_snapshot, DataState, DeltaView, Schema, SnapshotView, TypeId, TypeKind, Version,
+    WriteOptions,
+};
 use shoal_store::{announce_with, packing, read_announced, Announced, BlobName, BlobStore};
 
 use crate::cycle::{Cycle, Data, Next, Options, Prepared, Setup};
@@ -211,7 +214,7 @@ impl ProducerBuilder {
         let store = self.store;
         let lease = Lease::acquire(&*store, owner_id(), self.lease_ttl, self.break_lease).await?;
         let hasher = Hasher::default();
-        let data = Data::of(DataState::new(schema.clone()), &hasher);
+        let data = Data::empty(&schema, &hasher)?;
         let threads = self.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
@@ -343,9 +346,16 @@ impl Producer {
         self.version
     }
 
-    /// The dataset at [`version`](Self::version).
-    pub fn state(&self) -> &DataState {
+    /// The dataset at [`version`](Self::version), read in place from the producer's own
+    /// snapshot of it (what the producer holds between cycles).
+    pub fn current(&self) -> &SnapshotView<Bytes> {
         &self.data.current
+    }
+
+    /// The dataset at [`version`](Self::version), decoded into memory: a copy that costs
+    /// O(records), for tests and tools.
+    pub fn state(&self) -> Result<DataState> {
+        Ok(self.data.current.to_state()?)
     }
 
     /// The schema cycles write.
@@ -636,8 +646,7 @@ impl Producer {
                     "the store holds another schema; the next cycle publishes a snapshot"
                 );
                 self.schema_changed = true;
-                let empty = DataState::new(self.setup.schema.clone());
-                self.data = Arc::new(Data::of(empty, &self.setup.hasher));
+                self.data = Arc::new(Data::empty(&self.setup.schema, &self.setup.hasher)?);
             }
         }
         self.version = Some(target);
@@ -649,7 +658,7 @@ impl Producer {
 
     fn current_len(&self) -> usize {
         (0..self.setup.schema.type_count())
-            .map(|t| self.data.current.len(TypeId(t as u32)))
+            .map(|t| self.data.current.len(TypeId(t as u32)) as usize)
             .sum()
     }
 
@@ -784,23 +793,32 @@ fn restore_error(store: &dyn BlobStore, version: Version, reason: String) -> Err
     }
 }
 
-/// Decodes and verifies a snapshot, applies the deltas after it, and builds the indexes;
-/// `None` when the version has another schema than the producer's.
+/// Verifies a snapshot, applies the deltas after it (each over the version before, then
+/// encoded as that version's snapshot, which is what the producer holds), and builds the
+/// indexes; `None` when the version has another schema than the producer's.
 fn rebuild(
     setup: &Setup,
     snapshot: Bytes,
     deltas: Vec<Bytes>,
 ) -> std::result::Result<Option<Data>, String> {
-    let view = SnapshotView::open(snapshot).map_err(|e| e.to_string())?;
+    let mut view = SnapshotView::open(snapshot).map_err(|e| e.to_string())?;
     view.verify().map_err(|e| e.to_string())?;
-    let mut state = view.to_state().map_err(|e| e.to_string())?;
+    if **view.schema_arc() != *setup.schema {
+        return Ok(None);
+    }
+    let options = WriteOptions {
+        page_shift: setup.options.page_shift,
+        key_indexes: setup.options.key_indexes,
+    };
     for bytes in deltas {
         let delta = DeltaView::open(bytes).map_err(|e| e.to_string())?;
         delta.verify().map_err(|e| e.to_string())?;
-        state = delta.apply(&state).map_err(|e| e.to_string())?;
+        let next = delta.apply_over(&view).map_err(|e| e.to_string())?;
+        let mut encoded = Vec::with_capacity(view.data().len());
+        write_snapshot(&next, delta.to_version(), &options, &mut encoded)
+            .map_err(|e| e.to_string())?;
+        drop(next);
+        view = SnapshotView::open(Bytes::from(encoded)).map_err(|e| e.to_string())?;
     }
-    if **state.schema() != *setup.schema {
-        return Ok(None);
-    }
-    Ok(Some(Data::of(state, &setup.hasher)))
+    Ok(Some(Data::of(view, &setup.hasher)))
 }

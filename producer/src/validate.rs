@@ -7,24 +7,41 @@
 //! [`RecordCountChange`] (a type's record count moved by more than a percentage). Users
 //! implement [`Validator`] or wrap a closure with [`validator_fn`].
 
-use shoal_format::{DataState, Ordinal, Schema, TypeId, TypeKind, Version};
+use shoal_format::{Ordinal, Schema, TypeId, TypeKind, Version, VersionSource};
 
 use crate::error::{share, Error};
 
-/// What a validator sees: the version being published and the one before it.
-#[derive(Debug)]
+/// What a validator sees: the version being published and the one before it, both read in
+/// place ([`VersionSource`]: counts, ordinals, fields, whole records), never copied.
 pub struct CycleView<'a> {
     /// The version the cycle would publish.
     pub version: Version,
     /// The version before (empty on the first cycle).
-    pub previous: &'a DataState,
+    pub previous: &'a dyn VersionSource,
     /// The version being published.
-    pub next: &'a DataState,
+    pub next: &'a dyn VersionSource,
     /// Per type: ordinals of new records in `next` (edited ones included).
     pub added: &'a [Vec<Ordinal>],
     /// Per type: ordinals of `previous` that are gone (edited ones included).
     pub removed: &'a [Vec<Ordinal>],
     pub(crate) first: bool,
+}
+
+impl std::fmt::Debug for CycleView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CycleView")
+            .field("version", &self.version)
+            .field(
+                "added",
+                &self.added.iter().map(Vec::len).collect::<Vec<_>>(),
+            )
+            .field(
+                "removed",
+                &self.removed.iter().map(Vec::len).collect::<Vec<_>>(),
+            )
+            .field("first", &self.first)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CycleView<'_> {
@@ -106,7 +123,10 @@ impl Validator for RecordCountChange {
                 continue;
             }
             let ty = TypeId(t as u32);
-            let (before, after) = (cycle.previous.len(ty) as f64, cycle.next.len(ty) as f64);
+            let (before, after) = (
+                cycle.previous.record_count(ty) as f64,
+                cycle.next.record_count(ty) as f64,
+            );
             if before == 0.0 {
                 continue;
             }
@@ -176,8 +196,8 @@ impl RemovalGuard {
     pub(crate) fn check(
         &self,
         version: Version,
-        previous: &DataState,
-        next: &DataState,
+        previous: &dyn VersionSource,
+        next: &dyn VersionSource,
         (removed, added, edited): (&[Vec<Ordinal>], &[Vec<Ordinal>], &[u64]),
     ) -> Result<(), Error> {
         let schema = next.schema();
@@ -190,8 +210,8 @@ impl RemovalGuard {
                 removals.min(added[t].len() as u64)
             };
             let counts = Counts {
-                before: previous.len(ty) as u64,
-                after: next.len(ty) as u64,
+                before: previous.record_count(ty),
+                after: next.record_count(ty),
                 removed: removals - replaced,
             };
             self.check_type(version, &def.name, counts)?;

@@ -15,9 +15,9 @@
 
 use hashbrown::HashTable;
 use serde::Serialize;
-use shoal_format::{DataState, Ordinal, Record, RecordSink, Schema, TypeId, Value};
+use shoal_format::{Ordinal, Record, RecordSink, Schema, TypeId, Value};
 
-use crate::cycle::Op;
+use crate::cycle::{Current, Op};
 use crate::error::{Error, Result};
 use crate::index::{KeyIndex, RecordIndex};
 
@@ -77,7 +77,7 @@ impl Changes {
     /// Matches one checked record: its kept ordinal, or a provisional one.
     pub(crate) fn add(
         &mut self,
-        current: &DataState,
+        current: &Current,
         index: &RecordIndex,
         ty: TypeId,
         record: Record,
@@ -109,7 +109,7 @@ impl Changes {
     /// Matches the one-string record of `ty` holding `value`.
     pub(crate) fn add_str(
         &mut self,
-        current: &DataState,
+        current: &Current,
         index: &RecordIndex,
         ty: TypeId,
         value: &str,
@@ -163,7 +163,7 @@ impl Bitset {
 /// adds every record it refers to). Records the cycle does not add are removed.
 pub struct CycleWriter<'a> {
     pub(crate) schema: &'a Schema,
-    pub(crate) current: &'a DataState,
+    pub(crate) current: &'a Current,
     pub(crate) index: &'a RecordIndex,
     pub(crate) root: Option<&'a str>,
     pub(crate) changes: Changes,
@@ -221,7 +221,7 @@ impl CycleWriter<'_> {
     /// The returned ordinal is for references; a root record's (which nothing refers to)
     /// means nothing while matching runs on other threads.
     pub fn add_record(&mut self, ty: TypeId, mut record: Record) -> Result<Ordinal> {
-        self.current.check(ty, &mut record)?;
+        self.schema.check_record(ty, &mut record)?;
         if let Some(o) = self.offload.as_mut().filter(|o| o.wants(ty)) {
             return o.push(ty, record); // as records from serde go: see `offload`
         }

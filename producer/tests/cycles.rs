@@ -53,7 +53,10 @@ async fn first_cycle_snapshot_then_deltas_and_no_change_publishes_nothing() {
         read_announced(&*store).await.unwrap().unwrap().version,
         Version(1)
     );
-    assert_eq!(snapshot_state(&*store, Version(1)).await, *producer.state());
+    assert_eq!(
+        snapshot_state(&*store, Version(1)).await,
+        producer.state().unwrap()
+    );
 
     // The same data again: nothing published, same version.
     let again = full_cycle(&mut producer, &movies).await.unwrap();
@@ -69,7 +72,7 @@ async fn first_cycle_snapshot_then_deltas_and_no_change_publishes_nothing() {
     assert_eq!(keys, ["announced", "producer.lock", "snapshot/1"]);
 
     // Edit one movie, remove one, add one.
-    let v1 = producer.state().clone();
+    let v1 = producer.state().unwrap();
     let edited = ordinal_of(&v1, 10).unwrap();
     let removed = ordinal_of(&v1, 20).unwrap();
     let kept = ordinal_of(&v1, 30).unwrap();
@@ -82,7 +85,7 @@ async fn first_cycle_snapshot_then_deltas_and_no_change_publishes_nothing() {
     assert_eq!(keys, ["delta/1-2", "reverse/2-1", "snapshot/2"]);
     let m = &r2.types[0];
     assert_eq!((m.added, m.removed, m.changed), (1, 1, 1), "{r2}");
-    let v2 = producer.state();
+    let v2 = &producer.state().unwrap();
     assert_eq!(ordinal_of(v2, 10), Some(edited), "an edit stays in place");
     assert_eq!(
         ordinal_of(v2, 30),
@@ -129,8 +132,8 @@ async fn fifty_random_cycles_decode_exactly_and_a_restarted_producer_continues_t
         }
         let report = full_cycle(&mut producer, &movies).await.unwrap();
         assert!(report.published, "cycle {cycle}");
-        assert_eq!(producer.state().len(MOVIE), movies.len());
-        truth.insert(report.version.0, producer.state().clone());
+        assert_eq!(producer.state().unwrap().len(MOVIE), movies.len());
+        truth.insert(report.version.0, producer.state().unwrap());
     }
     assert_eq!(producer.version(), Some(Version(50)));
 
@@ -177,7 +180,7 @@ async fn fifty_random_cycles_decode_exactly_and_a_restarted_producer_continues_t
         .await
         .unwrap();
     assert_eq!(producer.version(), Some(Version(50)));
-    assert_eq!(*producer.state(), truth[&50]);
+    assert_eq!(producer.state().unwrap(), truth[&50]);
     let unchanged = full_cycle(&mut producer, &movies).await.unwrap();
     assert!(
         !unchanged.published,
@@ -193,7 +196,7 @@ async fn fifty_random_cycles_decode_exactly_and_a_restarted_producer_continues_t
         &truth[&50],
     )
     .await;
-    assert_eq!(state, *producer.state());
+    assert_eq!(state, producer.state().unwrap());
     // The delta is small: unchanged records kept their ordinals across the restart.
     let changed: u64 = report
         .types
@@ -314,7 +317,7 @@ async fn new_records_fill_pages_that_are_an_eighth_free_fullest_first() {
     }
     let report = full_cycle(&mut producer, &movies).await.unwrap();
     let placed: Vec<u32> = (100..105)
-        .map(|id| ordinal_of(producer.state(), id).unwrap().0)
+        .map(|id| ordinal_of(&producer.state().unwrap(), id).unwrap().0)
         .collect();
     assert_eq!(placed, [33, 34, 40, 64, 65]);
     assert_eq!(report.types[0].pages_touched, 2, "{report}");
@@ -367,10 +370,10 @@ async fn records_added_by_hand_and_by_serde_in_one_cycle_come_out_right() {
             })
             .await
             .unwrap();
-        assert_movies(producer.state(), &movies);
+        assert_movies(&producer.state().unwrap(), &movies);
         assert_eq!(
             snapshot_state(&*store, report.version).await,
-            *producer.state(),
+            producer.state().unwrap(),
             "round {round}"
         );
         let mut next_id = 10_000 + round * 100;
@@ -474,13 +477,13 @@ async fn children_added_before_every_root_are_the_ones_their_roots_get() {
             .map(|i| (i as i64, vec![format!("tag{i}")]))
             .collect();
         assert_eq!(
-            tags_by_movie(producer.state()),
+            tags_by_movie(&producer.state().unwrap()),
             expected,
             "{threads} threads"
         );
         assert_eq!(
             snapshot_state(&*store, report.version).await,
-            *producer.state()
+            producer.state().unwrap()
         );
     }
 }
@@ -507,13 +510,13 @@ async fn a_child_reused_by_roots_of_later_batches_stays_that_child() {
             .map(|i| (i as i64, vec![tag(i)]))
             .collect();
         assert_eq!(
-            tags_by_movie(producer.state()),
+            tags_by_movie(&producer.state().unwrap()),
             expected,
             "{threads} threads"
         );
         assert_eq!(
             snapshot_state(&*store, report.version).await,
-            *producer.state()
+            producer.state().unwrap()
         );
     }
 }

@@ -83,7 +83,7 @@ impl Rig {
         let (version, state) = restore_beside(&self.inner).await;
         assert_eq!(version, announced, "{context}");
         assert!(
-            state == *self.producer.state(),
+            state == self.producer.state().unwrap(),
             "{context}: a fresh producer restores the failing producer's state"
         );
         if let Some(v) = announced {
@@ -99,7 +99,7 @@ impl Rig {
     async fn check_chain_continues(&mut self, context: &str) {
         self.faulty.clear();
         let before = self.producer.version();
-        let state_before = self.producer.state().clone();
+        let state_before = self.producer.state().unwrap();
         let report = self
             .cycle()
             .await
@@ -113,7 +113,7 @@ impl Rig {
                 .await
                 .unwrap_or_else(|e| panic!("{context}: {e}"));
             assert!(
-                next == *self.producer.state(),
+                next == self.producer.state().unwrap(),
                 "{context}: the delta applies"
             );
         }
@@ -144,7 +144,7 @@ async fn restore_through(
         .await
     {
         Ok(fresh) => {
-            let restored = (fresh.version(), fresh.state().clone());
+            let restored = (fresh.version(), fresh.state().unwrap());
             fresh.close().await.unwrap();
             Ok(restored)
         }
@@ -297,13 +297,13 @@ async fn a_lost_announcement_write_is_repaired_or_fails_the_next_cycle_clearly()
         .await
         .unwrap();
     assert_eq!(restarted.version(), Some(Version(3)));
-    let state = restarted.state().clone();
+    let state = restarted.state().unwrap();
     let report = full_cycle(&mut restarted, &rig.movies).await.unwrap();
     assert_eq!(report.version, Version(4));
     let next = apply_delta(&*rig.inner, Version(3), Version(4), &state)
         .await
         .unwrap();
-    assert!(next == *restarted.state());
+    assert!(next == restarted.state().unwrap());
     eprintln!(
         "producer_faults: lost announcement: {} fault injected and survived",
         rig.faulty.injected()
@@ -314,7 +314,7 @@ async fn a_lost_announcement_write_is_repaired_or_fails_the_next_cycle_clearly()
 async fn a_restore_through_corrupt_transfers_refuses_or_restores_exactly() {
     // Six versions, snapshots at 1, 3 and 5: version 6 restores from snapshot 5 and a delta.
     let mut rig = Rig::new(21, 6, 10).await;
-    let truth = rig.producer.state().clone();
+    let truth = rig.producer.state().unwrap();
     let blobs_read = {
         let fresh = Arc::new(FaultyStore::new(rig.inner.clone(), 0));
         let (version, _) = restore_through(fresh.clone(), &rig.inner).await.unwrap();

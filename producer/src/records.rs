@@ -1,0 +1,202 @@
+//! Records wherever they live: the current version's own snapshot (read in place), the next
+//! version (an [`Overlay`](shoal_format::Overlay) of it), or the pending records of a cycle.
+//!
+//! The producer's indexes hold ordinals only and compare against the records where they are,
+//! so identity (equality and hash) must not depend on where a record is held: a `Record` in
+//! memory and the same record read in place hash and compare alike ([`hash_record`] and
+//! [`hash_at`], [`same_record`]). Floats compare by their bits, as they are encoded.
+
+use std::hash::{BuildHasher, Hasher as _};
+
+use shoal_format::{
+    Elements, FieldId, FieldValue, Ordinal, Record, RecordSource, Result, Schema, TypeId, TypeKind,
+};
+
+use crate::index::Hasher;
+use crate::writer::PROVISIONAL;
+
+/// Feeds one value to a hasher: a tag, then its bits.
+pub(crate) fn hash_value(h: &mut impl std::hash::Hasher, v: FieldValue<'_>) {
+    match v {
+        FieldValue::Null => h.write_u8(0),
+        FieldValue::Bool(b) => h.write_u16(0x100 | b as u16),
+        FieldValue::I32(x) => {
+            h.write_u8(2);
+            h.write_i32(x);
+        }
+        FieldValue::I64(x) => {
+            h.write_u8(3);
+            h.write_i64(x);
+        }
+        FieldValue::F32(x) => {
+            h.write_u8(4);
+            h.write_u32(x.to_bits());
+        }
+        FieldValue::F64(x) => {
+            h.write_u8(5);
+            h.write_u64(x.to_bits());
+        }
+        FieldValue::Str(s) => {
+            h.write_u8(6);
+            h.write_usize(s.len());
+            h.write(s.as_bytes());
+        }
+        FieldValue::Bytes(b) => {
+            h.write_u8(7);
+            h.write_usize(b.len());
+            h.write(b);
+        }
+        FieldValue::Ref(o) => {
+            h.write_u8(8);
+            h.write_u32(o.0);
+        }
+    }
+}
+
+/// The same value, bit for bit (`NaN` equals itself, `0.0` differs from `-0.0`).
+pub(crate) fn same_value(a: FieldValue<'_>, b: FieldValue<'_>) -> bool {
+    match (a, b) {
+        (FieldValue::F32(x), FieldValue::F32(y)) => x.to_bits() == y.to_bits(),
+        (FieldValue::F64(x), FieldValue::F64(y)) => x.to_bits() == y.to_bits(),
+        _ => a == b,
+    }
+}
+
+/// The identity hash of a record held in memory.
+pub(crate) fn hash_record(hasher: &Hasher, record: &Record) -> u64 {
+    let mut h = hasher.build_hasher();
+    match record {
+        Record::Object(values) => {
+            h.write_usize(values.len());
+            values.iter().for_each(|v| hash_value(&mut h, v.into()));
+        }
+        Record::List(e) | Record::Set(e) => {
+            h.write_usize(e.len());
+            e.iter().for_each(|o| h.write_u32(o.0));
+        }
+        Record::Map(e) => {
+            h.write_usize(e.len());
+            for (k, v) in e {
+                h.write_u32(k.0);
+                h.write_u32(v.0);
+            }
+        }
+    }
+    h.finish()
+}
+
+/// The identity hash of record `o` of `ty` read in place: [`hash_record`] of the same record.
+pub(crate) fn hash_at<S: RecordSource + ?Sized>(
+    hasher: &Hasher,
+    source: &S,
+    ty: TypeId,
+    o: Ordinal,
+) -> Result<u64> {
+    let mut h = hasher.build_hasher();
+    match field_count(source.schema(), ty) {
+        Some(n) => {
+            h.write_usize(n);
+            for f in 0..n {
+                hash_value(&mut h, source.field(ty, FieldId(f as u32), o)?);
+            }
+        }
+        None => {
+            let elements = source.elements(ty, o)?;
+            h.write_usize(elements.len());
+            for (k, v) in elements {
+                h.write_u32(k.0);
+                if let Some(v) = v {
+                    h.write_u32(v.0);
+                }
+            }
+        }
+    }
+    Ok(h.finish())
+}
+
+/// True when record `o` of `ty` in `source` is `record`.
+pub(crate) fn same_record<S: RecordSource + ?Sized>(
+    source: &S,
+    ty: TypeId,
+    o: Ordinal,
+    record: &Record,
+) -> bool {
+    match record {
+        Record::Object(values) => values.iter().enumerate().all(|(f, v)| {
+            source
+                .field(ty, FieldId(f as u32), o)
+                .is_ok_and(|x| same_value(x, v.into()))
+        }),
+        Record::List(e) | Record::Set(e) => source
+            .elements(ty, o)
+            .is_ok_and(|it| it.len() == e.len() && it.zip(e).all(|((k, _), x)| k == *x)),
+        Record::Map(e) => source.elements(ty, o).is_ok_and(|it| {
+            it.len() == e.len() && it.zip(e).all(|((k, v), (a, b))| k == *a && v == Some(*b))
+        }),
+    }
+}
+
+/// The number of fields of an object type; `None` for a list, set or map type.
+fn field_count(schema: &Schema, ty: TypeId) -> Option<usize> {
+    match &schema.type_def(ty)?.kind {
+        TypeKind::Object { fields, .. } => Some(fields.len()),
+        _ => None,
+    }
+}
+
+/// A version and a cycle's pending records: provisional ordinals (at or above
+/// [`PROVISIONAL`]) read the pending records, the others the version.
+pub(crate) struct WithPending<'a, S: ?Sized> {
+    pub(crate) version: &'a S,
+    pub(crate) pending: &'a [Vec<Record>],
+}
+
+impl<S: RecordSource + ?Sized> WithPending<'_, S> {
+    fn pending(&self, ty: TypeId, o: Ordinal) -> Option<&Record> {
+        self.pending
+            .get(ty.index())?
+            .get((o.0 - PROVISIONAL) as usize)
+    }
+
+    fn missing(&self, ty: TypeId, o: Ordinal) -> shoal_format::Error {
+        shoal_format::Error::NoSuchField(format!("no pending record {o} of {ty}"))
+    }
+}
+
+impl<S: RecordSource + ?Sized> RecordSource for WithPending<'_, S> {
+    fn schema(&self) -> &Schema {
+        self.version.schema()
+    }
+
+    fn contains(&self, ty: TypeId, o: Ordinal) -> bool {
+        if o.0 >= PROVISIONAL {
+            self.pending(ty, o).is_some()
+        } else {
+            self.version.contains(ty, o)
+        }
+    }
+
+    fn field(&self, ty: TypeId, field: FieldId, o: Ordinal) -> Result<FieldValue<'_>> {
+        if o.0 < PROVISIONAL {
+            return self.version.field(ty, field, o);
+        }
+        match self.pending(ty, o) {
+            Some(Record::Object(values)) => values
+                .get(field.index())
+                .map(FieldValue::from)
+                .ok_or_else(|| self.missing(ty, o)),
+            _ => Err(self.missing(ty, o)),
+        }
+    }
+
+    fn elements(&self, ty: TypeId, o: Ordinal) -> Result<Elements<'_>> {
+        if o.0 < PROVISIONAL {
+            return self.version.elements(ty, o);
+        }
+        match self.pending(ty, o) {
+            Some(Record::List(e) | Record::Set(e)) => Ok(Elements::Slice(e.iter())),
+            Some(Record::Map(e)) => Ok(Elements::Pairs(e.iter())),
+            _ => Err(self.missing(ty, o)),
+        }
+    }
+}
