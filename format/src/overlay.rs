@@ -5,7 +5,8 @@
 //! other [`VersionSource`].
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::ops::Range;
 
 use roaring::RoaringBitmap;
 
@@ -27,7 +28,8 @@ pub struct Overlay<'a, S: ?Sized> {
 struct Layer {
     /// Ordinals of the base no longer read from it (removed, or replaced by `added`).
     hidden: RoaringBitmap,
-    added: HashMap<u32, Record>,
+    /// In ordinal order, so that a writer walks a page's added records in one pass.
+    added: BTreeMap<u32, Record>,
     populated: RoaringBitmap,
 }
 
@@ -89,10 +91,10 @@ impl<'a, S: VersionSource + ?Sized> Overlay<'a, S> {
     /// the base, `None` nowhere.
     fn locate(&self, ty: TypeId, ordinal: Ordinal) -> Option<Option<&Record>> {
         let layer = self.types.get(ty.index())?;
-        if let Some(r) = layer.added.get(&ordinal.0) {
-            return Some(Some(r));
+        if layer.hidden.contains(ordinal.0) {
+            return layer.added.get(&ordinal.0).map(Some);
         }
-        (!layer.hidden.contains(ordinal.0) && self.base.contains(ty, ordinal)).then_some(None)
+        self.base.contains(ty, ordinal).then_some(None)
     }
 }
 
@@ -124,7 +126,67 @@ impl<S: VersionSource + ?Sized> RecordSource for Overlay<'_, S> {
     }
 }
 
+impl<S: VersionSource + ?Sized> Overlay<'_, S> {
+    /// The base's values for `range`, with the changes of this overlay written over them.
+    fn patch<'s, T>(
+        &'s self,
+        ty: TypeId,
+        range: Range<u32>,
+        out: &mut Vec<Option<T>>,
+        from_base: impl FnOnce(Range<u32>, &mut Vec<Option<T>>) -> Result<()>,
+        of_record: impl Fn(&'s Record) -> Result<T>,
+    ) -> Result<()> {
+        let first = out.len();
+        from_base(range.clone(), out)?;
+        let Some(layer) = self.types.get(ty.index()) else {
+            return Ok(());
+        };
+        let mut hidden = layer.hidden.range(range.clone()).peekable();
+        if hidden.peek().is_none() {
+            return Ok(());
+        }
+        for o in hidden {
+            out[first + (o - range.start) as usize] = None;
+        }
+        for (o, r) in layer.added.range(range.clone()) {
+            out[first + (o - range.start) as usize] = Some(of_record(r)?);
+        }
+        Ok(())
+    }
+}
+
 impl<S: VersionSource + ?Sized> VersionSource for Overlay<'_, S> {
+    fn column_values<'s>(
+        &'s self,
+        ty: TypeId,
+        field: FieldId,
+        range: Range<u32>,
+        out: &mut Vec<Option<FieldValue<'s>>>,
+    ) -> Result<()> {
+        self.patch(
+            ty,
+            range,
+            out,
+            |range, out| self.base.column_values(ty, field, range, out),
+            |r| crate::read::field_of(r, ty, field),
+        )
+    }
+
+    fn column_elements<'s>(
+        &'s self,
+        ty: TypeId,
+        range: Range<u32>,
+        out: &mut Vec<Option<Elements<'s>>>,
+    ) -> Result<()> {
+        self.patch(
+            ty,
+            range,
+            out,
+            |range, out| self.base.column_elements(ty, range, out),
+            |r| crate::read::elements_of(r, ty),
+        )
+    }
+
     fn slot_count(&self, ty: TypeId) -> u32 {
         self.types
             .get(ty.index())

@@ -6,6 +6,7 @@
 //! Values borrow from the source: a string is a `&str` into the blob, never a copy.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use roaring::RoaringBitmap;
 
@@ -201,6 +202,42 @@ pub trait VersionSource: RecordSource {
     /// The number of records of `ty`.
     fn record_count(&self, ty: TypeId) -> u64 {
         self.populated(ty).len()
+    }
+
+    /// Appends the values of field `field` of the ordinals in `range`, in order, `None` for
+    /// an ordinal without a record: how a writer reads a page's worth of a column. Holders
+    /// that can walk a column faster than one [`field`](RecordSource::field) at a time
+    /// override it.
+    fn column_values<'s>(
+        &'s self,
+        ty: TypeId,
+        field: FieldId,
+        range: Range<u32>,
+        out: &mut Vec<Option<FieldValue<'s>>>,
+    ) -> Result<()> {
+        for o in range.map(Ordinal) {
+            out.push(match self.contains(ty, o) {
+                true => Some(self.field(ty, field, o)?),
+                false => None,
+            });
+        }
+        Ok(())
+    }
+
+    /// [`column_values`](Self::column_values) for the elements of a list, set or map type.
+    fn column_elements<'s>(
+        &'s self,
+        ty: TypeId,
+        range: Range<u32>,
+        out: &mut Vec<Option<Elements<'s>>>,
+    ) -> Result<()> {
+        for o in range.map(Ordinal) {
+            out.push(match self.contains(ty, o) {
+                true => Some(self.elements(ty, o)?),
+                false => None,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -87,6 +87,7 @@ pub fn write_snapshot<S: VersionSource + ?Sized, W: Write>(
         write_type_section(&mut writer, slot_count, &[&populated])?;
         writer.end()?;
         let object = matches!(schema.types()[t].kind, TypeKind::Object { .. });
+        let (mut values, mut elements) = (Vec::new(), Vec::new());
         for (c, kind) in schema.columns(ty).iter().enumerate() {
             writer.begin(SECTION_COLUMN, ty, c as u32);
             let column = FieldId(c as u32);
@@ -96,12 +97,19 @@ pub fn write_snapshot<S: VersionSource + ?Sized, W: Write>(
                 slot_count as usize,
                 options.page_shift,
                 |start, end, out| {
-                    for o in (start as u32..end as u32).map(Ordinal) {
-                        out.push(match (populated.contains(o.0), object) {
-                            (false, _) => Cell::Hole,
-                            (true, true) => Cell::Field(source.field(ty, column, o)?),
-                            (true, false) => Cell::Elements(source.elements(ty, o)?),
-                        });
+                    let range = start as u32..end as u32;
+                    if object {
+                        values.clear();
+                        source.column_values(ty, column, range, &mut values)?;
+                        out.extend(values.iter().map(|v| v.map_or(Cell::Hole, Cell::Field)));
+                    } else {
+                        elements.clear();
+                        source.column_elements(ty, range, &mut elements)?;
+                        out.extend(
+                            elements
+                                .drain(..)
+                                .map(|e| e.map_or(Cell::Hole, Cell::Elements)),
+                        );
                     }
                     Ok(())
                 },
@@ -483,6 +491,28 @@ impl<D: AsRef<[u8]>> VersionSource for SnapshotView<D> {
 
     fn populated(&self, ty: TypeId) -> Cow<'_, RoaringBitmap> {
         SnapshotView::populated(self, ty).map_or_else(Cow::default, Cow::Borrowed)
+    }
+
+    fn column_values<'s>(
+        &'s self,
+        ty: TypeId,
+        field: FieldId,
+        range: std::ops::Range<u32>,
+        out: &mut Vec<Option<FieldValue<'s>>>,
+    ) -> Result<()> {
+        let reader = self.column(ty, field)?;
+        let populated = &self.types[ty.index()].populated;
+        for o in range {
+            out.push(match populated.contains(o) {
+                true => Some(
+                    reader
+                        .value(o as usize)
+                        .map_err(|e| self.read_err(ty, field.index(), o as usize, e))?,
+                ),
+                false => None,
+            });
+        }
+        Ok(())
     }
 }
 

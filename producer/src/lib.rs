@@ -21,9 +21,13 @@
 //! restarts. Every failure (input, validator veto, store) leaves the producer on its last
 //! announced version, and nothing half-written is ever announced.
 //!
-//! Memory: the producer holds the current version as records (shared between the current
-//! and the next version during a cycle) and two indexes that store only ordinals (record
-//! content -> ordinal, primary key -> ordinal), about 5 bytes per record each.
+//! Memory: between cycles the producer holds the current version as its own snapshot (plain
+//! bytes, read in place) and two indexes that store only ordinals (record content ->
+//! ordinal, primary key -> ordinal), about 5 bytes per record each: no record is held
+//! decoded. A cycle adds the records that changed (the next version is an
+//! [`Overlay`](shoal_format::Overlay) of the current one) and the next snapshot while it is
+//! written; the snapshot is encoded every cycle, published or not, because it is the next
+//! current version.
 //!
 //! ```
 //! use std::sync::Arc;
