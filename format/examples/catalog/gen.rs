@@ -2,9 +2,11 @@
 //! distributions, not the same records), generated as a stream: record `i` is a pure function
 //! of `(seed, i)`, so [`v1`] and [`v2`] hold O(1) memory whatever `n`.
 //!
-//! Slot `i` owns the ids `20i+1 ..= 20i+20`: its v1 movie takes `20i + 1 + o` with
-//! `o = hash(i) % 20`; if v2 removes it, the movie v2 adds in its place takes
-//! `20i + 1 + (o + 10) % 20`, which differs from `o`, so no id repeats within or across versions.
+//! Record `i` fills slot `s = permute(i)` (a seeded bijection of `0..n`, so ids come in random
+//! order as the script's do; ascending ids change the producer's figures). Slot `s` owns the
+//! ids `20s+1 ..= 20s+20`: its v1 movie takes `20s + 1 + o` with `o = hash(s) % 20`; if v2
+//! removes it, the movie v2 adds in its place takes `20s + 1 + (o + 10) % 20`, which differs
+//! from `o`, so no id repeats within or across versions.
 
 #![allow(dead_code)]
 
@@ -67,23 +69,43 @@ const ID: u64 = 2;
 const CHANGE: u64 = 3;
 const ADDED: u64 = 4;
 
-/// Version 1: `n` movies, slot 0 to `n - 1`.
+/// Version 1: `n` movies.
 pub fn v1(n: u64) -> impl Iterator<Item = Movie> {
-    (0..n).map(|i| record(SEED, i))
+    slots(SEED, n).map(|s| record(SEED, s))
 }
 
 /// Version 2: v1 with 0.5% of the slots removed and 1% edited (rating, title or tags), in slot
-/// order, then one new movie per removed slot.
+/// v1's order, then one new movie per removed slot.
 pub fn v2(n: u64) -> impl Iterator<Item = Movie> {
-    let kept = (0..n).filter_map(|i| match change(SEED, i) {
+    let kept = slots(SEED, n).filter_map(|i| match change(SEED, i) {
         Change::Remove => None,
         Change::Keep => Some(record(SEED, i)),
         Change::Edit => Some(edit(SEED, i, record(SEED, i))),
     });
-    let added = (0..n)
+    let added = slots(SEED, n)
         .filter(|&i| change(SEED, i) == Change::Remove)
         .map(|i| added(SEED, i));
     kept.chain(added)
+}
+
+/// The slots of records `0..n` in turn: a 4-round Feistel network on the smallest power of
+/// four above `n`, walking the cycle until it lands below `n`.
+fn slots(seed: u64, n: u64) -> impl Iterator<Item = u64> {
+    let half = (64 - n.leading_zeros()).div_ceil(2).max(1);
+    let mask = (1u64 << half) - 1;
+    (0..n).map(move |i| {
+        let mut x = i;
+        loop {
+            let (mut l, mut r) = (x >> half, x & mask);
+            for round in 0..4 {
+                (l, r) = (r, l ^ (mix(seed ^ mix(round ^ (r << 8))) & mask));
+            }
+            x = (l << half) | r;
+            if x < n {
+                return x;
+            }
+        }
+    })
 }
 
 #[derive(PartialEq)]
