@@ -74,7 +74,7 @@ pub fn v1(n: u64) -> impl Iterator<Item = Movie> {
     slots(SEED, n).map(|s| record(SEED, s))
 }
 
-/// Version 2: v1 with 0.5% of the slots removed and 1% edited (rating, title or tags), in slot
+/// Version 2: v1 with 0.5% of the slots removed and 1% edited (rating, title or tags), in
 /// v1's order, then one new movie per removed slot.
 pub fn v2(n: u64) -> impl Iterator<Item = Movie> {
     let kept = slots(SEED, n).filter_map(|i| match change(SEED, i) {
