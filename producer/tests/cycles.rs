@@ -541,3 +541,43 @@ async fn a_reference_past_the_children_handed_out_is_a_typed_error_and_publishes
     assert_eq!((type_name.as_str(), field.as_str()), ("Movie", "tags"));
     assert!(read_announced(&*store).await.unwrap().is_none(), "{err}");
 }
+
+/// Between cycles the producer holds its own snapshot of the current version: the bytes it
+/// published when the cycle published one, and the same bytes when the cadence skipped it.
+#[tokio::test]
+async fn the_producer_holds_the_snapshot_of_its_version_whether_published_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let mut producer = Producer::builder(store.clone())
+        .schema(schema())
+        .snapshot_every(2)
+        .build()
+        .await
+        .unwrap();
+    let mut rng = Rng::new(7);
+    let mut movies = catalog(&mut rng, 3_000);
+    let mut next_id = 3_000;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        full_cycle(&mut producer, &movies).await.unwrap();
+        held.push(producer.current().data().clone());
+        mutate(&mut rng, &mut movies, &mut next_id, 5);
+    }
+    // Versions 1 and 3 published snapshots: the producer held exactly those bytes.
+    for v in [1u64, 3] {
+        let published = plain(&*store, &BlobName::Snapshot(Version(v)).key()).await;
+        assert_eq!(held[v as usize - 1], published, "version {v}");
+    }
+    // Versions 2 and 4 published deltas only: what it held is what the deltas make.
+    for v in [2u64, 4] {
+        let before = shoal_format::SnapshotView::open(held[v as usize - 2].clone())
+            .unwrap()
+            .to_state()
+            .unwrap();
+        let name = BlobName::Delta(Version(v - 1), Version(v));
+        let after = apply(&*store, name, &before).await;
+        let view = shoal_format::SnapshotView::open(held[v as usize - 1].clone()).unwrap();
+        view.verify().unwrap();
+        assert_eq!(view.to_state().unwrap(), after, "version {v}");
+    }
+}
