@@ -353,6 +353,9 @@ impl Cycle {
         let size_hint = self.last_snapshot_size as usize;
         let mut snapshot = Vec::with_capacity(size_hint + size_hint / 8);
         write_snapshot(next, version, &self.write_options(), &mut snapshot)?;
+        // Held until the next cycle as the current version: no spare capacity (the first
+        // snapshot grew by doubling).
+        snapshot.shrink_to_fit();
         Ok(Bytes::from(snapshot))
     }
 
