@@ -531,7 +531,7 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
     pub fn apply_over<'a, S: VersionSource + ?Sized>(&self, base: &'a S) -> Result<Overlay<'a, S>> {
         if *base.schema() != *self.layout.schema {
             return Err(Error::DeltaMismatch(
-                "the base's schema differs from the delta's".into(),
+                "the state's schema differs from the delta's".into(),
             ));
         }
         let mut next = Overlay::new(base);
@@ -568,35 +568,15 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
     /// state. Checks that every removed record exists, every added slot is free, every base
     /// exists, and that the result has the slot counts the delta declares.
     pub fn apply(&self, state: &DataState) -> Result<DataState> {
-        if **state.schema() != *self.layout.schema {
-            return Err(Error::DeltaMismatch(
-                "the state's schema differs from the delta's".into(),
-            ));
-        }
+        let changes = self.apply_over(state)?.into_changes();
         let mut next = state.clone();
-        for t in 0..self.types.len() {
+        for (t, (gone, added)) in changes.into_iter().enumerate() {
             let ty = TypeId(t as u32);
-            let added = self.added_records(state, ty)?;
-            let delta = &self.types[t];
-            for o in delta.removed.iter().map(Ordinal) {
-                if next.remove(ty, o).is_none() {
-                    return Err(self.mismatch(ty, format!("removes {o}, which is not there")));
-                }
+            for o in gone.iter().map(Ordinal) {
+                next.remove(ty, o);
             }
             for (o, record) in added {
-                if next.insert(ty, o, record)?.is_some() {
-                    return Err(self.mismatch(ty, format!("adds {o}, which is taken")));
-                }
-            }
-            if next.slot_count(ty) != delta.slot_count {
-                return Err(self.mismatch(
-                    ty,
-                    format!(
-                        "leaves {} slots, the delta says {}",
-                        next.slot_count(ty),
-                        delta.slot_count
-                    ),
-                ));
+                next.insert(ty, Ordinal(o), record)?;
             }
         }
         Ok(next)

@@ -77,6 +77,15 @@ impl<'a, S: VersionSource + ?Sized> Overlay<'a, S> {
         self.types.get(ty.index())?.added.get(&ordinal.0)
     }
 
+    /// Per type: the base ordinals no longer read from it (removed or replaced), and the
+    /// records added, by ordinal.
+    pub fn into_changes(self) -> Vec<(RoaringBitmap, BTreeMap<u32, Record>)> {
+        self.types
+            .into_iter()
+            .map(|l| (l.hidden, l.added))
+            .collect()
+    }
+
     /// The number of records of `ty`.
     pub fn len(&self, ty: TypeId) -> u64 {
         self.types.get(ty.index()).map_or(0, |l| l.populated.len())
