@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use load::Movie;
 use shoal_producer::{BoxError, Producer};
 use shoal_store::FsStore;
 
@@ -111,7 +112,7 @@ async fn main() -> Result<(), BoxError> {
                         let n = n as u64;
                         let movies: Box<dyn Iterator<Item = load::Movie>> = match version {
                             1 => Box::new(gen::v1(n)),
-                            _ => Box::new(gen::v2(n)),
+                            _ => Box::new(gen::v2(n, 1.0)),
                         };
                         for movie in movies {
                             w.add(&movie)?;

@@ -4,18 +4,26 @@
 //!
 //! Record `i` fills slot `s = permute(i)` (a seeded bijection of `0..n`, so ids come in random
 //! order as the script's do; ascending ids change the producer's figures). Slot `s` owns the
-//! ids `20s+1 ..= 20s+20`: its v1 movie takes `20s + 1 + o` with `o = hash(s) % 20`; if v2
-//! removes it, the movie v2 adds in its place takes `20s + 1 + (o + 10) % 20`, which differs
-//! from `o`, so no id repeats within or across versions.
+//! ids `20s+1 ..= 20s+19`: its v1 movie takes `20s + 1 + o` with `o = hash(s) % 19`; if v2
+//! removes it, the movie v2 adds in its place takes `20s + 1 + (o + 10) % 19`, which differs
+//! from `o`, so no id repeats within or across versions, and every id lies in `1..20n`.
+//!
+//! Version 2 changes `pct` % of the slots (the script: 1): half that many removed, `pct` %
+//! edited (rating, title or tags drawn again), and one new movie per removed slot. The same
+//! functions serve a stream ([`v1`], [`v2`]) and `shoal bench`, which holds both versions and
+//! what changed (`tools/src/cmd/bench/catalog.rs` includes this file).
+//!
+//! The parent module provides `Movie`.
 
 #![allow(dead_code)]
 
-use super::load::Movie;
+use super::Movie;
 
 /// The seed of `gen_catalog.py`.
 pub const SEED: u64 = 20261122;
 
-const GENRES: [&str; 22] = [
+/// The genres.
+pub const GENRES: [&str; 22] = [
     "Drama",
     "Comedy",
     "Action",
@@ -39,7 +47,8 @@ const GENRES: [&str; 22] = [
     "Anime",
     "Kids",
 ];
-const COUNTRIES: [&str; 30] = [
+/// The country codes.
+pub const COUNTRIES: [&str; 30] = [
     "US", "GB", "FR", "DE", "JP", "KR", "IN", "ES", "IT", "BR", "MX", "CA", "AU", "SE", "DK", "NO",
     "NL", "BE", "PL", "TR", "AR", "CO", "NG", "ZA", "EG", "TH", "PH", "ID", "CN", "TW",
 ];
@@ -71,26 +80,26 @@ const ADDED: u64 = 4;
 
 /// Version 1: `n` movies.
 pub fn v1(n: u64) -> impl Iterator<Item = Movie> {
-    slots(SEED, n).map(|s| record(SEED, s))
+    slots(n).map(record)
 }
 
-/// Version 2: v1 with 0.5% of the slots removed and 1% edited (rating, title or tags), in
-/// v1's order, then one new movie per removed slot.
-pub fn v2(n: u64) -> impl Iterator<Item = Movie> {
-    let kept = slots(SEED, n).filter_map(|i| match change(SEED, i) {
+/// Version 2 with `pct` % changed: v1's movies in v1's order, edits in place, removed ones
+/// left out, then one new movie per removed slot.
+pub fn v2(n: u64, pct: f64) -> impl Iterator<Item = Movie> {
+    let kept = slots(n).filter_map(move |s| match change(s, pct) {
         Change::Remove => None,
-        Change::Keep => Some(record(SEED, i)),
-        Change::Edit => Some(edit(SEED, i, record(SEED, i))),
+        Change::Keep => Some(record(s)),
+        Change::Edit => Some(edit(s, record(s))),
     });
-    let added = slots(SEED, n)
-        .filter(|&i| change(SEED, i) == Change::Remove)
-        .map(|i| added(SEED, i));
+    let added = slots(n)
+        .filter(move |&s| change(s, pct) == Change::Remove)
+        .map(added);
     kept.chain(added)
 }
 
 /// The slots of records `0..n` in turn: a 4-round Feistel network on the smallest power of
 /// four above `n`, walking the cycle until it lands below `n`.
-fn slots(seed: u64, n: u64) -> impl Iterator<Item = u64> {
+pub fn slots(n: u64) -> impl Iterator<Item = u64> {
     let half = (64 - n.leading_zeros()).div_ceil(2).max(1);
     let mask = (1u64 << half) - 1;
     (0..n).map(move |i| {
@@ -98,7 +107,7 @@ fn slots(seed: u64, n: u64) -> impl Iterator<Item = u64> {
         loop {
             let (mut l, mut r) = (x >> half, x & mask);
             for round in 0..4 {
-                (l, r) = (r, l ^ (mix(seed ^ mix(round ^ (r << 8))) & mask));
+                (l, r) = (r, l ^ (mix(SEED ^ mix(round ^ (r << 8))) & mask));
             }
             x = (l << half) | r;
             if x < n {
@@ -108,38 +117,44 @@ fn slots(seed: u64, n: u64) -> impl Iterator<Item = u64> {
     })
 }
 
-#[derive(PartialEq)]
-enum Change {
+/// What version 2 does with a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The v1 movie stays as it is.
     Keep,
+    /// The v1 movie is gone; a new one is added for it.
     Remove,
+    /// The v1 movie stays with its rating, title or tags drawn again.
     Edit,
 }
 
-fn change(seed: u64, i: u64) -> Change {
-    match Rng::new(seed, CHANGE, i).unit() {
-        x if x < 0.005 => Change::Remove,
-        x if x < 0.015 => Change::Edit,
+/// What version 2 with `pct` % changed does with slot `s`.
+pub fn change(s: u64, pct: f64) -> Change {
+    match Rng::new(CHANGE, s).unit() {
+        x if x < pct / 200.0 => Change::Remove,
+        x if x < pct / 200.0 + pct / 100.0 => Change::Edit,
         _ => Change::Keep,
     }
 }
 
-fn offset(seed: u64, i: u64) -> u64 {
-    Rng::new(seed, ID, i).next() % 20
+fn offset(s: u64) -> u64 {
+    Rng::new(ID, s).next() % 19
 }
 
-/// Slot `i` of version 1.
-fn record(seed: u64, i: u64) -> Movie {
-    movie(&mut Rng::new(seed, RECORD, i), 20 * i + 1 + offset(seed, i))
+/// The v1 movie of slot `s`.
+pub fn record(s: u64) -> Movie {
+    movie(&mut Rng::new(RECORD, s), 20 * s + 1 + offset(s))
 }
 
-/// The movie version 2 adds for removed slot `i`.
-fn added(seed: u64, i: u64) -> Movie {
-    let id = 20 * i + 1 + (offset(seed, i) + 10) % 20;
-    movie(&mut Rng::new(seed, ADDED, i), id)
+/// The movie version 2 adds for removed slot `s`.
+pub fn added(s: u64) -> Movie {
+    let id = 20 * s + 1 + (offset(s) + 10) % 19;
+    movie(&mut Rng::new(ADDED, s), id)
 }
 
-fn edit(seed: u64, i: u64, mut m: Movie) -> Movie {
-    let mut rng = Rng::new(seed, CHANGE, i);
+/// `m` (slot `s`'s movie) as version 2 edits it.
+pub fn edit(s: u64, mut m: Movie) -> Movie {
+    let mut rng = Rng::new(CHANGE, s);
     rng.next(); // the draw that chose to edit
     match rng.below(3) {
         0 => m.rating = rating(&mut rng),
@@ -216,12 +231,12 @@ fn sample(rng: &mut Rng, n: usize, k: u64) -> impl Iterator<Item = usize> {
     picked.into_iter().take(len)
 }
 
-/// splitmix64, seeded from `(seed, stream, slot)`.
+/// splitmix64, seeded from `(SEED, stream, slot)`.
 struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64, stream: u64, slot: u64) -> Self {
-        Rng(mix(mix(seed ^ mix(stream)) ^ slot))
+    fn new(stream: u64, slot: u64) -> Self {
+        Rng(mix(mix(SEED ^ mix(stream)) ^ slot))
     }
 
     fn next(&mut self) -> u64 {

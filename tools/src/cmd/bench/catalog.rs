@@ -1,19 +1,22 @@
-//! The benchmark catalog of `shared/datasets/gen_catalog.py`, generated in Rust: the same
-//! fields, word lists and distributions, from a seeded splitmix64 generator (so the same
-//! records on every run and machine, though not the script's exact records: Python draws from
-//! a Mersenne Twister).
+//! The benchmark catalog of `shared/datasets/gen_catalog.py`, generated in Rust by the one
+//! generator the producer's `catalog` example streams from (`format/examples/catalog/gen.rs`,
+//! included here): the same fields, word lists and distributions, the same records on every
+//! run and machine (though not the script's exact records: Python draws from a Mersenne
+//! Twister). This module holds both versions and what changed, as `shoal bench` needs.
 //!
-//! Version 1 holds `records` titles with distinct ids drawn from `1..20 * records`. Version 2
-//! walks version 1 in order: a record is removed with probability P/2 %, else edited with
+//! Version 1 holds `records` titles with distinct ids in `1..20 * records`. Version 2 walks
+//! version 1 in order: a record is removed with probability P/2 %, else edited with
 //! probability P % (its rating, title or tags drawn again, one of the three at random), else
 //! kept; then as many new titles as were removed are appended with fresh ids. P = 1 is the
 //! script's change (1% edited, 0.5% removed, 0.5% added).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use shoal_format::{FieldKind, Schema, TypeDef};
+
+#[path = "../../../../format/examples/catalog/gen.rs"]
+mod gen;
 
 /// One title of the catalog, as in the script's JSON lines (and the producer's input: the
 /// country, genre and tag strings become the one-string-field types of the schema).
@@ -29,9 +32,9 @@ pub struct Movie {
     pub rating: f64,
     /// 3 to 240.
     pub runtime_min: i32,
-    /// One of [`COUNTRIES`].
+    /// One of the catalog's 30 country codes.
     pub country: String,
-    /// One to three of [`GENRES`], sorted.
+    /// One to three of the catalog's 22 genres, sorted.
     pub genres: Vec<String>,
     /// Zero to six of 400 tags `tag000`..`tag399`, sorted.
     pub tags: Vec<String>,
@@ -62,67 +65,6 @@ pub fn schema() -> Arc<Schema> {
         .expect("the catalog schema is valid"),
     )
 }
-
-/// The genres.
-pub const GENRES: [&str; 22] = [
-    "Drama",
-    "Comedy",
-    "Action",
-    "Thriller",
-    "Documentary",
-    "Horror",
-    "Romance",
-    "Animation",
-    "Crime",
-    "Sci-Fi",
-    "Fantasy",
-    "Family",
-    "Mystery",
-    "Music",
-    "Western",
-    "War",
-    "History",
-    "Sport",
-    "Biography",
-    "Reality",
-    "Anime",
-    "Kids",
-];
-
-/// The country codes.
-pub const COUNTRIES: [&str; 30] = [
-    "US", "GB", "FR", "DE", "JP", "KR", "IN", "ES", "IT", "BR", "MX", "CA", "AU", "SE", "DK", "NO",
-    "NL", "BE", "PL", "TR", "AR", "CO", "NG", "ZA", "EG", "TH", "PH", "ID", "CN", "TW",
-];
-
-/// The words titles are made of (the script's list, duplicates included, so each word is
-/// drawn as often as there).
-const WORDS: &str = "the of and a to in is you that it he was for on are as with his they at \
-    be this from have or by one had not but what all were when we there can an your which \
-    their said if do will each about how up out them then she many some so these would other \
-    into has more her two like him see time could no make than first been its who now people \
-    my made over did down only way find use may water long little very after words called \
-    just where most know get through back much before go good new write our used me man too \
-    any day same right look think also around another came come work three word must because \
-    does part even place well such here take why things help put years different away again \
-    off went old number great tell men say small every found still between name should home \
-    big give air line set own under read last never us left end along while might next sound \
-    below saw something thought both few those always looked show large often together asked \
-    house don world going want school important until form food keep children feet land side \
-    without boy once animals life enough took sometimes four head above kind began almost \
-    live page got earth need far hand high year mother light parts country father let night \
-    following picture being study second eyes soon times story boys since white days ever \
-    paper hard near sentence better best across during today others however sure means knew \
-    its try told young miles sun ways thing whole hear example heard several change answer \
-    room sea against top turned learn point city play toward five using himself usually";
-
-/// How many tags there are (`tag000`..`tag399`).
-const TAG_COUNT: u64 = 400;
-
-/// The seed of version 1 (the script's).
-const SEED_V1: u64 = 20_261_122;
-/// The seed of the change to version 2 (the script's).
-const SEED_V2: u64 = 7;
 
 /// Both versions of the catalog and what changed between them.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,25 +126,8 @@ impl Catalog {
 /// half that removed and as many added. Deterministic: the same arguments give the same
 /// catalog.
 pub fn generate(records: usize, change_pct: f64) -> Catalog {
-    let words: Vec<&str> = WORDS.split_whitespace().collect();
-    let tags: Vec<String> = (0..TAG_COUNT).map(|i| format!("tag{i:03}")).collect();
-    let pools = Pools {
-        words: &words,
-        tags: &tags,
-    };
-    let id_bound = (records as u64 * 20).max(2);
-    let mut rng = Rng::new(SEED_V1);
-    let mut used = HashSet::with_capacity(records * 2);
-    let ids: Vec<i64> = (0..records)
-        .map(|_| fresh_id(&mut rng, &mut used, id_bound))
-        .collect();
-    let v1: Vec<Movie> = ids
-        .into_iter()
-        .map(|id| pools.movie(&mut rng, id))
-        .collect();
-    let mut rng = Rng::new(SEED_V2);
-    let p_remove = change_pct / 200.0;
-    let p_edit = p_remove + change_pct / 100.0;
+    let slots: Vec<u64> = gen::slots(records as u64).collect();
+    let v1: Vec<Movie> = slots.iter().map(|&s| gen::record(s)).collect();
     let mut catalog = Catalog {
         v2: Vec::with_capacity(records),
         v1: Vec::new(),
@@ -210,161 +135,32 @@ pub fn generate(records: usize, change_pct: f64) -> Catalog {
         removed: Vec::new(),
         added: 0,
     };
-    for (i, movie) in v1.iter().enumerate() {
-        let x = rng.unit();
-        if x < p_remove {
-            catalog.removed.push(i);
-            continue;
+    for (i, (&s, movie)) in slots.iter().zip(&v1).enumerate() {
+        match gen::change(s, change_pct) {
+            gen::Change::Remove => catalog.removed.push(i),
+            gen::Change::Keep => catalog.v2.push(movie.clone()),
+            gen::Change::Edit => {
+                catalog.edited.push((i, catalog.v2.len()));
+                catalog.v2.push(gen::edit(s, movie.clone()));
+            }
         }
-        let mut movie = movie.clone();
-        if x < p_edit {
-            pools.edit(&mut rng, &mut movie);
-            catalog.edited.push((i, catalog.v2.len()));
-        }
-        catalog.v2.push(movie);
     }
-    for _ in 0..catalog.removed.len() {
-        let id = fresh_id(&mut rng, &mut used, id_bound);
-        catalog.v2.push(pools.movie(&mut rng, id));
-    }
-    catalog.added = catalog.removed.len();
+    let added: Vec<Movie> = catalog
+        .removed
+        .iter()
+        .map(|&i| gen::added(slots[i]))
+        .collect();
+    catalog.added = added.len();
+    catalog.v2.extend(added);
     catalog.v1 = v1;
     catalog
 }
 
-/// An id in `1..bound` not in `used` (then in it).
-fn fresh_id(rng: &mut Rng, used: &mut HashSet<i64>, bound: u64) -> i64 {
-    loop {
-        let id = 1 + rng.below(bound - 1) as i64;
-        if used.insert(id) {
-            return id;
-        }
-    }
-}
-
-/// The lists records draw from.
-struct Pools<'a> {
-    words: &'a [&'a str],
-    tags: &'a [String],
-}
-
-impl Pools<'_> {
-    fn movie(&self, rng: &mut Rng, id: i64) -> Movie {
-        let title = self.title(rng);
-        let year = rng.between(1920, 2026) as i32;
-        let rating = rating(rng);
-        let runtime_min = rng.between(3, 240) as i32;
-        let country = rng.choose(&COUNTRIES).to_string();
-        let genre_count = rng.between(1, 3) as usize;
-        let genres = sorted_sample(rng, &GENRES, genre_count);
-        let tags = self.tags(rng);
-        Movie {
-            id,
-            title,
-            year,
-            rating,
-            runtime_min,
-            country,
-            genres,
-            tags,
-        }
-    }
-
-    /// Draws again one of the rating, the title or the tags.
-    fn edit(&self, rng: &mut Rng, movie: &mut Movie) {
-        match rng.below(3) {
-            0 => movie.rating = rating(rng),
-            1 => movie.title = self.title(rng),
-            _ => movie.tags = self.tags(rng),
-        }
-    }
-
-    /// One to five words, each capitalised (Python's `str.title()` on lowercase words).
-    fn title(&self, rng: &mut Rng) -> String {
-        let count = rng.between(1, 5);
-        let mut title = String::new();
-        for i in 0..count {
-            if i > 0 {
-                title.push(' ');
-            }
-            let word = rng.choose(self.words);
-            let mut chars = word.chars();
-            if let Some(first) = chars.next() {
-                title.extend(first.to_uppercase());
-                title.push_str(chars.as_str());
-            }
-        }
-        title
-    }
-
-    fn tags(&self, rng: &mut Rng) -> Vec<String> {
-        let count = rng.between(0, 6) as usize;
-        sorted_sample(rng, self.tags, count)
-    }
-}
-
-/// Uniform in [1.0, 10.0], rounded to one decimal.
-fn rating(rng: &mut Rng) -> f64 {
-    ((1.0 + 9.0 * rng.unit()) * 10.0).round() / 10.0
-}
-
-/// `k` distinct elements of `pool`, sorted (Python's `sorted(random.sample(pool, k))`).
-fn sorted_sample<S: AsRef<str>>(rng: &mut Rng, pool: &[S], k: usize) -> Vec<String> {
-    let mut picked: Vec<usize> = Vec::with_capacity(k);
-    while picked.len() < k.min(pool.len()) {
-        let i = rng.below(pool.len() as u64) as usize;
-        if !picked.contains(&i) {
-            picked.push(i);
-        }
-    }
-    let mut out: Vec<String> = picked
-        .iter()
-        .map(|&i| pool[i].as_ref().to_string())
-        .collect();
-    out.sort_unstable();
-    out
-}
-
-/// splitmix64: small, fast, and good enough to draw benchmark data.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (multiply-shift; the bias, below n / 2^64, is immaterial here).
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn between(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + self.below((hi - lo + 1) as u64) as i64
-    }
-
-    /// Uniform in [0, 1), 53 bits.
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn choose<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::collections::{HashMap, HashSet};
 
+    use super::gen::{COUNTRIES, GENRES};
     use super::*;
 
     fn ids_are_unique(movies: &[Movie]) -> bool {
