@@ -99,8 +99,6 @@ pub(crate) struct Cycle {
     /// The restored version has another schema: publish a snapshot only.
     pub(crate) schema_changed: bool,
     pub(crate) cycles_since_snapshot: u32,
-    /// The size of the last snapshot, to size the next one's buffer.
-    pub(crate) last_snapshot_size: u64,
     pub(crate) start: Instant,
 }
 
@@ -348,9 +346,9 @@ impl Cycle {
     }
 
     fn encode_snapshot(&self, next: &Overlay<'_, Current>, version: Version) -> Result<Bytes> {
-        // Sized from the last snapshot: a doubling vector would hold up to three snapshots'
-        // worth of memory at the moment it grows.
-        let size_hint = self.last_snapshot_size as usize;
+        // Sized from the current snapshot: a doubling vector would hold up to three
+        // snapshots' worth of memory at the moment it grows.
+        let size_hint = self.data.current.data().len();
         let mut snapshot = Vec::with_capacity(size_hint + size_hint / 8);
         write_snapshot(next, version, &self.write_options(), &mut snapshot)?;
         // Held until the next cycle as the current version: no spare capacity (the first

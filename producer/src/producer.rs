@@ -243,7 +243,6 @@ impl ProducerBuilder {
             schema_changed: false,
             cycles_since_snapshot: 0,
             lease: Some(lease),
-            last_snapshot_size: 0,
             uncertain: false,
             store,
         };
@@ -305,8 +304,6 @@ pub struct Producer {
     schema_changed: bool,
     cycles_since_snapshot: u32,
     lease: Option<Lease>,
-    /// The size of the last snapshot written or read, to size the next one's buffer.
-    last_snapshot_size: u64,
     /// The last announcement's outcome is unknown: settle before the next cycle.
     uncertain: bool,
 }
@@ -412,7 +409,6 @@ impl Producer {
             previous: self.version,
             schema_changed: self.schema_changed,
             cycles_since_snapshot: self.cycles_since_snapshot,
-            last_snapshot_size: self.last_snapshot_size,
             start: Instant::now(),
         }
     }
@@ -548,17 +544,10 @@ impl Producer {
         let Next {
             version,
             data,
-            blobs,
             with_snapshot,
             report,
             ..
         } = next;
-        if let Some((_, snapshot)) = blobs
-            .iter()
-            .find(|(n, _)| matches!(n, BlobName::Snapshot(_)))
-        {
-            self.last_snapshot_size = snapshot.len() as u64;
-        }
         self.data = Arc::new(data);
         self.version = Some(version);
         self.announced = Some(announced);
@@ -626,18 +615,13 @@ impl Producer {
                 })?;
             let deltas = plain.split_off(1);
             let snapshot = plain.pop().expect("the snapshot");
-            let size = snapshot.len() as u64;
-            rebuild(&setup, snapshot, deltas)
-                .map(|rebuilt| (rebuilt, size))
-                .map_err(|reason| Error::Restore {
-                    location,
-                    version: target,
-                    reason,
-                })
+            rebuild(&setup, snapshot, deltas).map_err(|reason| Error::Restore {
+                location,
+                version: target,
+                reason,
+            })
         })
         .await?;
-        let (rebuilt, snapshot_size) = rebuilt;
-        self.last_snapshot_size = snapshot_size;
         match rebuilt {
             Some(data) => self.data = Arc::new(data),
             None => {
