@@ -576,7 +576,7 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
                 next.remove(ty, o);
             }
             for (o, record) in added {
-                next.insert(ty, Ordinal(o), record)?;
+                next.insert(ty, o, record)?;
             }
         }
         Ok(next)

@@ -62,6 +62,7 @@ mod overlay;
 pub mod page;
 mod read;
 mod record;
+mod rows;
 mod schema;
 mod schema_diff;
 mod section;
@@ -80,6 +81,7 @@ pub use ids::{FieldId, Ordinal, TypeId, Version};
 pub use overlay::Overlay;
 pub use read::{Elements, FieldValue, RecordSource, VersionSource};
 pub use record::{Record, Value};
+pub use rows::{RefAt, Row, Rows};
 pub use schema::{
     ColumnKind, FieldDef, FieldKind, FieldPath, FixedKind, Schema, TypeDef, TypeKind, VarKind,
 };

@@ -5,15 +5,15 @@
 //! other [`VersionSource`].
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::ops::Range;
 
 use roaring::RoaringBitmap;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::{FieldId, Ordinal, TypeId};
 use crate::read::{missing, Elements, FieldValue, RecordSource, VersionSource};
 use crate::record::Record;
+use crate::rows::{Row, Rows};
 use crate::schema::Schema;
 
 /// `base` with records removed and added (see the module doc).
@@ -28,9 +28,45 @@ pub struct Overlay<'a, S: ?Sized> {
 struct Layer {
     /// Ordinals of the base no longer read from it (removed, or replaced by `added`).
     hidden: RoaringBitmap,
-    /// In ordinal order, so that a writer walks a page's added records in one pass.
-    added: BTreeMap<u32, Record>,
+    /// The added records, packed.
+    rows: Rows,
+    /// (ordinal, row) of each added record, in ordinal order, so that a writer walks a
+    /// page's added records in one pass.
+    added: Vec<(u32, u32)>,
     populated: RoaringBitmap,
+}
+
+impl Layer {
+    fn find(&self, ordinal: u32) -> std::result::Result<usize, usize> {
+        self.added.binary_search_by_key(&ordinal, |&(o, _)| o)
+    }
+
+    fn row(&self, ordinal: u32) -> Option<Row<'_>> {
+        let i = self.find(ordinal).ok()?;
+        self.rows.row(self.added[i].1)
+    }
+
+    /// Puts row `row` at `ordinal`: appended when it is past every added ordinal (the usual
+    /// case), else put in its place.
+    fn place(&mut self, ordinal: u32, row: u32) {
+        if self.added.last().is_none_or(|&(o, _)| o < ordinal) {
+            self.added.push((ordinal, row));
+            return;
+        }
+        match self.find(ordinal) {
+            Ok(i) => self.added[i].1 = row,
+            Err(i) => self.added.insert(i, (ordinal, row)),
+        }
+    }
+
+    /// The added records at ordinals in `range`.
+    fn added_in(&self, range: Range<u32>) -> impl Iterator<Item = (u32, Row<'_>)> {
+        let from = self.added.partition_point(|&(o, _)| o < range.start);
+        self.added[from..]
+            .iter()
+            .take_while(move |&&(o, _)| o < range.end)
+            .filter_map(|&(o, r)| Some((o, self.rows.row(r)?)))
+    }
 }
 
 impl<'a, S: VersionSource + ?Sized> Overlay<'a, S> {
@@ -56,7 +92,9 @@ impl<'a, S: VersionSource + ?Sized> Overlay<'a, S> {
         let Some(layer) = self.types.get_mut(ty.index()) else {
             return false;
         };
-        layer.added.remove(&ordinal.0);
+        if let Ok(i) = layer.find(ordinal.0) {
+            layer.added.remove(i);
+        }
         layer.hidden.insert(ordinal.0);
         layer.populated.remove(ordinal.0)
     }
@@ -68,21 +106,64 @@ impl<'a, S: VersionSource + ?Sized> Overlay<'a, S> {
         if let Some(layer) = self.types.get_mut(ty.index()) {
             layer.hidden.insert(ordinal.0);
             layer.populated.insert(ordinal.0);
-            layer.added.insert(ordinal.0, record);
+            let row = layer.rows.push(&record);
+            layer.place(ordinal.0, row);
         }
     }
 
-    /// The added record at `ordinal`, if one was inserted there.
-    pub fn added(&self, ty: TypeId, ordinal: Ordinal) -> Option<&Record> {
-        self.types.get(ty.index())?.added.get(&ordinal.0)
+    /// Puts packed records at ordinals: for each `(ordinal, i)` of `placed`, row `i` of
+    /// `rows` (rows not placed are dropped). The records must fit the type, as for
+    /// [`Overlay::insert`].
+    pub fn insert_rows(&mut self, ty: TypeId, rows: Rows, placed: Vec<(Ordinal, u32)>) {
+        let Some(layer) = self.types.get_mut(ty.index()) else {
+            return;
+        };
+        let placed = placed.into_iter().map(|(o, i)| (o.0, i));
+        if !layer.rows.is_empty() {
+            for (o, i) in placed {
+                let row = rows.packed(i).map(|p| layer.rows.push_packed(p));
+                row.inspect(|&row| layer.place(o, row));
+                layer.hidden.insert(o);
+                layer.populated.insert(o);
+            }
+            return;
+        }
+        let mut added: Vec<(u32, u32)> = layer.added.drain(..).chain(placed).collect();
+        added.sort_unstable_by_key(|&(o, _)| o);
+        added.iter().for_each(|&(o, _)| {
+            layer.hidden.insert(o);
+            layer.populated.insert(o);
+        });
+        layer.added = added;
+        layer.rows = rows;
+    }
+
+    /// The added records of `ty` in ordinal order, read in place.
+    pub fn added_rows(&self, ty: TypeId) -> impl Iterator<Item = (Ordinal, Row<'_>)> {
+        self.types
+            .get(ty.index())
+            .into_iter()
+            .flat_map(|l| l.added_in(0..u32::MAX))
+            .map(|(o, r)| (Ordinal(o), r))
+    }
+
+    /// The added record at `ordinal`, if one was inserted there, read in place.
+    pub fn added(&self, ty: TypeId, ordinal: Ordinal) -> Option<Row<'_>> {
+        self.types.get(ty.index())?.row(ordinal.0)
     }
 
     /// Per type: the base ordinals no longer read from it (removed or replaced), and the
-    /// records added, by ordinal.
-    pub fn into_changes(self) -> Vec<(RoaringBitmap, BTreeMap<u32, Record>)> {
+    /// records added, in ordinal order.
+    pub fn into_changes(self) -> Vec<(RoaringBitmap, Vec<(Ordinal, Record)>)> {
         self.types
             .into_iter()
-            .map(|l| (l.hidden, l.added))
+            .map(|l| {
+                let added = l
+                    .added_in(0..u32::MAX)
+                    .filter_map(|(o, r)| Some((Ordinal(o), r.to_record()?)))
+                    .collect();
+                (l.hidden, added)
+            })
             .collect()
     }
 
@@ -98,10 +179,10 @@ impl<'a, S: VersionSource + ?Sized> Overlay<'a, S> {
 
     /// Where the record at `ordinal` lives: `Some(Some(record))` added here, `Some(None)` in
     /// the base, `None` nowhere.
-    fn locate(&self, ty: TypeId, ordinal: Ordinal) -> Option<Option<&Record>> {
+    fn locate(&self, ty: TypeId, ordinal: Ordinal) -> Option<Option<Row<'_>>> {
         let layer = self.types.get(ty.index())?;
         if layer.hidden.contains(ordinal.0) {
-            return layer.added.get(&ordinal.0).map(Some);
+            return layer.row(ordinal.0).map(Some);
         }
         self.base.contains(ty, ordinal).then_some(None)
     }
@@ -121,7 +202,9 @@ impl<S: VersionSource + ?Sized> RecordSource for Overlay<'_, S> {
     fn field(&self, ty: TypeId, field: FieldId, ordinal: Ordinal) -> Result<FieldValue<'_>> {
         match self.locate(ty, ordinal) {
             Some(None) => self.base.field(ty, field, ordinal),
-            Some(Some(r)) => crate::read::field_of(r, ty, field),
+            Some(Some(r)) => r
+                .field(field)
+                .ok_or_else(|| Error::NoSuchField(format!("no {field} in {ty}"))),
             None => Err(missing(self.schema(), ty, ordinal)),
         }
     }
@@ -129,7 +212,9 @@ impl<S: VersionSource + ?Sized> RecordSource for Overlay<'_, S> {
     fn elements(&self, ty: TypeId, ordinal: Ordinal) -> Result<Elements<'_>> {
         match self.locate(ty, ordinal) {
             Some(None) => self.base.elements(ty, ordinal),
-            Some(Some(r)) => crate::read::elements_of(r, ty),
+            Some(Some(r)) => r
+                .elements()
+                .ok_or_else(|| Error::NoSuchField(format!("{ty} is an object type"))),
             None => Err(missing(self.schema(), ty, ordinal)),
         }
     }
@@ -143,7 +228,7 @@ impl<S: VersionSource + ?Sized> Overlay<'_, S> {
         range: Range<u32>,
         out: &mut Vec<Option<T>>,
         from_base: impl FnOnce(Range<u32>, &mut Vec<Option<T>>) -> Result<()>,
-        of_record: impl Fn(&'s Record) -> Result<T>,
+        of_record: impl Fn(Row<'s>) -> Result<T>,
     ) -> Result<()> {
         let first = out.len();
         from_base(range.clone(), out)?;
@@ -157,7 +242,7 @@ impl<S: VersionSource + ?Sized> Overlay<'_, S> {
         for o in hidden {
             out[first + (o - range.start) as usize] = None;
         }
-        for (o, r) in layer.added.range(range.clone()) {
+        for (o, r) in layer.added_in(range.clone()) {
             out[first + (o - range.start) as usize] = Some(of_record(r)?);
         }
         Ok(())
@@ -177,7 +262,10 @@ impl<S: VersionSource + ?Sized> VersionSource for Overlay<'_, S> {
             range,
             out,
             |range, out| self.base.column_values(ty, field, range, out),
-            |r| crate::read::field_of(r, ty, field),
+            |r| {
+                r.field(field)
+                    .ok_or_else(|| Error::NoSuchField(format!("no {field} in {ty}")))
+            },
         )
     }
 
@@ -192,7 +280,10 @@ impl<S: VersionSource + ?Sized> VersionSource for Overlay<'_, S> {
             range,
             out,
             |range, out| self.base.column_elements(ty, range, out),
-            |r| crate::read::elements_of(r, ty),
+            |r| {
+                r.elements()
+                    .ok_or_else(|| Error::NoSuchField(format!("{ty} is an object type")))
+            },
         )
     }
 
@@ -207,5 +298,56 @@ impl<S: VersionSource + ?Sized> VersionSource for Overlay<'_, S> {
         self.types
             .get(ty.index())
             .map_or_else(Cow::default, |l| Cow::Borrowed(&l.populated))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::record::Value;
+    use crate::schema::{FieldKind, TypeDef};
+    use crate::state::DataState;
+
+    fn tag(name: &str) -> Record {
+        Record::Object(vec![Value::String(name.into())])
+    }
+
+    fn base() -> DataState {
+        let schema = Schema::new(vec![TypeDef::object("Tag").field("name", FieldKind::String)]);
+        let mut state = DataState::new(Arc::new(schema.unwrap()));
+        for (o, name) in ["a", "b", "c"].iter().enumerate() {
+            state
+                .insert(TypeId(0), Ordinal(o as u32), tag(name))
+                .unwrap();
+        }
+        state
+    }
+
+    #[test]
+    fn packed_rows_and_single_records_read_alike_wherever_they_land() {
+        let base = base();
+        let mut next = Overlay::new(&base);
+        let mut rows = Rows::new();
+        ["x", "dropped", "y"].iter().for_each(|n| {
+            rows.push(&tag(n));
+        });
+        next.remove(TypeId(0), Ordinal(1));
+        next.insert_rows(TypeId(0), rows, vec![(Ordinal(5), 0), (Ordinal(1), 2)]);
+        next.insert(TypeId(0), Ordinal(3), tag("z"));
+        next.remove(TypeId(0), Ordinal(5));
+        let name = |o: u32| next.field(TypeId(0), FieldId(0), Ordinal(o)).ok();
+        assert_eq!(name(0), Some(FieldValue::Str("a")));
+        assert_eq!(name(1), Some(FieldValue::Str("y")));
+        assert_eq!(name(3), Some(FieldValue::Str("z")));
+        assert_eq!(name(5), None);
+        assert_eq!(next.len(TypeId(0)), 4);
+        let changes = next.into_changes();
+        assert_eq!(changes[0].0.iter().collect::<Vec<_>>(), vec![1, 3, 5]);
+        assert_eq!(
+            changes[0].1,
+            vec![(Ordinal(1), tag("y")), (Ordinal(3), tag("z"))]
+        );
     }
 }

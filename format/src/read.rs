@@ -95,6 +95,14 @@ pub enum Elements<'a> {
         /// One past the last index.
         end: usize,
     },
+    /// Ordinals as 4 little-endian bytes each, in a packed row ([`Rows`](crate::Rows)): the
+    /// elements, or for a map each key followed by its value.
+    Words {
+        /// The ordinals not yet read.
+        words: &'a [u8],
+        /// True for a map's entries.
+        map: bool,
+    },
 }
 
 impl Elements<'_> {
@@ -104,6 +112,7 @@ impl Elements<'_> {
             Elements::Slice(it) => it.len(),
             Elements::Pairs(it) => it.len(),
             Elements::Packed { next, end, .. } => end - next,
+            Elements::Words { words, map } => words.len() / if *map { 8 } else { 4 },
         }
     }
 
@@ -136,6 +145,12 @@ impl Iterator for Elements<'_> {
                 let key = Ordinal(bitpack::get(packed, *width, i) as u32);
                 let value = values.map(|(v, w)| Ordinal(bitpack::get(v, w, i) as u32));
                 Some((key, value))
+            }
+            Elements::Words { words, map } => {
+                let word = |w: &[u8]| Ordinal(u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+                let (head, rest) = words.split_at_checked(if *map { 8 } else { 4 })?;
+                *words = rest;
+                Some((word(head), map.then(|| word(&head[4..]))))
             }
         }
     }

@@ -219,7 +219,7 @@ impl Cycle {
             if let (Some((children, roots)), Some(plan)) = (workers, &plan) {
                 let children = children.join().expect("the matching thread does not panic");
                 let roots = roots.join().expect("the matching thread does not panic")?;
-                offload::merge(&mut changes, children?, roots, plan, index, targets);
+                offload::merge(&mut changes, children?, roots, plan, index, targets)?;
             }
             filled?;
             Ok(changes)
@@ -473,9 +473,10 @@ impl Cycle {
                     continue;
                 }
                 live[t].insert(i);
-                targets[t].for_each(&changes.pending[t][i as usize], |rt, ro| {
-                    stack.push((rt, ro))
-                });
+                let row = changes.pending[t].row(i).ok_or(Error::Usage(format!(
+                    "a record refers to a missing pending {ty} #{i}"
+                )))?;
+                targets[t].for_each_row(row, |rt, ro| stack.push((rt, ro)));
             } else {
                 if seen[t].contains(o.0) {
                     continue;
@@ -618,12 +619,9 @@ fn check_references(
     let schema = next.schema();
     for (t, target) in targets.iter().enumerate() {
         let ty = TypeId(t as u32);
-        for &o in &placed.added[t] {
-            let Some(record) = next.added(ty, o) else {
-                continue;
-            };
+        for (o, row) in next.added_rows(ty) {
             let mut missing = None;
-            target.for_each(record, |rt, ro| {
+            target.for_each_row(row, |rt, ro| {
                 if missing.is_none() && !next.contains(rt, ro) {
                     missing = Some((rt, ro));
                 }

@@ -47,6 +47,11 @@ impl RecordIndex {
         hash_record(&self.hasher, record)
     }
 
+    /// The identity hash of a packed record (the hash of the same `Record`).
+    pub(crate) fn hash_row(&self, row: shoal_format::Row<'_>) -> u64 {
+        crate::records::hash_row(&self.hasher, row)
+    }
+
     /// The ordinal of a record identical to `record` in `version`.
     pub(crate) fn find<S: RecordSource + ?Sized>(
         &self,

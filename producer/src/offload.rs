@@ -35,7 +35,7 @@
 
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use shoal_format::{Ordinal, Record, RecordSource, TypeId, Value};
+use shoal_format::{Ordinal, Record, RecordSource, RefAt, TypeId, Value};
 
 use crate::cycle::Current;
 use crate::error::{Error, Result};
@@ -291,61 +291,58 @@ pub(crate) fn run_roots(
 /// calling thread's changes.
 pub(crate) fn merge(
     main: &mut Changes,
-    children: Changes,
-    roots: Changes,
+    mut children: Changes,
+    mut roots: Changes,
     plan: &Plan,
     index: &RecordIndex,
     targets: &[RefTargets],
-) {
+) -> Result<()> {
     main.offered += children.offered + roots.offered;
-    let Changes {
-        seen,
-        mut pending,
-        mut pending_hashes,
-        ..
-    } = children;
-    for ty in &plan.deferred {
-        main.seen[ty.index()].union_with(&seen[ty.index()]);
-    }
     // Deferred children first: where each of the second thread's pending records lands.
     let mut moved: Vec<Option<Vec<u32>>> = vec![None; targets.len()];
     let mut renumbered = false;
     for &ty in &plan.deferred {
-        let t = ty.index();
-        let records = std::mem::take(&mut pending[t]);
-        let hashes = std::mem::take(&mut pending_hashes[t]);
-        let map: Vec<u32> = records
-            .into_iter()
-            .zip(hashes)
-            .map(|(r, h)| main.adopt(ty, r, h))
-            .collect();
+        main.seen[ty.index()].union_with(&children.seen[ty.index()]);
+        let map = main.absorb(ty, &mut children, true)?;
         renumbered |= map.iter().enumerate().any(|(i, &j)| i as u32 != j);
-        moved[t] = Some(map);
+        moved[ty.index()] = Some(map);
     }
     let t = plan.root.index();
-    let Changes {
-        seen,
-        mut pending,
-        mut pending_hashes,
-        ..
-    } = roots;
-    main.seen[t].union_with(&seen[t]);
-    let records = std::mem::take(&mut pending[t]);
-    let hashes = std::mem::take(&mut pending_hashes[t]);
-    for (mut record, mut hash) in records.into_iter().zip(hashes) {
-        if renumbered {
-            if let (RefTargets::Object(fields), Record::Object(values)) = (&targets[t], &mut record)
-            {
-                for (target, value) in fields.iter().zip(values.iter_mut()) {
-                    if let (Some(target), Value::Ref(o)) = (target, value) {
-                        if let (true, Some(map)) = (o.0 >= PROVISIONAL, &moved[target.index()]) {
-                            *o = Ordinal(PROVISIONAL + map[(o.0 - PROVISIONAL) as usize]);
-                        }
-                    }
-                }
+    main.seen[t].union_with(&roots.seen[t]);
+    if renumbered {
+        renumber(&mut roots, plan.root, &moved, index, &targets[t]);
+    }
+    // Renumbered records may have become equal: dedup them again.
+    main.absorb(plan.root, &mut roots, !renumbered)?;
+    Ok(())
+}
+
+/// Points the pending root records of `changes` at where their deferred children landed
+/// (`moved`), and hashes them again.
+fn renumber(
+    changes: &mut Changes,
+    root: TypeId,
+    moved: &[Option<Vec<u32>>],
+    index: &RecordIndex,
+    targets: &RefTargets,
+) {
+    let t = root.index();
+    let RefTargets::Object(fields) = targets else {
+        return;
+    };
+    for i in 0..changes.pending[t].len() {
+        changes.pending[t].rewrite_refs(i, |at, o| {
+            let RefAt::Field(f) = at else { return o };
+            let target = fields.get(f.index()).copied().flatten();
+            match (
+                o.0 >= PROVISIONAL,
+                target.and_then(|t| moved[t.index()].as_ref()),
+            ) {
+                (true, Some(map)) => Ordinal(PROVISIONAL + map[(o.0 - PROVISIONAL) as usize]),
+                _ => o,
             }
-            hash = index.hash(&record);
-        }
-        main.adopt(plan.root, record, hash);
+        });
+        let row = changes.pending[t].row(i).expect("a row below the count");
+        changes.pending_hashes[t][i as usize] = index.hash_row(row);
     }
 }

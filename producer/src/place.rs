@@ -21,8 +21,8 @@
 use std::collections::HashMap;
 
 use shoal_format::{
-    FieldId, FieldKind, FieldValue, Ordinal, Overlay, Record, RecordSource, Schema, TypeId,
-    TypeKind, Value, VersionSource,
+    FieldId, FieldKind, FieldValue, Ordinal, Overlay, RecordSource, RefAt, Row, Rows, Schema,
+    TypeId, TypeKind, VersionSource,
 };
 
 use crate::cycle::Current;
@@ -101,29 +101,6 @@ impl RefTargets {
             .collect()
     }
 
-    /// Calls `f(target type, ordinal)` for every reference of `record`.
-    pub(crate) fn for_each(&self, record: &Record, mut f: impl FnMut(TypeId, Ordinal)) {
-        match (self, record) {
-            (RefTargets::Object(targets), Record::Object(values)) => {
-                for (t, v) in targets.iter().zip(values) {
-                    if let (Some(t), Value::Ref(o)) = (t, v) {
-                        f(*t, *o);
-                    }
-                }
-            }
-            (RefTargets::Elements(t), Record::List(e) | Record::Set(e)) => {
-                e.iter().for_each(|o| f(*t, *o))
-            }
-            (RefTargets::Map(k, v), Record::Map(entries)) => {
-                for (a, b) in entries {
-                    f(*k, *a);
-                    f(*v, *b);
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// Calls `f(target type, ordinal)` for every reference of record `o` of `ty`, read in
     /// place from `source`.
     pub(crate) fn for_each_at<S: RecordSource + ?Sized>(
@@ -156,26 +133,39 @@ impl RefTargets {
         Ok(())
     }
 
-    /// Rewrites every reference of `record` with `map(target type, ordinal)`.
-    fn rewrite(&self, record: &mut Record, map: impl Fn(TypeId, Ordinal) -> Ordinal) {
-        match (self, record) {
-            (RefTargets::Object(targets), Record::Object(values)) => {
-                for (t, v) in targets.iter().zip(values) {
-                    if let (Some(t), Value::Ref(o)) = (t, v) {
-                        *o = map(*t, *o);
+    /// The type a reference at `at` points at.
+    fn at(&self, at: RefAt) -> TypeId {
+        match (self, at) {
+            (RefTargets::Object(targets), RefAt::Field(f)) => {
+                targets[f.index()].expect("a reference field has a target type")
+            }
+            (&RefTargets::Elements(t), _) | (&RefTargets::Map(t, _), RefAt::Key) => t,
+            (&RefTargets::Map(_, v), _) => v,
+            (RefTargets::Object(_), _) => unreachable!("an object row holds no elements"),
+        }
+    }
+
+    /// Calls `f(target type, ordinal)` for every reference of a packed record.
+    pub(crate) fn for_each_row(&self, row: Row<'_>, mut f: impl FnMut(TypeId, Ordinal)) {
+        match self {
+            RefTargets::Object(targets) => {
+                for (t, v) in targets.iter().zip(row.fields()) {
+                    if let (Some(t), FieldValue::Ref(o)) = (t, v) {
+                        f(*t, o);
                     }
                 }
             }
-            (RefTargets::Elements(t), Record::List(e) | Record::Set(e)) => {
-                e.iter_mut().for_each(|o| *o = map(*t, *o))
-            }
-            (RefTargets::Map(k, v), Record::Map(entries)) => {
-                for (a, b) in entries {
-                    *a = map(*k, *a);
-                    *b = map(*v, *b);
+            RefTargets::Elements(t) => row
+                .elements()
+                .into_iter()
+                .flatten()
+                .for_each(|(e, _)| f(*t, e)),
+            RefTargets::Map(k, v) => {
+                for (a, b) in row.elements().into_iter().flatten() {
+                    f(*k, a);
+                    b.into_iter().for_each(|b| f(*v, b));
                 }
             }
-            _ => {}
         }
     }
 }
@@ -211,7 +201,7 @@ pub(crate) fn place<'a>(
             .filter(|o| !seen.contains(o.0))
             .collect();
         let pending = &changes.pending[t];
-        let mut fin: Vec<Option<Ordinal>> = vec![None; pending.len()];
+        let mut fin: Vec<Option<Ordinal>> = vec![None; pending.len() as usize];
 
         // 1. Edits stay in place.
         let mut claimed = Bitset::default();
@@ -222,7 +212,7 @@ pub(crate) fn place<'a>(
                 version: current,
                 pending: &changes.pending,
             };
-            for i in 0..pending.len() {
+            for i in 0..pending.len() as usize {
                 if !is_live(t, i) {
                     continue;
                 }
@@ -302,36 +292,17 @@ pub(crate) fn place<'a>(
     let mut added_hashes = Vec::with_capacity(types);
     let mut pages_touched = Vec::with_capacity(types);
     for t in 0..types {
-        let ty = TypeId(t as u32);
-        let mut list = Vec::new();
+        let mut rows = std::mem::take(&mut changes.pending[t]);
         let hashes = std::mem::take(&mut changes.pending_hashes[t]);
-        let pending = std::mem::take(&mut changes.pending[t]);
-        for (i, mut record) in pending.into_iter().enumerate() {
-            let Some(o) = finals[t][i] else { continue };
-            // A record whose references are rewritten hashes differently afterwards.
-            let rewritten = record_has_provisional(&targets[t], &record);
-            targets[t].rewrite(&mut record, |target, r| {
-                if r.0 >= PROVISIONAL {
-                    finals[target.index()][(r.0 - PROVISIONAL) as usize]
-                        .expect("a live record refers only to live records")
-                } else {
-                    r
-                }
-            });
-            let hash = if rewritten {
-                index.hash(&record)
-            } else {
-                hashes[i]
-            };
-            next.insert(ty, o, record);
-            list.push((o, hash));
-        }
-        list.sort_unstable_by_key(|(o, _)| *o);
-        let mut pages: Vec<u32> = list.iter().map(|(o, _)| o.0 >> page_shift).collect();
+        let mut list = finalize_rows(&mut rows, hashes, &finals, &targets[t], t, index);
+        list.sort_unstable_by_key(|(o, _, _)| *o);
+        let mut pages: Vec<u32> = list.iter().map(|(o, _, _)| o.0 >> page_shift).collect();
         pages.dedup();
         pages_touched.push(pages.len() as u64);
-        added_hashes.push(list.iter().map(|(_, h)| *h).collect());
-        added.push(list.into_iter().map(|(o, _)| o).collect());
+        added_hashes.push(list.iter().map(|(_, _, h)| *h).collect());
+        added.push(list.iter().map(|(o, _, _)| *o).collect());
+        let placed = list.into_iter().map(|(o, i, _)| (o, i)).collect();
+        next.insert_rows(TypeId(t as u32), rows, placed);
     }
     Ok(Placed {
         next,
@@ -343,9 +314,36 @@ pub(crate) fn place<'a>(
     })
 }
 
-/// True when `record` refers to a pending record (its final references differ).
-fn record_has_provisional(targets: &RefTargets, record: &Record) -> bool {
-    let mut any = false;
-    targets.for_each(record, |_, o| any |= o.0 >= PROVISIONAL);
-    any
+/// Points the live pending records of type `t` at the final ordinals of what they refer to;
+/// returns (final ordinal, row, hash) of each.
+fn finalize_rows(
+    rows: &mut Rows,
+    hashes: Vec<u64>,
+    finals: &[Vec<Option<Ordinal>>],
+    targets: &RefTargets,
+    t: usize,
+    index: &RecordIndex,
+) -> Vec<(Ordinal, u32, u64)> {
+    let mut list = Vec::new();
+    for (i, hash) in hashes.into_iter().enumerate() {
+        let Some(o) = finals[t][i] else { continue };
+        let i = i as u32;
+        let mut rewritten = false;
+        rows.rewrite_refs(i, |at, r| {
+            if r.0 < PROVISIONAL {
+                return r;
+            }
+            rewritten = true;
+            let target = targets.at(at);
+            finals[target.index()][(r.0 - PROVISIONAL) as usize]
+                .expect("a live record refers only to live records")
+        });
+        // A record whose references are rewritten hashes differently afterwards.
+        let hash = match rewritten {
+            true => index.hash_row(rows.row(i).expect("a row below the count")),
+            false => hash,
+        };
+        list.push((o, i, hash));
+    }
+    list
 }

@@ -9,7 +9,8 @@
 use std::hash::{BuildHasher, Hasher as _};
 
 use shoal_format::{
-    Elements, FieldId, FieldValue, Ordinal, Record, RecordSource, Result, Schema, TypeId, TypeKind,
+    Elements, FieldId, FieldValue, Ordinal, Record, RecordSource, Result, Row, Rows, Schema,
+    TypeId, TypeKind,
 };
 
 use crate::index::Hasher;
@@ -85,6 +86,30 @@ pub(crate) fn hash_record(hasher: &Hasher, record: &Record) -> u64 {
     h.finish()
 }
 
+/// The identity hash of a packed record: [`hash_record`] of the same record.
+pub(crate) fn hash_row(hasher: &Hasher, row: Row<'_>) -> u64 {
+    let mut h = hasher.build_hasher();
+    match row.field_count() {
+        Some(n) => {
+            h.write_usize(n);
+            row.fields().for_each(|v| hash_value(&mut h, v));
+        }
+        None => hash_elements(&mut h, row.elements().unwrap_or(Elements::Slice([].iter()))),
+    }
+    h.finish()
+}
+
+/// Feeds a list, set or map's elements to a hasher as [`hash_record`] does.
+fn hash_elements(h: &mut impl std::hash::Hasher, elements: Elements<'_>) {
+    h.write_usize(elements.len());
+    for (k, v) in elements {
+        h.write_u32(k.0);
+        if let Some(v) = v {
+            h.write_u32(v.0);
+        }
+    }
+}
+
 /// The identity hash of record `o` of `ty` read in place: [`hash_record`] of the same record.
 pub(crate) fn hash_at<S: RecordSource + ?Sized>(
     hasher: &Hasher,
@@ -100,16 +125,7 @@ pub(crate) fn hash_at<S: RecordSource + ?Sized>(
                 hash_value(&mut h, source.field(ty, FieldId(f as u32), o)?);
             }
         }
-        None => {
-            let elements = source.elements(ty, o)?;
-            h.write_usize(elements.len());
-            for (k, v) in elements {
-                h.write_u32(k.0);
-                if let Some(v) = v {
-                    h.write_u32(v.0);
-                }
-            }
-        }
+        None => hash_elements(&mut h, source.elements(ty, o)?),
     }
     Ok(h.finish())
 }
@@ -148,14 +164,12 @@ fn field_count(schema: &Schema, ty: TypeId) -> Option<usize> {
 /// [`PROVISIONAL`]) read the pending records, the others the version.
 pub(crate) struct WithPending<'a, S: ?Sized> {
     pub(crate) version: &'a S,
-    pub(crate) pending: &'a [Vec<Record>],
+    pub(crate) pending: &'a [Rows],
 }
 
 impl<S: RecordSource + ?Sized> WithPending<'_, S> {
-    fn pending(&self, ty: TypeId, o: Ordinal) -> Option<&Record> {
-        self.pending
-            .get(ty.index())?
-            .get((o.0 - PROVISIONAL) as usize)
+    fn pending(&self, ty: TypeId, o: Ordinal) -> Option<Row<'_>> {
+        self.pending.get(ty.index())?.row(o.0 - PROVISIONAL)
     }
 
     fn missing(&self, ty: TypeId, o: Ordinal) -> shoal_format::Error {
@@ -180,23 +194,17 @@ impl<S: RecordSource + ?Sized> RecordSource for WithPending<'_, S> {
         if o.0 < PROVISIONAL {
             return self.version.field(ty, field, o);
         }
-        match self.pending(ty, o) {
-            Some(Record::Object(values)) => values
-                .get(field.index())
-                .map(FieldValue::from)
-                .ok_or_else(|| self.missing(ty, o)),
-            _ => Err(self.missing(ty, o)),
-        }
+        self.pending(ty, o)
+            .and_then(|r| r.field(field))
+            .ok_or_else(|| self.missing(ty, o))
     }
 
     fn elements(&self, ty: TypeId, o: Ordinal) -> Result<Elements<'_>> {
         if o.0 < PROVISIONAL {
             return self.version.elements(ty, o);
         }
-        match self.pending(ty, o) {
-            Some(Record::List(e) | Record::Set(e)) => Ok(Elements::Slice(e.iter())),
-            Some(Record::Map(e)) => Ok(Elements::Pairs(e.iter())),
-            _ => Err(self.missing(ty, o)),
-        }
+        self.pending(ty, o)
+            .and_then(|r| r.elements())
+            .ok_or_else(|| self.missing(ty, o))
     }
 }

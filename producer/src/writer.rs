@@ -15,7 +15,7 @@
 
 use hashbrown::HashTable;
 use serde::Serialize;
-use shoal_format::{Ordinal, Record, RecordSink, Schema, TypeId, Value};
+use shoal_format::{Ordinal, Record, RecordSink, Rows, Schema, TypeId, Value};
 
 use crate::cycle::{Current, Op};
 use crate::error::{Error, Result};
@@ -33,8 +33,9 @@ pub(crate) const MAX_PENDING: u32 = 1 << 30;
 pub(crate) struct Changes {
     /// Per type: the ordinals of the current version that the cycle keeps.
     pub(crate) seen: Vec<Bitset>,
-    /// Per type: records that are not in the current version, in arrival order.
-    pub(crate) pending: Vec<Vec<Record>>,
+    /// Per type: records that are not in the current version, in arrival order, packed (a
+    /// first cycle holds every record here).
+    pub(crate) pending: Vec<Rows>,
     /// Per type: the hash of each pending record (reused by the indexes of the next version).
     pub(crate) pending_hashes: Vec<Vec<u64>>,
     /// Per type: dedup of `pending`.
@@ -44,34 +45,65 @@ pub(crate) struct Changes {
     /// Per type: ordinals of one-string records seen this cycle, found without building a
     /// record (tags, codes, names repeat millions of times).
     strings: Vec<hashbrown::HashMap<Box<str>, Ordinal>>,
+    /// The record being matched, packed.
+    scratch: Vec<u8>,
 }
 
 impl Changes {
     pub(crate) fn new(types: usize) -> Self {
         Changes {
             seen: (0..types).map(|_| Bitset::default()).collect(),
-            pending: vec![Vec::new(); types],
+            pending: vec![Rows::new(); types],
             pending_hashes: vec![Vec::new(); types],
             pending_index: (0..types).map(|_| HashTable::new()).collect(),
             offered: 0,
             strings: (0..types).map(|_| hashbrown::HashMap::new()).collect(),
+            scratch: Vec::new(),
         }
     }
 
-    /// Stores a pending record of `ty` with its known hash (dedup included); returns its
-    /// index among the type's pending records.
-    pub(crate) fn adopt(&mut self, ty: TypeId, record: Record, hash: u64) -> u32 {
+    /// Stores a packed pending record of `ty` with its known hash (dedup included); returns
+    /// its index among the type's pending records, or `None` past [`MAX_PENDING`].
+    fn adopt_packed(&mut self, ty: TypeId, packed: &[u8], hash: u64) -> Option<u32> {
         let t = ty.index();
         let pending = &mut self.pending[t];
-        if let Some(&i) = self.pending_index[t].find(hash, |&i| pending[i as usize] == record) {
-            return i;
+        if let Some(&i) = self.pending_index[t].find(hash, |&i| pending.packed(i) == Some(packed)) {
+            return Some(i);
         }
-        let i = pending.len() as u32;
-        pending.push(record);
+        if pending.len() >= MAX_PENDING {
+            return None;
+        }
+        let i = pending.push_packed(packed);
         let hashes = &mut self.pending_hashes[t];
         hashes.push(hash);
         self.pending_index[t].insert_unique(hash, i, |&j| hashes[j as usize]);
-        i
+        Some(i)
+    }
+
+    /// Takes in the pending records another thread matched for `ty`; returns where each
+    /// landed among this cycle's. When this side had none and `other`'s dedup index is
+    /// still true to its records, they are moved over whole.
+    pub(crate) fn absorb(
+        &mut self,
+        ty: TypeId,
+        other: &mut Changes,
+        index_holds: bool,
+    ) -> Result<Vec<u32>> {
+        let t = ty.index();
+        if self.pending[t].is_empty() && index_holds {
+            std::mem::swap(&mut self.pending[t], &mut other.pending[t]);
+            std::mem::swap(&mut self.pending_hashes[t], &mut other.pending_hashes[t]);
+            std::mem::swap(&mut self.pending_index[t], &mut other.pending_index[t]);
+            return Ok((0..self.pending[t].len()).collect());
+        }
+        let rows = &other.pending[t];
+        (0..rows.len())
+            .map(|i| {
+                let packed = rows.packed(i).expect("a row below the count");
+                self.adopt_packed(ty, packed, other.pending_hashes[t][i as usize])
+                    .ok_or_else(too_many)
+            })
+            .collect()
     }
 
     /// Matches one checked record: its kept ordinal, or a provisional one.
@@ -88,21 +120,17 @@ impl Changes {
             self.seen[ty.index()].insert(o.0);
             return Ok(o);
         }
-        let t = ty.index();
-        let pending = &mut self.pending[t];
-        if let Some(&i) = self.pending_index[t].find(hash, |&i| pending[i as usize] == record) {
-            return Ok(Ordinal(PROVISIONAL + i));
-        }
-        let i = u32::try_from(pending.len())
-            .ok()
-            .filter(|&i| i < MAX_PENDING)
-            .ok_or_else(|| Error::Usage("more than 2^30 new records of one type".into()))?;
-        pending.push(record);
-        let hashes = &mut self.pending_hashes[t];
-        hashes.push(hash);
-        self.pending_index[t].insert_unique(hash, i, |&j| hashes[j as usize]);
-        Ok(Ordinal(PROVISIONAL + i))
+        let mut packed = std::mem::take(&mut self.scratch);
+        packed.clear();
+        Rows::pack(&record, &mut packed);
+        let i = self.adopt_packed(ty, &packed, hash);
+        self.scratch = packed;
+        Ok(Ordinal(PROVISIONAL + i.ok_or_else(too_many)?))
     }
+}
+
+fn too_many() -> Error {
+    Error::Usage("more than 2^30 new records of one type".into())
 }
 
 impl Changes {
