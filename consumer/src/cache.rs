@@ -7,9 +7,12 @@
 //!   first used (and a snapshot's key indexes checked against its keys); a damaged file is
 //!   removed (and fetched again). A file that passed carries a **verified mark**: its
 //!   modification time is set to [`VERIFIED_MTIME`], a time no write can give it (any write
-//!   sets the time to now). A restart maps a marked file with the structural checks of
-//!   opening only (header and table checksums, every page header), so it starts in time
-//!   proportional to pages, not bytes; a file written since, by anyone, is verified again.
+//!   sets the time to now). A restart maps a marked file with the checks of opening only
+//!   (header and table checksums, type sections), so it starts in time proportional to
+//!   types, not pages or bytes; a file written since, by anyone, is verified again. A
+//!   column's page headers are checked when it is first read; bits that rot on disk after
+//!   the file was verified show there, mark the version damaged (`Dataset::damage`), and the
+//!   next refresh removes the file and fetches it again.
 //! - **Retention** ([`Cache::retain`], after every refresh): the files a restart needs to
 //!   reach the current version (and a pinned one) are kept: the snapshot the planner would
 //!   start from and the deltas after it. Other files are kept newest first while the cache
@@ -224,7 +227,8 @@ fn mark_verified(path: &Path) -> std::io::Result<()> {
 }
 
 /// Maps a cache file verified before, checking its header and section table (their own
-/// checksums); the page headers are checked when the blob is opened for use.
+/// checksums); a snapshot's page headers are checked column by column as they are first
+/// read (see `Dataset::damage`).
 fn map_opened(path: &Path, name: &BlobName) -> Result<Bytes> {
     let bytes = map_file(path)?;
     let damaged = |reason: String| Error::DamagedCache {
@@ -247,10 +251,11 @@ fn map_and_verify(path: &Path, name: &BlobName) -> Result<Bytes> {
     let header = match name {
         BlobName::Snapshot(_) => {
             let view = SnapshotView::open(bytes.clone()).map_err(|e| damaged(e.to_string()))?;
-            // Every section's CRC-32C (values are checked as they are read: UTF-8 per string,
-            // page headers when the blob was opened).
+            // Every section's CRC-32C and page header (values are checked as they are read:
+            // UTF-8 per string).
             view.layout()
                 .verify(&bytes)
+                .and_then(|_| view.check_pages())
                 .and_then(|_| view.verify_key_indexes())
                 .map_err(|e| damaged(e.to_string()))?;
             view.layout().header

@@ -14,7 +14,7 @@
 //! refresh follow the size of the change: k changed records touch at most k pages per column,
 //! usually far fewer.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use roaring::RoaringBitmap;
@@ -271,7 +271,66 @@ struct Column {
     kind: ColumnKind,
     /// Shared whole with the previous version when a delta leaves the column alone (one
     /// reference count, not one per page).
-    pages: Arc<Vec<Page>>,
+    pages: Arc<Pages>,
+}
+
+impl Column {
+    fn built(kind: ColumnKind, pages: Vec<Page>) -> Column {
+        Column {
+            kind,
+            pages: Arc::new(Pages {
+                list: OnceLock::from(pages),
+                snapshot: None,
+            }),
+        }
+    }
+}
+
+/// A column's page handles: made by a delta, or made from a snapshot's column the first time
+/// a read needs them, so that loading a snapshot is O(types), not O(pages).
+#[derive(Debug)]
+struct Pages {
+    list: OnceLock<Vec<Page>>,
+    /// The snapshot and column the handles come from, until they are made.
+    snapshot: Option<(Arc<Loaded>, TypeId, FieldId)>,
+}
+
+/// The snapshot a dataset was loaded from, and the first damage found in it.
+#[derive(Debug)]
+struct Loaded {
+    view: SnapshotView<Bytes>,
+    damage: OnceLock<String>,
+}
+
+impl Pages {
+    /// The handles; none when the column cannot be read (see [`Pages::try_list`]).
+    #[inline]
+    fn list(&self) -> &[Page] {
+        match self.list.get() {
+            Some(list) => list,
+            None => self.try_list().unwrap_or(&[]),
+        }
+    }
+
+    /// The handles, made on first use; the error when the snapshot's column is damaged (a
+    /// page header that does not parse: bits that rotted in a cache file since it was
+    /// verified).
+    fn try_list(&self) -> Result<&[Page]> {
+        if let Some(list) = self.list.get() {
+            return Ok(list);
+        }
+        let Some((source, ty, field)) = &self.snapshot else {
+            return Ok(&[]);
+        };
+        let reader = source.view.column(*ty, *field).inspect_err(|e| {
+            if source.damage.set(e.to_string()).is_ok() {
+                tracing::error!(error = %e, "damaged snapshot column: it reads as no value");
+            }
+        })?;
+        Ok(self
+            .list
+            .get_or_init(|| pages_of(reader.table(), source.view.data())))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -352,7 +411,11 @@ impl Dataset {
     /// structure (header, section table, every page header); checksums are the caller's
     /// business (the consumer verifies each blob once, when it enters the cache).
     pub fn from_snapshot(bytes: Bytes) -> Result<Self> {
-        let view = SnapshotView::open(bytes.clone())?;
+        let source = Arc::new(Loaded {
+            view: SnapshotView::open(bytes.clone())?,
+            damage: OnceLock::new(),
+        });
+        let view = &source.view;
         let schema = view.schema_arc().clone();
         let shift = view.layout().header.page_shift;
         let mut types = Vec::with_capacity(schema.type_count());
@@ -360,10 +423,12 @@ impl Dataset {
             let ty = TypeId(t as u32);
             let mut columns = Vec::new();
             for (c, kind) in schema.columns(ty).iter().enumerate() {
-                let reader = view.column(ty, FieldId(c as u32))?;
                 columns.push(Column {
                     kind: *kind,
-                    pages: Arc::new(pages_of(reader.table(), &bytes)),
+                    pages: Arc::new(Pages {
+                        list: OnceLock::new(),
+                        snapshot: Some((source.clone(), ty, FieldId(c as u32))),
+                    }),
                 });
             }
             types.push(TypeData {
@@ -515,14 +580,44 @@ impl Dataset {
         self.types.get(ty.index()).map_or(0, |t| t.slot_count)
     }
 
+    /// What was found damaged in the snapshot this version was loaded from (or came from by
+    /// deltas): a column whose page headers do not parse when first read, because its
+    /// cache file rotted after it was verified. Such a column reads as no value; the next
+    /// refresh loads the version again from a fresh copy.
+    pub fn damage(&self) -> Option<(Version, &str)> {
+        self.sources().find_map(|s| {
+            let damage = s.damage.get()?;
+            Some((s.view.version(), damage.as_str()))
+        })
+    }
+
+    /// Makes every column's page handles now instead of at first read (O(pages)): the
+    /// first damage found, if any (see [`Dataset::damage`]).
+    pub fn check_columns(&self) -> Result<()> {
+        for t in &self.types {
+            for c in &t.columns {
+                c.pages.try_list()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The snapshots whose columns this version still reads.
+    fn sources(&self) -> impl Iterator<Item = &Loaded> {
+        self.types
+            .iter()
+            .flat_map(|t| &t.columns)
+            .filter_map(|c| c.pages.snapshot.as_ref().map(|(s, _, _)| &**s))
+    }
+
     /// Column pages held, and the bytes they hold (shared pages counted in each version).
     pub fn page_stats(&self) -> (u64, u64) {
         let mut pages = 0;
         let mut bytes = 0;
         for t in &self.types {
             for c in &t.columns {
-                pages += c.pages.len() as u64;
-                bytes += c.pages.iter().map(Page::byte_len).sum::<u64>();
+                pages += c.pages.list().len() as u64;
+                bytes += c.pages.list().iter().map(Page::byte_len).sum::<u64>();
             }
         }
         (pages, bytes)
@@ -532,7 +627,7 @@ impl Dataset {
     fn page(&self, ty: TypeId, column: FieldId, o: Ordinal) -> Option<(&Page, usize)> {
         let t = self.types.get(ty.index())?;
         let c = t.columns.get(column.index())?;
-        let p = c.pages.get((o.0 >> self.shift) as usize)?;
+        let p = c.pages.list().get((o.0 >> self.shift) as usize)?;
         Some((p, (o.0 & ((1 << self.shift) - 1)) as usize))
     }
 
@@ -705,6 +800,7 @@ impl Dataset {
     fn apply_column(&self, a: ApplyColumn<'_>, stats: &mut ApplyStats) -> Result<Column> {
         let per_page = 1usize << self.shift;
         let n_pages = (a.slot_count as usize).div_ceil(per_page);
+        let old = a.old.pages.try_list()?;
         // What changes, page by page: (index in page, where the value comes from).
         let mut updates: Vec<Vec<(usize, Source)>> = vec![Vec::new(); n_pages];
         // Added records are visited in order, so the rank of each in `present` is a count.
@@ -727,8 +823,8 @@ impl Dataset {
         // A column the delta leaves alone (no value to write, same page count and lengths)
         // keeps its whole page table.
         let untouched = updates.iter().all(Vec::is_empty)
-            && a.old.pages.len() == n_pages
-            && a.old.pages.last().is_none_or(|last| {
+            && old.len() == n_pages
+            && old.last().is_none_or(|last| {
                 last.len() == per_page.min(a.slot_count as usize - (n_pages - 1) * per_page)
             });
         if untouched {
@@ -744,7 +840,7 @@ impl Dataset {
         let mut work: Vec<usize> = Vec::new();
         for (p, page_updates) in updates.iter().enumerate() {
             let count = per_page.min(a.slot_count as usize - p * per_page);
-            match a.old.pages.get(p) {
+            match old.get(p) {
                 Some(page) if page_updates.is_empty() && page.len() == count => {
                     pages.push(Some(page.clone()));
                     stats.pages_shared += 1;
@@ -759,7 +855,7 @@ impl Dataset {
             ps.iter()
                 .map(|&p| {
                     let count = per_page.min(a.slot_count as usize - p * per_page);
-                    Ok((p, self.rebuild(&a, count, a.old.pages.get(p), &updates[p])?))
+                    Ok((p, self.rebuild(&a, count, old.get(p), &updates[p])?))
                 })
                 .collect()
         };
@@ -780,16 +876,11 @@ impl Dataset {
             };
             pages[p] = Some(page);
         }
-        let pages = Arc::new(
-            pages
-                .into_iter()
-                .map(|p| p.expect("every page is shared or rebuilt"))
-                .collect(),
-        );
-        Ok(Column {
-            kind: a.old.kind,
-            pages,
-        })
+        let pages = pages
+            .into_iter()
+            .map(|p| p.expect("every page is shared or rebuilt"))
+            .collect();
+        Ok(Column::built(a.old.kind, pages))
     }
 
     fn rebuild(
@@ -941,10 +1032,10 @@ impl Dataset {
     pub fn column_stats(&self, ty: TypeId, column: FieldId) -> Option<ColumnStats> {
         let c = self.types.get(ty.index())?.columns.get(column.index())?;
         let mut stats = ColumnStats {
-            pages: c.pages.len() as u64,
+            pages: c.pages.list().len() as u64,
             ..ColumnStats::default()
         };
-        for p in c.pages.iter() {
+        for p in c.pages.list() {
             match p {
                 Page::Fixed(h, b) => {
                     let page = FixedPage::from_parts(*h, b);
@@ -985,9 +1076,13 @@ impl Dataset {
         let mut out = &a.populated ^ &b.populated;
         let mut pages = RoaringBitmap::new();
         for (ca, cb) in a.columns.iter().zip(&b.columns) {
-            for p in 0..ca.pages.len().max(cb.pages.len()) {
+            if Arc::ptr_eq(&ca.pages, &cb.pages) {
+                continue;
+            }
+            let (ca, cb) = (ca.pages.list(), cb.pages.list());
+            for p in 0..ca.len().max(cb.len()) {
                 let shared = matches!(
-                    (ca.pages.get(p), cb.pages.get(p)),
+                    (ca.get(p), cb.get(p)),
                     (Some(x), Some(y)) if x.same(y)
                 );
                 if !shared {
@@ -1051,7 +1146,7 @@ impl Dataset {
             d.types
                 .get(ty.index())
                 .and_then(|t| t.columns.get(column.index()))
-                .and_then(|c| c.pages.get(page))
+                .and_then(|c| c.pages.list().get(page))
                 .cloned()
         };
         matches!((get(self), get(other)), (Some(a), Some(b)) if a.same(&b))

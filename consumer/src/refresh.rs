@@ -103,7 +103,7 @@ impl Consumer {
         announced: Option<&Announced>,
     ) -> Result<Option<RefreshEvent>, Failed> {
         let start = Instant::now();
-        let current = self.current();
+        let current = self.undamaged_current();
         let from = current.as_ref().map(|d| d.version());
         if from == Some(target) {
             return Ok(None);
@@ -127,6 +127,20 @@ impl Consumer {
             stats: built.stats,
             duration: start.elapsed(),
         }))
+    }
+
+    /// The current version, unless a read found its snapshot's cache file damaged (see
+    /// `Dataset::damage`): then the file is removed, and the refresh starts over from a
+    /// fresh copy as if nothing were loaded.
+    fn undamaged_current(&self) -> Option<Arc<Dataset>> {
+        let current = self.current()?;
+        let Some((version, damage)) = current.damage() else {
+            return Some(current);
+        };
+        let name = BlobName::Snapshot(version);
+        tracing::warn!(blob = %name, error = damage, "damaged cache file removed");
+        self.inner.cache.remove(&name);
+        None
     }
 
     /// The way to `target`: from the announcement's manifest (the deltas of the last few
@@ -315,6 +329,12 @@ impl Consumer {
             *self.inner.chain.lock().expect("chain lock") = 0;
         }
         let replaced = self.inner.current.swap(Some(dataset.clone()));
+        if let Start::Snapshot(_) = route.start {
+            // The cache file's columns were not read yet: read them all now, in the
+            // background, so damage shows before a reader needs the column.
+            let data = dataset.clone();
+            tokio::task::spawn_blocking(move || data.check_columns());
+        }
         if write_back {
             // In the background: the refresh is done, and encoding a large version takes
             // a while. Retention meanwhile keeps the chain it replaces.

@@ -253,13 +253,21 @@ async fn a_verified_cache_file_that_rots_is_fetched_again() {
         .unwrap()
         .set_modified(marked)
         .unwrap();
+    // Opening a verified file checks no page header: the rot shows when the column is
+    // first read (here all at once, as the consumer does in the background after a load),
+    // and the next refresh removes the file and loads a fresh copy.
     let c = consumer();
+    c.refresh().await.expect("loaded without reading a column");
+    let damaged = c.current().unwrap();
+    assert!(damaged.check_columns().is_err(), "the rotten column fails");
+    assert_eq!(damaged.damage().map(|(v, _)| v), Some(Version(1)));
     c.refresh().await.expect("fetched again from the store");
     let truth = shoal_format::SnapshotView::open(snap.as_slice())
         .unwrap()
         .to_state()
         .unwrap();
     let data = c.current().unwrap();
+    assert!(data.damage().is_none());
     for (o, record) in truth.records(TypeId(0)) {
         assert_eq!(&data.record(TypeId(0), o).unwrap(), record);
     }

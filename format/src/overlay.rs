@@ -172,6 +172,11 @@ impl<'a, S: VersionSource + ?Sized> Overlay<'a, S> {
         self.types.get(ty.index()).map_or(0, |l| l.populated.len())
     }
 
+    /// Bytes held by the added records, packed (see [`Rows`]).
+    pub fn added_size(&self) -> usize {
+        self.types.iter().map(|l| l.rows.heap_size()).sum()
+    }
+
     /// True when no type holds a record.
     pub fn is_empty(&self) -> bool {
         self.types.iter().all(|l| l.populated.is_empty())

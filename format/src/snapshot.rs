@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use roaring::RoaringBitmap;
 
@@ -166,12 +166,48 @@ fn write_key_index<S: VersionSource + ?Sized, W: Write>(
     writer.end()
 }
 
+/// A column's page table, parsed once, when first read: opening a snapshot of 100M records
+/// does not walk its million page headers.
+#[derive(Debug, Default)]
+pub(crate) struct LazyTable(OnceLock<Result<PageTable>>);
+
+impl Clone for LazyTable {
+    fn clone(&self) -> Self {
+        let copy = OnceLock::new();
+        if let Some(parsed) = self.0.get() {
+            let _ = copy.set(parsed.as_ref().cloned().map_err(again));
+        }
+        LazyTable(copy)
+    }
+}
+
+/// The error a column's page table failed with, again for each later read.
+fn again(e: &Error) -> Error {
+    match e {
+        Error::OutOfRange {
+            at,
+            needed,
+            available,
+        } => Error::OutOfRange {
+            at: at.clone(),
+            needed: *needed,
+            available: *available,
+        },
+        Error::Malformed { at, reason } => Error::Malformed {
+            at: at.clone(),
+            reason: reason.clone(),
+        },
+        other => Error::NoSuchField(other.to_string()),
+    }
+}
+
 /// One type of a snapshot: its ordinal space and its columns' page tables.
 #[derive(Debug, Clone)]
 pub(crate) struct TypeTable {
     pub slot_count: u32,
     pub populated: RoaringBitmap,
-    pub columns: Vec<(PageTable, crate::blob::SectionEntry)>,
+    /// Each column's section, and its page table once a read has needed it.
+    pub columns: Vec<(LazyTable, crate::blob::SectionEntry)>,
     /// The key index section, when the snapshot has one for the type.
     pub key_index: Option<(KeyIndexHeader, crate::blob::SectionEntry)>,
 }
@@ -199,7 +235,11 @@ pub struct SnapshotView<D> {
 }
 
 impl<D: AsRef<[u8]>> SnapshotView<D> {
-    /// Opens a snapshot blob.
+    /// Opens a snapshot blob, checking its header, its section table and every type section
+    /// (slot counts, populated ordinals, key index headers): O(types), not O(pages). A
+    /// column's page headers are checked when the column is first read, and a damaged
+    /// column fails that read ([`SnapshotView::column`] and every read through it) with
+    /// the error; [`SnapshotView::verify`] checks everything.
     pub fn open(data: D) -> Result<Self> {
         let bytes = data.as_ref();
         let layout = BlobLayout::parse(bytes)?;
@@ -279,7 +319,7 @@ impl<D: AsRef<[u8]>> SnapshotView<D> {
             .columns(ty)
             .get(column.index())
             .ok_or_else(|| Error::NoSuchField(format!("no {column} in {ty}")))?;
-        let (table, _) = &self.types[ty.index()].columns[column.index()];
+        let table = self.table(ty, column.index(), kind)?;
         Ok(ColumnReader::new(
             table,
             self.data.as_ref(),
@@ -307,6 +347,17 @@ impl<D: AsRef<[u8]>> SnapshotView<D> {
             header,
             slots_offset: entry.offset + KEY_INDEX_HEADER_LEN as u64,
         })
+    }
+
+    /// Checks every column's page headers now rather than at first use (what opening used
+    /// to check): O(pages).
+    pub fn check_pages(&self) -> Result<()> {
+        for (t, table) in self.types.iter().enumerate() {
+            for c in 0..table.columns.len() {
+                self.column(TypeId(t as u32), FieldId(c as u32))?;
+            }
+        }
+        Ok(())
     }
 
     /// Checks every section's checksum, then every value (string offsets, UTF-8, elements),
@@ -406,6 +457,17 @@ impl<D: AsRef<[u8]>> SnapshotView<D> {
         Ok(state)
     }
 
+    /// The page table of a column, parsed (every page header checked) on its first use.
+    fn table(&self, ty: TypeId, column: usize, kind: ColumnKind) -> Result<&PageTable> {
+        let t = &self.types[ty.index()];
+        let (table, entry) = &t.columns[column];
+        let bytes = self.data.as_ref();
+        let parsed = table
+            .0
+            .get_or_init(|| read_pages(&self.layout, bytes, entry, 0, kind, t.slot_count as u64));
+        parsed.as_ref().map_err(again)
+    }
+
     fn read_err(
         &self,
         ty: TypeId,
@@ -450,10 +512,9 @@ fn open_type(layout: &BlobLayout, bytes: &[u8], ty: TypeId) -> Result<TypeTable>
     }
     let kinds = layout.schema.columns(ty);
     let mut columns = Vec::with_capacity(kinds.len());
-    for (c, kind) in kinds.iter().enumerate() {
+    for c in 0..kinds.len() {
         let entry = layout.require(SECTION_COLUMN, ty, c as u32)?;
-        let table = read_pages(layout, bytes, entry, 0, *kind, section.slot_count as u64)?;
-        columns.push((table, *entry));
+        columns.push((LazyTable::default(), *entry));
     }
     let key_index = open_key_index(layout, bytes, ty, populated.len())?;
     Ok(TypeTable {

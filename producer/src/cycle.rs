@@ -346,9 +346,10 @@ impl Cycle {
     }
 
     fn encode_snapshot(&self, next: &Overlay<'_, Current>, version: Version) -> Result<Bytes> {
-        // Sized from the current snapshot: a doubling vector would hold up to three
-        // snapshots' worth of memory at the moment it grows.
-        let size_hint = self.data.current.data().len();
+        // Sized from the current snapshot, or from the added records when they are more (a
+        // first cycle): a doubling vector would hold up to three snapshots' worth of memory
+        // at the moment it grows.
+        let size_hint = self.data.current.data().len().max(next.added_size());
         let mut snapshot = Vec::with_capacity(size_hint + size_hint / 8);
         write_snapshot(next, version, &self.write_options(), &mut snapshot)?;
         // Held until the next cycle as the current version: no spare capacity (the first
