@@ -37,7 +37,14 @@ struct Layer {
 }
 
 impl Layer {
+    /// Where `ordinal` is (or would go) in `added`. A dense run of added ordinals (a first
+    /// cycle adds 0..n) is found at its offset from the first; otherwise by binary search.
     fn find(&self, ordinal: u32) -> std::result::Result<usize, usize> {
+        let first = self.added.first().map_or(0, |&(o, _)| o);
+        let guess = ordinal.checked_sub(first).map(|i| i as usize);
+        if let Some(i) = guess.filter(|&i| self.added.get(i).is_some_and(|&(o, _)| o == ordinal)) {
+            return Ok(i);
+        }
         self.added.binary_search_by_key(&ordinal, |&(o, _)| o)
     }
 
