@@ -216,10 +216,10 @@ impl<'a> Edit<'a> {
         }
         let table = self.table;
         let page = self.copied[p].get_or_insert_with(|| {
-            let mut page = vec![0u8; PAGE_BYTES];
-            if let Some(bytes) = table.pages.get(p) {
-                page[..bytes.len()].copy_from_slice(bytes);
-            }
+            // Copied, and only the part past the old page zeroed: one pass over the bytes.
+            let mut page = Vec::with_capacity(PAGE_BYTES);
+            page.extend_from_slice(table.pages.get(p).map_or(&[][..], |b| &b[..]));
+            page.resize(PAGE_BYTES, 0);
             page
         });
         let at = (i as usize & (PAGE_SLOTS - 1)) * SLOT_LEN;
@@ -232,18 +232,20 @@ impl<'a> Edit<'a> {
     /// Inserts `s` at its ordered place and shifts the rest of its run right by one.
     fn insert(&mut self, s: Slot) {
         let mut i = slot_home(s, self.table.capacity);
-        while self.get(i) != EMPTY_SLOT && self.get(i) < s {
+        let mut was = self.get(i);
+        while was != EMPTY_SLOT && was < s {
             i += 1;
+            was = self.get(i);
         }
         let mut carry = s;
         loop {
-            let was = self.get(i);
             self.set(i, carry);
             if was == EMPTY_SLOT {
                 return;
             }
             carry = was;
             i += 1;
+            was = self.get(i);
         }
     }
 
