@@ -170,17 +170,34 @@ pub fn capacity_for(entries: u64) -> u64 {
 /// `max(home, previous position + 1)`. The table is `capacity` slots long, or longer when the
 /// last run spills past it.
 pub fn place(sorted: impl IntoIterator<Item = Slot>, capacity: u64) -> Vec<Slot> {
-    let mut table = vec![EMPTY_SLOT; capacity as usize];
-    let mut next = 0u64;
-    for slot in sorted {
-        let at = slot_home(slot, capacity).max(next);
-        if at as usize >= table.len() {
-            table.resize(at as usize + 1, EMPTY_SLOT);
-        }
-        table[at as usize] = slot;
-        next = at + 1;
-    }
+    let mut table = Vec::with_capacity(capacity as usize);
+    table.extend(placed(sorted, capacity));
     table
+}
+
+/// The table [`place`] makes, slot by slot (entries and the empty slots between them), without
+/// holding it: a writer streams a table of 100M entries instead of allocating it.
+pub fn placed(sorted: impl IntoIterator<Item = Slot>, capacity: u64) -> impl Iterator<Item = Slot> {
+    let mut sorted = sorted.into_iter().peekable();
+    let mut at = 0u64;
+    std::iter::from_fn(move || {
+        let slot = match sorted.peek() {
+            Some(&s) if slot_home(s, capacity) <= at => sorted.next(),
+            Some(_) => Some(EMPTY_SLOT),
+            None if at < capacity => Some(EMPTY_SLOT),
+            None => None,
+        };
+        at += 1;
+        slot
+    })
+}
+
+/// The length of the table [`place`] makes of `sorted` slots.
+pub fn placed_len(sorted: &[Slot], capacity: u64) -> u64 {
+    let end = sorted
+        .iter()
+        .fold(0u64, |next, &s| slot_home(s, capacity).max(next) + 1);
+    end.max(capacity)
 }
 
 /// The fields of a type's primary key when it has a key index section: an object type whose
@@ -332,6 +349,28 @@ pub fn check_placement(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_placed_table_is_each_entry_at_its_home_or_after_the_previous_one() {
+        // Keys crowded at the end of a small table spill past its capacity.
+        for (keys, capacity) in [(0..40u64, 64), (0..60, 16), (0..0, 8)] {
+            let mut sorted: Vec<Slot> = keys
+                .map(|k| slot_of(key_hash([k * 7919]), k as u32))
+                .collect();
+            sorted.sort_unstable();
+            let table = place(sorted.iter().copied(), capacity);
+            assert_eq!(table.len() as u64, placed_len(&sorted, capacity));
+            assert!(table.len() as u64 >= capacity);
+            let mut next = 0;
+            for &s in &sorted {
+                let at = table.iter().position(|&t| t == s).unwrap() as u64;
+                assert_eq!(at, slot_home(s, capacity).max(next));
+                next = at + 1;
+            }
+            let entries = table.iter().filter(|&&t| t != EMPTY_SLOT).count();
+            assert_eq!(entries, sorted.len());
+        }
+    }
 
     #[test]
     fn capacity_keeps_the_load_between_seven_and_eight_tenths() {

@@ -144,24 +144,26 @@ fn write_key_index<S: VersionSource + ?Sized, W: Write>(
     }
     slots.sort_unstable();
     let capacity = keyindex::capacity_for(slots.len() as u64);
-    let entries = slots.len() as u64;
-    let table = keyindex::place(slots, capacity);
+    let len = keyindex::placed_len(&slots, capacity);
     let header = KeyIndexHeader {
         hash: keyindex::KEY_HASH_V1,
         capacity,
-        entries,
-        slots: table.len() as u64,
+        entries: slots.len() as u64,
+        slots: len,
     };
     writer.begin(SECTION_KEY_INDEX, ty, 0);
     writer.write(&header.to_bytes())?;
-    let mut buf = Vec::with_capacity(96 * 1024);
-    for chunk in table.chunks(8 * 1024) {
-        buf.clear();
-        buf.extend(chunk.iter().flat_map(|&s| keyindex::slot_bytes(s)));
-        writer.write(&buf)?;
+    const CHUNK: usize = 8 * 1024 * keyindex::SLOT_LEN;
+    let mut buf = Vec::with_capacity(CHUNK);
+    for slot in keyindex::placed(slots, capacity) {
+        buf.extend_from_slice(&keyindex::slot_bytes(slot));
+        if buf.len() >= CHUNK {
+            writer.write(&buf)?;
+            buf.clear();
+        }
     }
-    let padding =
-        keyindex::table_len(table.len() as u64) as usize - table.len() * keyindex::SLOT_LEN;
+    writer.write(&buf)?;
+    let padding = keyindex::table_len(len) as usize - len as usize * keyindex::SLOT_LEN;
     writer.write(&[0u8; 8][..padding])?;
     writer.end()
 }
