@@ -244,34 +244,18 @@ impl Index {
         removed: &RoaringBitmap,
         added: &RoaringBitmap,
     ) -> Index {
-        // Keys are read on the dataset's threads when there are many (reads miss the cache).
-        let threads = |n: usize| if n >= 4096 { new.threads() } else { 1 };
         let slots = |data: &Dataset, ordinals: RoaringBitmap| -> Vec<keyindex::Slot> {
-            let ordinals: Vec<u32> = ordinals.iter().collect();
-            map_shares(&ordinals, threads(ordinals.len()), |share| {
-                share
-                    .iter()
-                    .map(|&o| self.table_slot(data, Ordinal(o)))
-                    .collect::<Vec<_>>()
-            })
-            .concat()
-        };
-        let both: Vec<u32> = (removed & added).iter().collect();
-        let key_moved = |o: u32| {
-            !self.same_key_page(old, new, Ordinal(o))
-                && self.table_slot(old, Ordinal(o)) != self.table_slot(new, Ordinal(o))
-        };
-        let moved: RoaringBitmap = map_shares(&both, threads(both.len()), |share| {
-            share
+            ordinals
                 .iter()
-                .copied()
-                .filter(|&o| key_moved(o))
-                .collect::<Vec<u32>>()
-        })
-        .concat()
-        .into_iter()
-        .collect();
-        let both: RoaringBitmap = both.into_iter().collect();
+                .map(|o| self.table_slot(data, Ordinal(o)))
+                .collect()
+        };
+        let both = removed & added;
+        let moved: RoaringBitmap = both
+            .iter()
+            .filter(|&o| !self.same_key_page(old, new, Ordinal(o)))
+            .filter(|&o| self.table_slot(old, Ordinal(o)) != self.table_slot(new, Ordinal(o)))
+            .collect();
         let leaving = slots(old, (removed - &both) | &moved);
         let coming = slots(new, (added - &both) | &moved);
         let (next, table_rebuilt) = match table.updated(&leaving, &coming) {
