@@ -160,8 +160,12 @@ impl Consumer {
     /// How far behind its store the consumer is: served, announced and pinned versions,
     /// the last success and the failures since.
     pub fn status(&self) -> Status {
-        let mut s = self.inner.status.lock().expect("status lock").clone();
+        // The served version is read under the status lock, which a refresh holds while it
+        // swaps a version in and clears its failures: the two always agree.
+        let status = self.inner.status.lock().expect("status lock");
+        let mut s = status.clone();
         s.served = self.version();
+        drop(status);
         if let Some(local) = *self.inner.pinned.lock().expect("pin lock") {
             s.pinned = Some(local);
         }
@@ -256,6 +260,17 @@ impl Consumer {
     /// The consumer found itself on its target: a success for the status.
     pub(crate) fn confirm_current(&self) {
         self.succeeded(None);
+    }
+
+    /// Makes `dataset` the current version and, in the same step for `status`, clears the
+    /// failures: a reader that sees the new version never sees the failures before it.
+    pub(crate) fn make_current(&self, dataset: Arc<Dataset>) -> Option<Arc<Dataset>> {
+        let mut status = self.inner.status.lock().expect("status lock");
+        let replaced = self.inner.current.swap(Some(dataset));
+        status.last_success = Some(SystemTime::now());
+        status.consecutive_failures = 0;
+        status.last_error = None;
+        replaced
     }
 
     fn succeeded(&self, event: Option<RefreshEvent>) {

@@ -328,7 +328,7 @@ impl Consumer {
         if write_back {
             *self.inner.chain.lock().expect("chain lock") = 0;
         }
-        let replaced = self.inner.current.swap(Some(dataset.clone()));
+        let replaced = self.make_current(dataset.clone());
         if let Start::Snapshot(_) = route.start {
             // The cache file's columns were not read yet: read them all now, in the
             // background, so damage shows before a reader needs the column.
