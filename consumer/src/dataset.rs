@@ -275,6 +275,18 @@ struct Column {
 }
 
 impl Column {
+    /// A snapshot's column, its page handles made on first read.
+    fn unread(kind: ColumnKind, source: &Arc<Loaded>, ty: TypeId, field: FieldId) -> Column {
+        Column {
+            kind,
+            pages: Arc::new(Pages {
+                list: OnceLock::new(),
+                snapshot: Some((source.clone(), ty, field)),
+            }),
+        }
+    }
+
+    /// A column whose page handles are made.
     fn built(kind: ColumnKind, pages: Vec<Page>) -> Column {
         Column {
             kind,
@@ -408,8 +420,9 @@ impl Field {
 
 impl Dataset {
     /// A dataset over the bytes of a snapshot (a memory map, or any buffer). Checks the
-    /// structure (header, section table, every page header); checksums are the caller's
-    /// business (the consumer verifies each blob once, when it enters the cache).
+    /// header, section table and type sections; a column's page headers are checked when it
+    /// is first read (see [`Dataset::damage`]). Checksums are the caller's business (the
+    /// consumer verifies each blob once, when it enters the cache).
     pub fn from_snapshot(bytes: Bytes) -> Result<Self> {
         let source = Arc::new(Loaded {
             view: SnapshotView::open(bytes.clone())?,
@@ -423,13 +436,7 @@ impl Dataset {
             let ty = TypeId(t as u32);
             let mut columns = Vec::new();
             for (c, kind) in schema.columns(ty).iter().enumerate() {
-                columns.push(Column {
-                    kind: *kind,
-                    pages: Arc::new(Pages {
-                        list: OnceLock::new(),
-                        snapshot: Some((source.clone(), ty, FieldId(c as u32))),
-                    }),
-                });
+                columns.push(Column::unread(*kind, &source, ty, FieldId(c as u32)));
             }
             types.push(TypeData {
                 populated: view.populated(ty).cloned().unwrap_or_default(),

@@ -200,6 +200,18 @@ impl<'a, S: VersionSource + ?Sized> Overlay<'a, S> {
     }
 }
 
+/// Field `field` of an added record of `ty`.
+fn row_field(row: Row<'_>, ty: TypeId, field: FieldId) -> Result<FieldValue<'_>> {
+    row.field(field)
+        .ok_or_else(|| Error::NoSuchField(format!("no {field} in {ty}")))
+}
+
+/// The elements of an added record of `ty`.
+fn row_elements(row: Row<'_>, ty: TypeId) -> Result<Elements<'_>> {
+    row.elements()
+        .ok_or_else(|| Error::NoSuchField(format!("{ty} is an object type")))
+}
+
 impl<S: VersionSource + ?Sized> RecordSource for Overlay<'_, S> {
     fn schema(&self) -> &Schema {
         self.base.schema()
@@ -214,9 +226,7 @@ impl<S: VersionSource + ?Sized> RecordSource for Overlay<'_, S> {
     fn field(&self, ty: TypeId, field: FieldId, ordinal: Ordinal) -> Result<FieldValue<'_>> {
         match self.locate(ty, ordinal) {
             Some(None) => self.base.field(ty, field, ordinal),
-            Some(Some(r)) => r
-                .field(field)
-                .ok_or_else(|| Error::NoSuchField(format!("no {field} in {ty}"))),
+            Some(Some(r)) => row_field(r, ty, field),
             None => Err(missing(self.schema(), ty, ordinal)),
         }
     }
@@ -224,9 +234,7 @@ impl<S: VersionSource + ?Sized> RecordSource for Overlay<'_, S> {
     fn elements(&self, ty: TypeId, ordinal: Ordinal) -> Result<Elements<'_>> {
         match self.locate(ty, ordinal) {
             Some(None) => self.base.elements(ty, ordinal),
-            Some(Some(r)) => r
-                .elements()
-                .ok_or_else(|| Error::NoSuchField(format!("{ty} is an object type"))),
+            Some(Some(r)) => row_elements(r, ty),
             None => Err(missing(self.schema(), ty, ordinal)),
         }
     }
@@ -274,10 +282,7 @@ impl<S: VersionSource + ?Sized> VersionSource for Overlay<'_, S> {
             range,
             out,
             |range, out| self.base.column_values(ty, field, range, out),
-            |r| {
-                r.field(field)
-                    .ok_or_else(|| Error::NoSuchField(format!("no {field} in {ty}")))
-            },
+            |r| row_field(r, ty, field),
         )
     }
 
@@ -292,10 +297,7 @@ impl<S: VersionSource + ?Sized> VersionSource for Overlay<'_, S> {
             range,
             out,
             |range, out| self.base.column_elements(ty, range, out),
-            |r| {
-                r.elements()
-                    .ok_or_else(|| Error::NoSuchField(format!("{ty} is an object type")))
-            },
+            |r| row_elements(r, ty),
         )
     }
 

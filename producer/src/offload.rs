@@ -35,7 +35,7 @@
 
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use shoal_format::{Ordinal, Record, RecordSource, RefAt, TypeId, Value};
+use shoal_format::{Ordinal, Record, RecordSource, TypeId, Value};
 
 use crate::cycle::Current;
 use crate::error::{Error, Result};
@@ -327,17 +327,9 @@ fn renumber(
     targets: &RefTargets,
 ) {
     let t = root.index();
-    let RefTargets::Object(fields) = targets else {
-        return;
-    };
     for i in 0..changes.pending[t].len() {
         changes.pending[t].rewrite_refs(i, |at, o| {
-            let RefAt::Field(f) = at else { return o };
-            let target = fields.get(f.index()).copied().flatten();
-            match (
-                o.0 >= PROVISIONAL,
-                target.and_then(|t| moved[t.index()].as_ref()),
-            ) {
+            match (o.0 >= PROVISIONAL, &moved[targets.at(at).index()]) {
                 (true, Some(map)) => Ordinal(PROVISIONAL + map[(o.0 - PROVISIONAL) as usize]),
                 _ => o,
             }

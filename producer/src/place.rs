@@ -134,7 +134,7 @@ impl RefTargets {
     }
 
     /// The type a reference at `at` points at.
-    fn at(&self, at: RefAt) -> TypeId {
+    pub(crate) fn at(&self, at: RefAt) -> TypeId {
         match (self, at) {
             (RefTargets::Object(targets), RefAt::Field(f)) => {
                 targets[f.index()].expect("a reference field has a target type")
