@@ -191,12 +191,21 @@ impl Fleet {
         self.due.push((Instant::now() + TICK, action));
     }
 
-    /// True once every running consumer serves the pinned version, or after 5 s.
+    /// True once every running consumer has reported serving the pinned version since the
+    /// pin (the refresh event the report counts, which a consumer logs after its tidy-up;
+    /// its current version shows earlier), or after 5 s.
     fn pin_settled(&self) -> bool {
         let Some((version, set_ms, _)) = self.tally.pin else {
             return true;
         };
-        now_ms() >= set_ms + 5_000 || self.consumers_not_on(version).is_empty()
+        let reported = |i: usize, c: &Slot| {
+            let run: Option<ConsumerRun> = c
+                .pid()
+                .and_then(|pid| read_json(&run_path(self.args.work(), i, pid)));
+            run.is_some_and(|r| r.served.iter().any(|&(v, at)| v == version && at >= set_ms))
+        };
+        now_ms() >= set_ms + 5_000
+            || (0..self.consumers.len()).all(|i| reported(i, &self.consumers[i]))
     }
 
     fn pause(&mut self, min_ms: u64, max_ms: u64) -> Duration {
