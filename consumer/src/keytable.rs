@@ -16,6 +16,8 @@ use shoal_format::keyindex::{
 };
 use shoal_format::KeyIndexRef;
 
+use crate::parallel::map_parts;
+
 /// Slots per page, as a power of two: 12 KiB pages.
 const PAGE_SHIFT: u32 = 10;
 const PAGE_SLOTS: usize = 1 << PAGE_SHIFT;
@@ -109,9 +111,15 @@ impl KeyTable {
         (0..self.len).map(|i| self.slot(i)).collect()
     }
 
-    /// The table after `removed` slots leave and `inserted` come in; `None` when a removed
-    /// slot is not in the table (the table and the data disagree: rebuild from the data).
-    pub(crate) fn updated(&self, removed: &[Slot], inserted: &[Slot]) -> Option<KeyTable> {
+    /// The table after `removed` slots leave and `inserted` come in, edited on up to
+    /// `threads` threads; `None` when a removed slot is not in the table (the table and the
+    /// data disagree: rebuild from the data).
+    pub(crate) fn updated(
+        &self,
+        removed: &[Slot],
+        inserted: &[Slot],
+        threads: usize,
+    ) -> Option<KeyTable> {
         let entries = (self.entries + inserted.len() as u64).checked_sub(removed.len() as u64)?;
         if capacity_for(entries) != self.capacity {
             return self.replaced(removed, inserted, entries);
@@ -123,15 +131,49 @@ impl KeyTable {
             .chain(inserted.iter().map(|&s| (s, true)))
             .collect();
         ops.sort_unstable();
-        let mut edit = Edit::new(self);
-        for (s, insert) in ops {
-            if insert {
-                edit.insert(s);
-            } else {
-                edit.remove(s)?;
-            }
+        let threads = if ops.len() >= PARALLEL_OPS {
+            threads
+        } else {
+            1
+        };
+        let parts = self.parts(&ops, threads);
+        let mut edits = map_parts(&parts, |&(end, ops)| Edit::new(self, end).applied(ops));
+        let mut whole = edits.remove(0)?;
+        let mut spilled = whole.unbound();
+        for edit in edits {
+            spilled.extend(whole.absorb(edit?));
         }
-        Some(edit.finish(entries))
+        for s in spilled {
+            whole.insert(s);
+        }
+        Some(whole.finish(entries))
+    }
+
+    /// The sorted `ops` cut into up to `threads` parts that can be edited apart, each with
+    /// the slot its part of the table ends at. A cut lies at a page start whose slot before
+    /// is empty: no entry homed before the cut sits past it, so a part's edits read and
+    /// write only its own pages, and spill past its end only entries homed inside it (they
+    /// are inserted afterwards, see [`Edit::unbound`]).
+    fn parts<'o>(&self, ops: &'o [(Slot, bool)], threads: usize) -> Vec<(u64, &'o [(Slot, bool)])> {
+        let pages = self.pages.len();
+        let mut cuts: Vec<u64> = (1..threads)
+            .filter_map(|k| {
+                (k * pages / threads..pages)
+                    .map(|p| (p * PAGE_SLOTS) as u64)
+                    .find(|&b| b > 0 && self.slot(b - 1) == EMPTY_SLOT)
+            })
+            .collect();
+        cuts.dedup();
+        let mut parts = Vec::with_capacity(cuts.len() + 1);
+        let mut rest = ops;
+        for end in cuts {
+            let at = rest.partition_point(|&(s, _)| slot_home(s, self.capacity) < end);
+            let (part, after) = rest.split_at(at);
+            parts.push((end, part));
+            rest = after;
+        }
+        parts.push((u64::MAX, rest));
+        parts
     }
 
     /// Every entry re-placed at the capacity of `entries`: one pass over the table (already
@@ -181,25 +223,76 @@ fn page_bytes(slots: &[Slot]) -> Bytes {
 }
 
 /// A table being edited: pages copied (as bytes, one copy) on first write, the rest shared.
+/// Slots from `end` on are not the table's but `spill`'s: a part of the table edited apart
+/// from the rest (see [`KeyTable::parts`]).
 struct Edit<'a> {
     table: &'a KeyTable,
     copied: Vec<Option<Vec<u8>>>,
     len: u64,
+    end: u64,
+    spill: Vec<Slot>,
 }
 
 /// Bytes of a whole page.
 const PAGE_BYTES: usize = PAGE_SLOTS * SLOT_LEN;
 
+/// Fewer edits than this are made on one thread: a thread costs more than they do.
+const PARALLEL_OPS: usize = 4096;
+
 impl<'a> Edit<'a> {
-    fn new(table: &'a KeyTable) -> Self {
+    fn new(table: &'a KeyTable, end: u64) -> Self {
         Edit {
             table,
             copied: vec![None; table.pages.len()],
             len: table.len,
+            end,
+            spill: Vec::new(),
         }
     }
 
+    /// This edit after `ops` (sorted); `None` when a removed slot is not there.
+    fn applied(mut self, ops: &[(Slot, bool)]) -> Option<Self> {
+        for &(s, insert) in ops {
+            if insert {
+                self.insert(s);
+            } else {
+                self.remove(s)?;
+            }
+        }
+        Some(self)
+    }
+
+    /// The whole table from now on: the entries spilled past the end, to insert again.
+    fn unbound(&mut self) -> Vec<Slot> {
+        self.end = u64::MAX;
+        self.take_spill()
+    }
+
+    fn take_spill(&mut self) -> Vec<Slot> {
+        let mut spill = std::mem::take(&mut self.spill);
+        spill.retain(|&s| s != EMPTY_SLOT);
+        spill
+    }
+
+    /// The pages `other` (a later part) copied, taken over; the entries it spilled.
+    fn absorb(&mut self, mut other: Edit<'_>) -> Vec<Slot> {
+        if other.copied.len() > self.copied.len() {
+            self.copied.resize(other.copied.len(), None);
+        }
+        for (p, page) in other.copied.iter_mut().enumerate() {
+            if page.is_some() {
+                self.copied[p] = page.take();
+            }
+        }
+        self.len = self.len.max(other.len);
+        other.take_spill()
+    }
+
     fn get(&self, i: u64) -> Slot {
+        if i >= self.end {
+            let at = (i - self.end) as usize;
+            return self.spill.get(at).copied().unwrap_or(EMPTY_SLOT);
+        }
         match self.copied.get((i >> PAGE_SHIFT) as usize) {
             Some(Some(page)) => {
                 let at = (i as usize & (PAGE_SLOTS - 1)) * SLOT_LEN;
@@ -210,6 +303,14 @@ impl<'a> Edit<'a> {
     }
 
     fn set(&mut self, i: u64, s: Slot) {
+        if i >= self.end {
+            let at = (i - self.end) as usize;
+            if at >= self.spill.len() {
+                self.spill.resize(at + 1, EMPTY_SLOT);
+            }
+            self.spill[at] = s;
+            return;
+        }
         let p = (i >> PAGE_SHIFT) as usize;
         if p >= self.copied.len() {
             self.copied.resize(p + 1, None);
@@ -323,7 +424,7 @@ mod tests {
                 .collect();
             let entries = 5000 - removed.len() as u64 + added;
             assert_eq!(capacity_for(entries) == table.capacity, step == 97);
-            let next = table.updated(&removed, &inserted).expect("consistent");
+            let next = table.updated(&removed, &inserted, 1).expect("consistent");
             let mut expected: Vec<Slot> = start
                 .iter()
                 .copied()
@@ -335,13 +436,67 @@ mod tests {
         }
     }
 
+    /// A slot homed at `h` in a table of `capacity` (`j` tells slots of one home apart).
+    fn homed(h: u64, capacity: u64, j: u32) -> Slot {
+        let high = (h << 32).div_ceil(capacity);
+        slot_of(high << 32 | u64::from(j), j)
+    }
+
+    #[test]
+    fn edits_split_over_threads_arrive_at_the_canonical_table_across_the_cuts() {
+        let n = 60_000u64;
+        let capacity = capacity_for(n);
+        let start: Vec<Slot> = (0..n)
+            .map(|i| homed(i * capacity / n, capacity, i as u32))
+            .collect();
+        let table = KeyTable::of_slots(start.clone());
+        // A run grows by three just before every page start in the middle of the table,
+        // so whichever cut is chosen, its part spills entries past it.
+        let pages = table.pages.len() as u64;
+        let crowd = (pages / 4..pages * 3 / 4).flat_map(|p| {
+            (0..3).map(move |k| homed(p * PAGE_SLOTS as u64 - 2, capacity, (n + p * 3 + k) as u32))
+        });
+        let removed: Vec<Slot> = start.iter().copied().step_by(15).collect();
+        let fresh = (0..removed.len() as u64)
+            .map(|i| homed(i * 13 % capacity, capacity, (2 * n + i) as u32));
+        let inserted: Vec<Slot> = crowd.chain(fresh).collect();
+        assert_eq!(
+            capacity_for(n + inserted.len() as u64 - removed.len() as u64),
+            capacity
+        );
+        let mut expected: Vec<Slot> = start
+            .iter()
+            .copied()
+            .filter(|s| !removed.contains(s))
+            .chain(inserted.iter().copied())
+            .collect();
+        expected.sort_unstable();
+        let expected = KeyTable::of_slots(expected).slots();
+        let mut ops: Vec<(Slot, bool)> = inserted.iter().map(|&s| (s, true)).collect();
+        ops.sort_unstable();
+        let cut = table.parts(&ops, 2)[0].0;
+        assert!(
+            (cut..expected.len() as u64).any(|i| {
+                let s = expected[i as usize];
+                s != EMPTY_SLOT && slot_home(s, capacity) < cut
+            }),
+            "an entry homed before the cut at {cut} sits past it"
+        );
+        for threads in [1, 2, 3, 8] {
+            let next = table
+                .updated(&removed, &inserted, threads)
+                .expect("consistent");
+            assert_eq!(next.slots(), expected, "{threads} threads");
+        }
+    }
+
     #[test]
     fn an_empty_change_leaves_the_table_as_it_is() {
         let start: Vec<Slot> = (0..10).map(|k| slot(k, k as u32)).collect();
         let table = KeyTable::of_slots(start.clone());
         let removed: Vec<Slot> = vec![];
         let inserted: Vec<Slot> = vec![];
-        let next = table.updated(&removed, &inserted).expect("consistent");
+        let next = table.updated(&removed, &inserted, 1).expect("consistent");
         let mut expected: Vec<Slot> = start
             .into_iter()
             .filter(|s| !removed.contains(s))
@@ -355,7 +510,7 @@ mod tests {
     fn a_small_edit_copies_only_the_pages_it_writes() {
         let table = KeyTable::of_slots((0..100_000).map(|k| slot(k, k as u32)).collect());
         let next = table
-            .updated(&[slot(7, 7)], &[slot(100_007, 7)])
+            .updated(&[slot(7, 7)], &[slot(100_007, 7)], 2)
             .expect("consistent");
         let shared = table
             .pages
@@ -373,6 +528,6 @@ mod tests {
     #[test]
     fn removing_what_is_not_there_is_refused() {
         let table = KeyTable::of_slots((0..100).map(|k| slot(k, k as u32)).collect());
-        assert!(table.updated(&[slot(1000, 3)], &[]).is_none());
+        assert!(table.updated(&[slot(1000, 3)], &[], 1).is_none());
     }
 }

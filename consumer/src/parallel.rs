@@ -29,12 +29,23 @@ where
     if shares.len() <= 1 {
         return vec![f(items)];
     }
+    map_parts(&shares, |share| f(share))
+}
+
+/// `f` over each of `parts`, one scoped thread each (the calling thread takes the first);
+/// the results in the order of the parts.
+pub(crate) fn map_parts<P, R, F>(parts: &[P], f: F) -> Vec<R>
+where
+    P: Sync,
+    R: Send,
+    F: Fn(&P) -> R + Sync,
+{
+    let Some((first, rest)) = parts.split_first() else {
+        return Vec::new();
+    };
     std::thread::scope(|scope| {
-        let others: Vec<_> = shares[1..]
-            .iter()
-            .map(|share| scope.spawn(|| f(share)))
-            .collect();
-        let mut out = vec![f(shares[0])];
+        let others: Vec<_> = rest.iter().map(|part| scope.spawn(|| f(part))).collect();
+        let mut out = vec![f(first)];
         out.extend(
             others
                 .into_iter()
