@@ -28,7 +28,7 @@ use shoal_format::{
 };
 
 use crate::error::{Error, Result};
-use crate::index::{Change, Index, IndexSpec};
+use crate::index::{Index, IndexSpec};
 use crate::keytable::KeyTable;
 use crate::parallel::{default_threads, map_shares, MAX_THREADS};
 
@@ -786,29 +786,22 @@ impl Dataset {
             indexes: Vec::new(),
             threads: self.threads,
         };
-        next.indexes = self.updated_indexes(&next, delta);
-        stats.key_tables_rebuilt = next.indexes.iter().filter(|i| i.table_rebuilt).count() as u64;
-        Ok((next, stats))
-    }
-
-    /// This version's indexes carried to `next`, which `delta` made from it.
-    fn updated_indexes<D: AsRef<[u8]>>(&self, next: &Dataset, delta: &DeltaView<D>) -> Vec<Index> {
         let no_change = RoaringBitmap::new();
-        self.indexes
+        next.indexes = self
+            .indexes
             .iter()
             .map(|index| {
                 let ty = index.type_id();
-                let change = Change {
-                    removed: delta.removed(ty).unwrap_or(&no_change),
-                    added: delta.added(ty).unwrap_or(&no_change),
-                    same_key: index
-                        .own_key_fields()
-                        .map(|fields| delta.rewritten_keeping(ty, &fields))
-                        .unwrap_or_default(),
-                };
-                index.updated(self, next, &change)
+                index.updated(
+                    self,
+                    &next,
+                    delta.removed(ty).unwrap_or(&no_change),
+                    delta.added(ty).unwrap_or(&no_change),
+                )
             })
-            .collect()
+            .collect();
+        stats.key_tables_rebuilt = next.indexes.iter().filter(|i| i.table_rebuilt).count() as u64;
+        Ok((next, stats))
     }
 
     fn apply_column(&self, a: ApplyColumn<'_>, stats: &mut ApplyStats) -> Result<Column> {

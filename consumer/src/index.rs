@@ -59,16 +59,6 @@ pub(crate) struct Index {
     hasher: hashbrown::DefaultHashBuilder,
 }
 
-/// What a delta did to the indexed type's records.
-pub(crate) struct Change<'a> {
-    pub(crate) removed: &'a RoaringBitmap,
-    pub(crate) added: &'a RoaringBitmap,
-    /// Records removed and added at one ordinal whose key the delta left as it was
-    /// (`DeltaView::rewritten_keeping` of [`Index::own_key_fields`]): their entries stay,
-    /// and no key is read for them.
-    pub(crate) same_key: RoaringBitmap,
-}
-
 /// A change to an index: remove ordinal `o` under hash `h` (no tag), or insert it.
 struct Op {
     h: u64,
@@ -153,25 +143,17 @@ impl Index {
         self.ty
     }
 
-    /// The fields of the type itself that make the key, when every key path is one such
-    /// field (a delta can then say the key did not change, see [`Change::same_key`]).
-    pub(crate) fn own_key_fields(&self) -> Option<Vec<FieldId>> {
-        self.steps
-            .iter()
-            .map(|path| match path.as_slice() {
-                [(t, f)] if *t == self.ty => Some(*f),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The index of the next version: the keys of removed records (read from `old`) leave,
-    /// those of added records (read from `new`) come in; only the shards they touch are
-    /// copied.
-    pub(crate) fn updated(&self, old: &Dataset, new: &Dataset, change: &Change<'_>) -> Index {
-        let (removed, added) = (change.removed, change.added);
+    /// The index of the next version: `removed` keys (read from `old`) leave, `added` keys
+    /// (read from `new`) come in; only the shards they touch are copied.
+    pub(crate) fn updated(
+        &self,
+        old: &Dataset,
+        new: &Dataset,
+        removed: &RoaringBitmap,
+        added: &RoaringBitmap,
+    ) -> Index {
         if let Some(table) = &self.table {
-            return self.updated_table(table, old, new, change);
+            return self.updated_table(table, old, new, removed, added);
         }
         if self.steps.iter().any(|s| s.len() > 1) {
             let mut rebuilt = self.clone();
@@ -202,11 +184,10 @@ impl Index {
                         }
                     }))
         };
-        let kept: RoaringBitmap = ((removed & added) - &change.same_key)
+        let kept: RoaringBitmap = (removed & added)
             .iter()
             .filter(|&o| unchanged(Ordinal(o)))
-            .collect::<RoaringBitmap>()
-            | &change.same_key;
+            .collect();
         // Removals first, then insertions (an ordinal can leave and come back with another
         // key), grouped by shard so that the copies of many shards are shared between
         // threads.
@@ -260,9 +241,9 @@ impl Index {
         table: &KeyTable,
         old: &Dataset,
         new: &Dataset,
-        change: &Change<'_>,
+        removed: &RoaringBitmap,
+        added: &RoaringBitmap,
     ) -> Index {
-        let (removed, added) = (change.removed, change.added);
         let slots = |data: &Dataset, ordinals: RoaringBitmap| -> Vec<keyindex::Slot> {
             ordinals
                 .iter()
@@ -270,7 +251,7 @@ impl Index {
                 .collect()
         };
         let both = removed & added;
-        let moved: RoaringBitmap = (&both - &change.same_key)
+        let moved: RoaringBitmap = both
             .iter()
             .filter(|&o| !self.same_key_page(old, new, Ordinal(o)))
             .filter(|&o| self.table_slot(old, Ordinal(o)) != self.table_slot(new, Ordinal(o)))

@@ -484,34 +484,6 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
             .collect()
     }
 
-    /// The records of `ty` this delta rewrites from themselves (removed and added at one
-    /// ordinal, their own base) storing no new value for any of `fields`: those fields read
-    /// the same in both versions. A field the type does not have counts as changed.
-    pub fn rewritten_keeping(&self, ty: TypeId, fields: &[FieldId]) -> RoaringBitmap {
-        let Some(t) = self.types.get(ty.index()) else {
-            return RoaringBitmap::new();
-        };
-        let Some(present) = fields
-            .iter()
-            .map(|f| t.columns.get(f.index()).map(|(present, _, _)| present))
-            .collect::<Option<Vec<_>>>()
-        else {
-            return RoaringBitmap::new();
-        };
-        let kept = t
-            .added
-            .iter()
-            .zip(self.bases(ty))
-            .enumerate()
-            .filter(|&(k, (o, base))| {
-                base == Some(Ordinal(o))
-                    && t.removed.contains(o)
-                    && present.iter().all(|p| !p.contains(k as u32))
-            })
-            .map(|(_, (o, _))| o);
-        RoaringBitmap::from_sorted_iter(kept).unwrap_or_default()
-    }
-
     /// For one column: which added records (by index among the added) store a value, and a
     /// reader of those values by their rank in that bitmap.
     pub fn column(
