@@ -18,8 +18,10 @@ use crate::schema::Schema;
 
 /// The eight bytes every shoal blob starts and ends with.
 pub const MAGIC: [u8; 8] = *b"SHOAL\r\n\x1a";
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this crate reads. It writes each blob in the oldest version that
+/// holds it: 1, except a delta that changes the schema, which is 2 (a version-1 reader
+/// refuses it by its version instead of misreading it).
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes of the fixed part of the header.
 pub const HEADER_LEN: usize = 40;
 /// Bytes of the trailer.
@@ -81,6 +83,8 @@ impl fmt::Display for BlobKind {
 /// The fixed facts of a blob's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// The format version the blob is written in (see [`FORMAT_VERSION`]).
+    pub format: u32,
     /// Snapshot, delta or reverse delta.
     pub kind: BlobKind,
     /// Ordinals per page, as a power of two.
@@ -148,7 +152,7 @@ impl BlobLayout {
             });
         }
         let version = le_u32(&bytes[8..12]);
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 expected: FORMAT_VERSION,
                 found: version,
@@ -199,6 +203,7 @@ impl BlobLayout {
         let schema = Schema::decode(schema_bytes)
             .map_err(|reason| Error::malformed(at("schema", HEADER_LEN as u64), reason))?;
         let header = Header {
+            format: version,
             kind,
             page_shift,
             from,
@@ -398,7 +403,7 @@ impl<W: Write> BlobWriter<W> {
         schema.encode(&mut schema_bytes);
         let mut head = Vec::with_capacity(HEADER_LEN + schema_bytes.len() + 8);
         head.extend_from_slice(&MAGIC);
-        head.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        head.extend_from_slice(&header.format.to_le_bytes());
         head.push(header.kind.code());
         head.push(header.page_shift);
         head.extend_from_slice(&[0, 0]);

@@ -21,6 +21,7 @@ use crate::blob::{
 use crate::error::{Error, Result};
 use crate::ids::{FieldId, Ordinal, TypeId, Version};
 use crate::overlay::Overlay;
+use crate::project::Projected;
 use crate::read::{RecordSource, VersionSource};
 use crate::record::{Record, Value};
 use crate::schema::{ColumnKind, FixedKind, Schema, TypeKind};
@@ -221,8 +222,9 @@ fn key_of<S: RecordSource + ?Sized>(
 
 /// Writes the delta from `from` (at `from_version`) to `to` (at `to_version`), streaming to
 /// `w`; returns the bytes written. It is a forward delta when `from_version < to_version` and
-/// a reverse delta when `from_version > to_version`. Both states must share one schema. The
-/// changes are found by comparing every record; [`write_delta_of`] takes them as given.
+/// a reverse delta when `from_version > to_version`. When the two schemas differ, the change
+/// must be compatible: `from` is compared in `to`'s schema (see [`Projected`]). The changes
+/// are found by comparing every record; [`write_delta_of`] takes them as given.
 pub fn write_delta<W: Write>(
     from: &DataState,
     to: &DataState,
@@ -231,14 +233,24 @@ pub fn write_delta<W: Write>(
     options: &WriteOptions,
     w: W,
 ) -> Result<u64> {
+    let projected;
+    let (from, format) = if from.schema() == to.schema() {
+        (from, 1)
+    } else {
+        projected = from.projected(to.schema().clone())?;
+        (&projected, 2)
+    };
     let changes: Vec<OrdinalChanges> = (0..to.schema().type_count())
         .map(|t| OrdinalChanges::compare(from, to, TypeId(t as u32)))
         .collect();
-    write_delta_of(from, to, &changes, from_version, to_version, options, w)
+    let versions = (from_version, to_version);
+    write_changes(from, to, &changes, versions, options, format, w)
 }
 
 /// Writes the delta from `from` to `to` whose changes, per type, are `changes`: what
 /// [`write_delta`] writes for the same versions, reading only the records that changed.
+/// When the schemas differ, `changes` are those between `from` read in `to`'s schema
+/// ([`Projected`]) and `to`, and the delta is written in format version 2.
 pub fn write_delta_of<F, T, W>(
     from: &F,
     to: &T,
@@ -253,12 +265,30 @@ where
     T: VersionSource + ?Sized,
     W: Write,
 {
-    options.check()?;
-    if from.schema() != to.schema() {
-        return Err(Error::DeltaMismatch(
-            "the two states have different schemas; publish a snapshot instead".into(),
-        ));
+    let versions = (from_version, to_version);
+    if from.schema() == to.schema() {
+        return write_changes(from, to, changes, versions, options, 1, w);
     }
+    let projected = Projected::new(from, to.schema())?;
+    write_changes(&projected, to, changes, versions, options, 2, w)
+}
+
+/// [`write_delta_of`] with `from` already in `to`'s schema, in format version `format`.
+fn write_changes<F, T, W>(
+    from: &F,
+    to: &T,
+    changes: &[OrdinalChanges],
+    (from_version, to_version): (Version, Version),
+    options: &WriteOptions,
+    format: u32,
+    w: W,
+) -> Result<u64>
+where
+    F: VersionSource + ?Sized,
+    T: VersionSource + ?Sized,
+    W: Write,
+{
+    options.check()?;
     let kind = match from_version.cmp(&to_version) {
         std::cmp::Ordering::Less => BlobKind::Delta,
         std::cmp::Ordering::Greater => BlobKind::Reverse,
@@ -269,6 +299,7 @@ where
         }
     };
     let header = Header {
+        format,
         kind,
         page_shift: options.page_shift,
         from: from_version,
@@ -527,7 +558,8 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
 
     /// This delta applied to `base` as an [`Overlay`]: the records it removes hidden, those
     /// it adds held beside the base, every other record read in place from the base. Checks
-    /// what [`apply`](Self::apply) checks.
+    /// what [`apply`](Self::apply) checks. `base` must be in the delta's schema: a version of
+    /// another schema is read through [`Projected`] first.
     pub fn apply_over<'a, S: VersionSource + ?Sized>(&self, base: &'a S) -> Result<Overlay<'a, S>> {
         if *base.schema() != *self.layout.schema {
             return Err(Error::DeltaMismatch(
@@ -567,7 +599,17 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
     /// Applies the delta to `state` (which must be its from-version) and returns the new
     /// state. Checks that every removed record exists, every added slot is free, every base
     /// exists, and that the result has the slot counts the delta declares.
+    ///
+    /// A delta whose schema differs from the state's (format version 2) applies to the state
+    /// read in the delta's schema (see [`Projected`]); the change must be compatible.
     pub fn apply(&self, state: &DataState) -> Result<DataState> {
+        let projected;
+        let state = if state.schema() == self.schema() {
+            state
+        } else {
+            projected = state.projected(self.schema().clone())?;
+            &projected
+        };
         let changes = self.apply_over(state)?.into_changes();
         let mut next = state.clone();
         for (t, (gone, added)) in changes.into_iter().enumerate() {

@@ -44,9 +44,9 @@ pub enum Error {
     },
 
     /// The blob was written by a format version this reader does not know.
-    #[error("unsupported format version {found} (this reader reads version {expected})")]
+    #[error("unsupported format version {found} (this reader reads versions 1 to {expected})")]
     UnsupportedVersion {
-        /// The version this reader understands.
+        /// The newest version this reader understands.
         expected: u32,
         /// The version written in the blob.
         found: u32,

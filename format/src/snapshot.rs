@@ -72,6 +72,7 @@ pub fn write_snapshot<S: VersionSource + ?Sized, W: Write>(
 ) -> Result<u64> {
     options.check()?;
     let header = Header {
+        format: 1,
         kind: BlobKind::Snapshot,
         page_shift: options.page_shift,
         from: Version(0),

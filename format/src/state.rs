@@ -11,6 +11,7 @@ use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
 use crate::ids::{Ordinal, TypeId};
+use crate::read::{RecordSource, VersionSource};
 use crate::record::{Record, Value};
 use crate::schema::{FieldKind, Schema, TypeKind};
 
@@ -135,6 +136,21 @@ impl DataState {
     /// The records of a type in ordinal order.
     pub fn records(&self, ty: TypeId) -> impl Iterator<Item = (Ordinal, &Record)> + '_ {
         self.types.get(ty.index()).into_iter().flat_map(Slots::iter)
+    }
+
+    /// This state read in `schema`, a compatible change of its own (see
+    /// [`Projected`](crate::Projected)): records keep their ordinals, fields `schema` adds
+    /// are null, fields and types it lacks are gone.
+    pub fn projected(&self, schema: Arc<Schema>) -> Result<DataState> {
+        let view = crate::Projected::new(self, &schema)?;
+        let mut next = DataState::new(schema.clone());
+        for t in 0..schema.type_count() {
+            let ty = TypeId(t as u32);
+            for o in view.populated(ty).iter().map(Ordinal) {
+                next.insert(ty, o, view.record(ty, o)?)?;
+            }
+        }
+        Ok(next)
     }
 
     /// The records of a type whose ordinals lie in `range`, in ordinal order.

@@ -20,7 +20,7 @@ import struct
 import sys
 
 MAGIC = b"SHOAL\r\n\x1a"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER_LEN = 40
 TRAILER_LEN = 24
 ENTRY_LEN = 32
@@ -622,8 +622,9 @@ class Blob:
         if data[0:8] != MAGIC:
             fail("bad magic: not a shoal blob")
         version = u32(data, 8)
-        if version != FORMAT_VERSION:
-            fail(f"format version {version}, this reader knows {FORMAT_VERSION}")
+        if not 1 <= version <= FORMAT_VERSION:
+            fail(f"format version {version}, this reader knows 1 to {FORMAT_VERSION}")
+        self.format_version = version
         if data[12] not in BLOB_KINDS:
             fail(f"unknown blob kind {data[12]}")
         self.kind = BLOB_KINDS[data[12]]
@@ -808,10 +809,43 @@ def base_of(added_ordinal, distance):
     return base if 0 <= base <= 0xFFFFFFFF else 0xFFFFFFFF
 
 
+def projected(state, old, new):
+    """`state` (of schema `old`) read in schema `new`, a compatible change: types and fields
+    matched by name, a field `old` lacks null, a type it lacks empty, what `new` lacks gone."""
+    old_types = {t["name"]: d for t, d in zip(old.types, old.describe())}
+    old_index = {t["name"]: i for i, t in enumerate(old.types)}
+    out = {}
+    for ty, (t, d) in enumerate(zip(new.types, new.describe())):
+        was = old_types.get(t["name"])
+        if was is None:
+            out[ty] = {}
+            continue
+        if was["kind"] != d["kind"] or was.get("key") != d.get("key"):
+            fail(f"the delta changes `{t['name']}` in a way that cannot apply in place")
+        if d["kind"] == "object":
+            kinds = {f["name"]: f for f in was["fields"]}
+            for f in d["fields"]:
+                if f["name"] in kinds and kinds[f["name"]] != f:
+                    fail(f"the delta changes the kind of `{t['name']}.{f['name']}`")
+        elif {k: v for k, v in was.items()} != d:
+            fail(f"the delta changes what `{t['name']}` holds")
+        records = state[old_index[t["name"]]]
+        if d["kind"] == "object":
+            names = [f["name"] for f in d["fields"]]
+            out[ty] = {o: {n: r.get(n) for n in names} for o, r in records.items()}
+        else:
+            out[ty] = dict(records)
+    return out
+
+
 def apply_delta(blob, schema, state, version):
-    """Applies a delta blob to `state` (a snapshot_records() result at `version`)."""
+    """Applies a delta blob to `state` (a snapshot_records() result at `version`, of
+    `schema`); a version-2 delta of another schema applies to the state projected into it."""
     if blob.schema.describe() != schema.describe():
-        fail("the delta's schema differs from the state's")
+        if blob.format_version < 2:
+            fail("the delta's schema differs from the state's")
+        state = projected(state, schema, blob.schema)
+        schema = blob.schema
     if blob.from_version != version:
         fail(f"the delta applies to version {blob.from_version}, the state is version {version}")
     new_state = {}
@@ -873,7 +907,7 @@ def emit(obj):
 def header_line(blob):
     return {
         "blob": blob.kind,
-        "format_version": FORMAT_VERSION,
+        "format_version": blob.format_version,
         "page_shift": blob.page_shift,
         "from": blob.from_version,
         "to": blob.to_version,
@@ -919,15 +953,16 @@ def main(argv):
         except BlobError as e:
             fail(f"{argv[1]}: {e}")
         version = snapshot.to_version
+        schema = snapshot.schema
         for path in argv[2:]:
             delta = read_blob(path)
             try:
-                state = apply_delta(delta, snapshot.schema, state, version)
+                state = apply_delta(delta, schema, state, version)
             except BlobError as e:
                 fail(f"{path}: {e}")
-            version = delta.to_version
-        emit({"blob": "state", "version": version, "schema": snapshot.schema.describe()})
-        print_state(snapshot.schema, state)
+            version, schema = delta.to_version, delta.schema
+        emit({"blob": "state", "version": version, "schema": schema.describe()})
+        print_state(schema, state)
         return
     if len(argv) != 1:
         fail("usage: doc_reader.py BLOB | doc_reader.py --apply SNAPSHOT DELTA...")

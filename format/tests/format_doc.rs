@@ -504,6 +504,7 @@ fn delta_json(bytes: &[u8]) -> Vec<Json> {
         view.to_version().0,
         &schema,
     )];
+    lines[0]["format_version"] = json!(view.layout().header.format);
     for (t, def) in schema.types().iter().enumerate() {
         let ty = TypeId(t as u32);
         let added: Vec<u32> = view.added(ty).unwrap().iter().collect();
@@ -990,6 +991,22 @@ fn python_reader_decodes_random_snapshots_and_deltas() {
 }
 
 #[test]
+fn python_reader_applies_deltas_across_schema_changes() {
+    let mut changed = 0;
+    for seed in 0..8 {
+        let mut rng = Rng::new(seed);
+        let schema = random::schema(&mut rng);
+        let a = random::state(&mut rng, &schema, 40);
+        let evolved = random::evolve(&mut rng, &schema);
+        changed += usize::from(evolved != schema);
+        let b = random::migrate(&mut rng, &a, &evolved, 30);
+        let blobs = write_blobs(&format!("evolved-{seed}"), a, b);
+        check_with_python(&blobs, &format!("seed {seed}"));
+    }
+    assert!(changed >= 4, "{changed} of 8 seeds changed the schema");
+}
+
+#[test]
 fn python_reader_reads_every_roaring_container_form() {
     // Key 0: 5000 scattered ordinals, a bitmap container. Key 1: a run. Key 2: an array.
     // Key 3: a run again. Four containers with runs: the run cookie and an offset header.
@@ -1070,6 +1087,34 @@ fn python_reader_decodes_the_golden_blobs() {
         &dir.join("reverse-2-1.blob"),
     ]);
     assert_lines_eq(&got, &applied_json(&v1, 1), "golden 1 + delta + reverse");
+
+    // Format version 2: a delta that changes the schema, and its reverse.
+    let v2_dir = dir.with_file_name("v2");
+    let schema_delta = std::fs::read(v2_dir.join("delta-2-3.blob")).unwrap();
+    let got = read_with_python(&[&v2_dir.join("delta-2-3.blob")]);
+    assert_lines_eq(&got, &delta_json(&schema_delta), "golden v2 delta");
+    let v3 = DeltaView::open(schema_delta.as_slice())
+        .unwrap()
+        .apply(&v2)
+        .unwrap();
+    let chain = [
+        Path::new("--apply"),
+        &dir.join("snapshot-1.blob"),
+        &dir.join("delta-1-2.blob"),
+        &v2_dir.join("delta-2-3.blob"),
+    ];
+    assert_lines_eq(
+        &read_with_python(&chain),
+        &applied_json(&v3, 3),
+        "golden to 3",
+    );
+    let reverse = v2_dir.join("reverse-3-2.blob");
+    let back = [chain.as_slice(), &[reverse.as_path()]].concat();
+    assert_lines_eq(
+        &read_with_python(&back),
+        &applied_json(&v2, 2),
+        "golden to 3 and back",
+    );
 }
 
 #[test]
@@ -1098,8 +1143,8 @@ fn python_reader_rejects_damaged_blobs() {
     magic[0] = b'X';
     cases.push(("magic", magic, "bad magic"));
     let mut version = good.clone();
-    version[8] = 2;
-    cases.push(("version", version, "format version 2"));
+    version[8] = 3;
+    cases.push(("version", version, "format version 3"));
     for (name, bytes, message) in cases {
         let path = dir.write(&format!("{name}.blob"), &bytes);
         let stderr = rejected_by_python(&path);

@@ -1,6 +1,8 @@
 //! Golden blobs: a snapshot, a delta and a reverse delta of format version 1, committed under
-//! `tests/golden/v1/` and read by this test forever. They are never regenerated: a change that
-//! makes this test fail breaks every blob already published, and needs a new format version.
+//! `tests/golden/v1/`, and a delta and a reverse delta that change the schema (format version
+//! 2) under `tests/golden/v2/`, read by this test forever. They are never regenerated: a change
+//! that makes this test fail breaks every blob already published, and needs a new format
+//! version. The writer still writes the version-1 blobs byte for byte.
 //!
 //! Run once with `SHOAL_WRITE_GOLDEN=1` to create files that do not exist yet; existing files
 //! are never overwritten.
@@ -120,12 +122,57 @@ fn v2() -> DataState {
     s
 }
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1")
+/// Version 2 with the schema changed: `Movie.score` gone, `Movie.studio` and the type
+/// `Studio` new; two movies get a studio.
+fn v3() -> DataState {
+    let schema = Arc::new(
+        Schema::new(vec![
+            TypeDef::object("Movie")
+                .field("id", FieldKind::I64)
+                .field("title", FieldKind::String)
+                .field("year", FieldKind::I32)
+                .field("rating", FieldKind::F64)
+                .field("family", FieldKind::Bool)
+                .field("poster", FieldKind::Bytes)
+                .reference("tags", "Tags")
+                .reference("cast", "Cast")
+                .field("studio", FieldKind::String)
+                .primary_key(&["id"]),
+            TypeDef::object("Tag").field("name", FieldKind::String),
+            TypeDef::list("Tags", "Tag"),
+            TypeDef::set("Cast", "Tag"),
+            TypeDef::map("Credits", "Tag", "Movie"),
+            TypeDef::object("Studio").field("name", FieldKind::String),
+        ])
+        .unwrap(),
+    );
+    let mut s = v2().projected(schema).unwrap();
+    for (o, studio) in [(0, "Toho"), (6, "Fox")] {
+        let Some(Record::Object(mut values)) = s.get(TypeId(0), Ordinal(o)).cloned() else {
+            panic!("movie {o} is there")
+        };
+        values[8] = Value::String(studio.into());
+        s.insert(TypeId(0), Ordinal(o), Record::Object(values))
+            .unwrap();
+    }
+    s.insert(
+        TypeId(5),
+        Ordinal(0),
+        Record::Object(vec![Value::String("Toho".into())]),
+    )
+    .unwrap();
+    s
 }
 
 fn golden(name: &str, write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let path = dir().join(name);
+    golden_in("v1", name, write)
+}
+
+fn golden_in(version: &str, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(version);
+    let path = dir.join(name);
     if !path.exists() && std::env::var_os("SHOAL_WRITE_GOLDEN").is_some() {
         let mut bytes = Vec::new();
         write(&mut bytes);
@@ -151,6 +198,17 @@ fn golden_v1_snapshot_decodes_to_version_1() {
     view.verify().unwrap();
     assert_eq!(view.version(), Version(1));
     assert_eq!(view.to_state().unwrap(), v1());
+    // Written before key index sections existed: the same bytes without them.
+    let plain = WriteOptions {
+        key_indexes: false,
+        ..options()
+    };
+    let mut written = Vec::new();
+    write_snapshot(&v1(), Version(1), &plain, &mut written).unwrap();
+    assert!(
+        written == bytes,
+        "the writer still writes version 1 byte for byte"
+    );
 }
 
 #[test]
@@ -162,6 +220,20 @@ fn golden_v1_delta_takes_version_1_to_version_2() {
     view.verify().unwrap();
     assert_eq!(view.kind(), BlobKind::Delta);
     assert_eq!(view.apply(&v1()).unwrap(), v2());
+    let mut written = Vec::new();
+    write_delta(
+        &v1(),
+        &v2(),
+        Version(1),
+        Version(2),
+        &options(),
+        &mut written,
+    )
+    .unwrap();
+    assert!(
+        written == bytes,
+        "the writer still writes version 1 byte for byte"
+    );
 }
 
 #[test]
@@ -173,4 +245,26 @@ fn golden_v1_reverse_delta_takes_version_2_to_version_1() {
     view.verify().unwrap();
     assert_eq!(view.kind(), BlobKind::Reverse);
     assert_eq!(view.apply(&v2()).unwrap(), v1());
+}
+
+#[test]
+fn golden_v2_delta_changes_the_schema_from_version_2_to_3() {
+    let bytes = golden_in("v2", "delta-2-3.blob", |out| {
+        write_delta(&v2(), &v3(), Version(2), Version(3), &options(), out).unwrap();
+    });
+    let view = DeltaView::open(bytes.as_slice()).unwrap();
+    view.verify().unwrap();
+    assert_eq!(view.layout().header.format, 2);
+    assert_eq!(view.apply(&v2()).unwrap(), v3());
+}
+
+#[test]
+fn golden_v2_reverse_delta_changes_the_schema_back_from_version_3_to_2() {
+    let bytes = golden_in("v2", "reverse-3-2.blob", |out| {
+        write_delta(&v3(), &v2(), Version(3), Version(2), &options(), out).unwrap();
+    });
+    let view = DeltaView::open(bytes.as_slice()).unwrap();
+    view.verify().unwrap();
+    assert_eq!(view.layout().header.format, 2);
+    assert_eq!(view.apply(&v3()).unwrap(), v2());
 }

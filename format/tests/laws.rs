@@ -1,6 +1,6 @@
 //! The laws of the format, on random schemas, random datasets and random changes:
 //! decode(encode(a)) == a; a + delta(a, b) == b, byte for byte against snapshot(b);
-//! b + reverse(a, b) == a.
+//! b + reverse(a, b) == a; the same across compatible schema changes.
 
 mod common;
 
@@ -58,6 +58,27 @@ fn overlay_of<'a>(
         changes.push(c);
     }
     (overlay, changes)
+}
+
+/// The changes from `a` to `b` (one schema), by comparing every record.
+fn changes_between(a: &DataState, b: &DataState) -> Vec<OrdinalChanges> {
+    (0..b.schema().type_count())
+        .map(|t| {
+            let ty = TypeId(t as u32);
+            let mut c = OrdinalChanges::default();
+            for (o, r) in a.records(ty) {
+                if b.get(ty, o) != Some(r) {
+                    c.removed.insert(o.0);
+                }
+            }
+            for (o, r) in b.records(ty) {
+                if a.get(ty, o) != Some(r) {
+                    c.added.insert(o.0);
+                }
+            }
+            c
+        })
+        .collect()
 }
 
 fn reversed(changes: &[OrdinalChanges]) -> Vec<OrdinalChanges> {
@@ -142,13 +163,47 @@ proptest! {
     }
 
     #[test]
+    fn a_delta_across_a_schema_change_reaches_the_new_state_and_back(seed in any::<u64>(), size in 0u64..100, pct in 0u64..60, shift in 0u8..3) {
+        let mut rng = Rng::new(seed);
+        let schema = random::schema(&mut rng);
+        let a = random::state(&mut rng, &schema, size);
+        let evolved = random::evolve(&mut rng, &schema);
+        let b = random::migrate(&mut rng, &a, &evolved, pct);
+        let opts = options(shift);
+        let d = delta(&a, &b, 1, 2, &opts);
+        let view = DeltaView::open(d.as_slice()).unwrap();
+        view.verify().unwrap();
+        let format = if schema == evolved { 1 } else { 2 };
+        prop_assert_eq!(view.layout().header.format, format);
+        let applied = view.apply(&a).unwrap();
+        prop_assert_eq!(snapshot(&applied, 2, &opts), snapshot(&b, 2, &opts));
+        prop_assert_eq!(&applied, &b);
+        let r = delta(&b, &a, 2, 1, &opts);
+        let back = DeltaView::open(r.as_slice()).unwrap().apply(&b).unwrap();
+        prop_assert_eq!(snapshot(&back, 1, &opts), snapshot(&a, 1, &opts));
+        // Written from the two snapshots, read in place, with the changes given.
+        let (a_bytes, b_bytes) = (snapshot(&a, 1, &opts), snapshot(&b, 2, &opts));
+        let (a_view, b_view) = (SnapshotView::open(a_bytes.as_slice()).unwrap(), SnapshotView::open(b_bytes.as_slice()).unwrap());
+        let changes = changes_between(&a.projected(evolved.clone()).unwrap(), &b);
+        let mut out = Vec::new();
+        write_delta_of(&a_view, &b_view, &changes, Version(1), Version(2), &opts, &mut out).unwrap();
+        prop_assert_eq!(&out, &d);
+    }
+
+    #[test]
     fn a_chain_of_deltas_reaches_the_last_state(seed in any::<u64>(), size in 0u64..80) {
         let mut rng = Rng::new(seed);
         let schema = random::schema(&mut rng);
         let opts = options(0);
         let mut states = vec![random::state(&mut rng, &schema, size)];
         for _ in 0..4 {
-            let next = random::change(&mut rng, states.last().unwrap(), 20);
+            let last = states.last().unwrap();
+            let next = if rng.chance(40) {
+                let evolved = random::evolve(&mut rng, last.schema());
+                random::migrate(&mut rng, last, &evolved, 20)
+            } else {
+                random::change(&mut rng, last, 20)
+            };
             states.push(next);
         }
         let mut current = states[0].clone();

@@ -250,3 +250,91 @@ fn edit(rng: &mut Rng, schema: &Schema, ty: TypeId, r: &Record, slots: u64) -> R
         (_, fresh) => fresh,
     }
 }
+
+/// A compatible change of `schema`: fields added to or removed from object types (never the
+/// key), an object type added, a type nothing refers to removed; types and fields keep their
+/// names, so a version of `schema` reads in the new one (`shoal_format::Projected`).
+pub fn evolve(rng: &mut Rng, schema: &Schema) -> Arc<Schema> {
+    let mut types: Vec<TypeDef> = schema.types().to_vec();
+    let names: Vec<String> = types.iter().map(|t| t.name.clone()).collect();
+    for t in &mut types {
+        let TypeKind::Object { fields, .. } = &mut t.kind else {
+            continue;
+        };
+        if fields.len() > 1 && rng.chance(30) {
+            let f = 1 + rng.below(fields.len() as u64 - 1) as usize;
+            if fields[f].name != "id" {
+                fields.remove(f);
+            }
+        }
+        if rng.chance(40) {
+            let kind = match rng.below(4) {
+                0 => FieldKind::String,
+                1 => FieldKind::I64,
+                2 => FieldKind::Bool,
+                _ => FieldKind::Reference(rng.pick(&names).clone()),
+            };
+            let name = format!("n{}", rng.below(1000));
+            if !fields.iter().any(|f| f.name == name) {
+                fields.push(shoal_format::FieldDef { name, kind });
+            }
+        }
+    }
+    if rng.chance(30) {
+        let referred = |name: &str, types: &[TypeDef]| {
+            types.iter().any(|t| match &t.kind {
+                TypeKind::Object { fields, .. } => fields
+                    .iter()
+                    .any(|f| f.kind == FieldKind::Reference(name.to_string())),
+                TypeKind::List { element } | TypeKind::Set { element } => element == name,
+                TypeKind::Map { key, value } => key == name || value == name,
+            })
+        };
+        let candidates: Vec<usize> = (1..types.len())
+            .filter(|&i| !referred(&types[i].name, &types))
+            .collect();
+        if !candidates.is_empty() {
+            let i = *rng.pick(&candidates);
+            types.remove(i);
+        }
+    }
+    if rng.chance(30) {
+        let at = rng.below(types.len() as u64 + 1) as usize;
+        let name = format!("N{}", rng.below(1000));
+        if !types.iter().any(|t| t.name == name) {
+            types.insert(
+                at.max(1),
+                TypeDef::object(&name).field("v", FieldKind::String),
+            );
+        }
+    }
+    Arc::new(Schema::new(types).expect("a compatible change is a valid schema"))
+}
+
+/// `a` moved to `schema` (a compatible change of its own): read in it, then changed by
+/// `percent`, with values in some of the new fields and records in new types.
+pub fn migrate(rng: &mut Rng, a: &DataState, schema: &Arc<Schema>, percent: u64) -> DataState {
+    let mut b = change(
+        rng,
+        &a.projected(schema.clone()).expect("compatible"),
+        percent,
+    );
+    for t in 0..schema.type_count() {
+        let ty = TypeId(t as u32);
+        let records: Vec<(Ordinal, Record)> = b.records(ty).map(|(o, r)| (o, r.clone())).collect();
+        let slots = b.slot_count(ty).max(1) as u64;
+        for (o, r) in records {
+            if rng.chance(percent) {
+                let filled = edit(rng, schema, ty, &r, slots);
+                b.insert(ty, o, filled).expect("fits");
+            }
+        }
+        if a.schema().type_id(&schema.types()[t].name).is_none() {
+            for o in 0..rng.below(5) {
+                let r = record(rng, schema, ty, slots);
+                b.insert(ty, Ordinal(o as u32), canonical(r)).expect("fits");
+            }
+        }
+    }
+    b
+}
