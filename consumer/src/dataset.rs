@@ -24,7 +24,7 @@ use shoal_format::page::{
 };
 use shoal_format::{
     ColumnKind, DeltaView, Elements, FieldId, FieldValue, FixedKind, Ordinal, PageTable,
-    RecordSource, Schema, SnapshotView, TypeId, VarKind, Version,
+    Projection, RecordSource, Schema, SnapshotView, TypeId, VarKind, Version,
 };
 
 use crate::error::{Error, Result};
@@ -713,7 +713,12 @@ impl Dataset {
             )));
         }
         if **delta.schema() != *self.schema {
-            return Err(mismatch("the delta has another schema".into()));
+            if delta.layout().header.format < 2 {
+                return Err(mismatch("the delta has another schema".into()));
+            }
+            // A delta that changes the schema (format version 2) applies to this version
+            // read in its schema: every shared column is shared whole.
+            return self.projected(delta.schema())?.apply(delta);
         }
         if delta.layout().header.page_shift != self.shift {
             return Err(mismatch("the delta has another page size".into()));
@@ -802,6 +807,57 @@ impl Dataset {
             .collect();
         stats.key_tables_rebuilt = next.indexes.iter().filter(|i| i.table_rebuilt).count() as u64;
         Ok((next, stats))
+    }
+
+    /// This version read in `schema`, a compatible change of its own (see
+    /// `shoal_format::Projection`): types and fields matched by name, every column the two
+    /// share shared whole, a new field without pages (it reads as null), a new type without
+    /// records; indexes find their type and fields again by name.
+    fn projected(&self, schema: &Arc<Schema>) -> Result<Dataset> {
+        let map = Projection::new(&self.schema, schema).map_err(|e| Error::DeltaMismatch {
+            version: self.version,
+            what: e.to_string(),
+        })?;
+        let types = (0..schema.type_count())
+            .map(|t| self.projected_type(schema, &map, TypeId(t as u32)))
+            .collect();
+        let mut next = Dataset {
+            version: self.version,
+            schema: schema.clone(),
+            shift: self.shift,
+            types,
+            indexes: Vec::new(),
+            threads: self.threads,
+        };
+        next.indexes = self
+            .indexes
+            .iter()
+            .map(|index| index.projected(&next))
+            .collect::<Result<_>>()?;
+        Ok(next)
+    }
+
+    /// Type `ty` of `schema` (see [`projected`](Self::projected)).
+    fn projected_type(&self, schema: &Schema, map: &Projection, ty: TypeId) -> TypeData {
+        let old = map.ty(ty).and_then(|t| self.types.get(t.index()));
+        let columns = schema
+            .columns(ty)
+            .iter()
+            .enumerate()
+            .map(|(c, &kind)| {
+                let shared = map.field(ty, FieldId(c as u32)).zip(old);
+                match shared.and_then(|(f, old)| old.columns.get(f.index())) {
+                    Some(column) => column.clone(),
+                    None => Column::built(kind, Vec::new()),
+                }
+            })
+            .collect();
+        TypeData {
+            populated: old.map(|t| t.populated.clone()).unwrap_or_default(),
+            slot_count: old.map_or(0, |t| t.slot_count),
+            columns,
+            key_table: old.and_then(|t| t.key_table.clone()),
+        }
     }
 
     fn apply_column(&self, a: ApplyColumn<'_>, stats: &mut ApplyStats) -> Result<Column> {
@@ -962,10 +1018,13 @@ impl Dataset {
                         })));
                     }
                 }
+                // No old page at all: a new page of a grown type (slots not updated hold no
+                // record) or a field the schema just added, null in every record it has.
                 let mut cells: Vec<FixedCell> = (0..count)
-                    .map(|i| match old.and_then(|page| page.fixed_raw(i)) {
-                        Some(raw) => cell(raw),
-                        None => FixedCell::Hole,
+                    .map(|i| match old.map(|page| page.fixed_raw(i)) {
+                        Some(Some(raw)) => cell(raw),
+                        Some(None) => FixedCell::Hole,
+                        None => FixedCell::Null,
                     })
                     .collect();
                 for &(i, source) in updates {
@@ -1014,6 +1073,8 @@ impl Dataset {
                 let mut values: Vec<Owned<'_>> = (0..count)
                     .map(|i| match old {
                         Some(page) if i < page.len() => page.var_owned(kind, i),
+                        // See the fixed case above; a list, set or map is never null.
+                        None if matches!(kind, VarKind::String | VarKind::Bytes) => Ok(Owned::Null),
                         _ => Ok(Owned::Hole),
                     })
                     .collect::<std::result::Result<_, _>>()

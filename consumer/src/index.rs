@@ -44,6 +44,8 @@ pub struct IndexSpec {
 #[derive(Debug, Clone)]
 pub(crate) struct Index {
     pub(crate) name: String,
+    /// What was asked for, by name: resolved again when a delta changes the schema.
+    spec: IndexSpec,
     ty: TypeId,
     steps: Vec<Vec<(TypeId, FieldId)>>,
     /// A key of one fixed-width field of the type itself: entries hold the key's bits, so a
@@ -79,44 +81,54 @@ struct Entry {
     ordinal: Ordinal,
 }
 
+/// The type and key fields `spec` names in `data`'s schema, and for a key of one fixed-width
+/// field of the type itself, its kind.
+fn resolve(data: &Dataset, spec: &IndexSpec) -> Result<(TypeId, Vec<KeySteps>, Option<FixedKind>)> {
+    let schema = data.schema();
+    let ty = data.type_id(&spec.type_name)?;
+    let paths: Vec<FieldPath> = if spec.paths.is_empty() {
+        schema
+            .type_def(ty)
+            .and_then(|d| d.key())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "index `{}`: type `{}` has no primary key; name the fields",
+                    spec.name, spec.type_name
+                ))
+            })?
+            .to_vec()
+    } else {
+        spec.paths.iter().map(|p| FieldPath::parse(p)).collect()
+    };
+    let steps = paths
+        .iter()
+        .map(|p| {
+            schema
+                .resolve_path(ty, p)
+                .map(|(steps, _)| steps)
+                .map_err(|e| Error::Usage(format!("index `{}`: {e}", spec.name)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let exact = match steps.as_slice() {
+        [path] => match path.as_slice() {
+            [(t, f)] => match schema.columns(*t)[f.index()] {
+                ColumnKind::Fixed(k) => Some(k),
+                ColumnKind::Var(_) => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok((ty, steps, exact))
+}
+
+/// The steps of one key path: (type, field) from the indexed type to the key's field.
+type KeySteps = Vec<(TypeId, FieldId)>;
+
 impl Index {
     /// Builds `spec` over `data` (O(records of the type)).
     pub(crate) fn build(data: &Dataset, spec: &IndexSpec) -> Result<Index> {
-        let schema = data.schema();
-        let ty = data.type_id(&spec.type_name)?;
-        let paths: Vec<FieldPath> = if spec.paths.is_empty() {
-            schema
-                .type_def(ty)
-                .and_then(|d| d.key())
-                .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "index `{}`: type `{}` has no primary key; name the fields",
-                        spec.name, spec.type_name
-                    ))
-                })?
-                .to_vec()
-        } else {
-            spec.paths.iter().map(|p| FieldPath::parse(p)).collect()
-        };
-        let steps = paths
-            .iter()
-            .map(|p| {
-                schema
-                    .resolve_path(ty, p)
-                    .map(|(steps, _)| steps)
-                    .map_err(|e| Error::Usage(format!("index `{}`: {e}", spec.name)))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let exact = match steps.as_slice() {
-            [path] => match path.as_slice() {
-                [(t, f)] => match schema.columns(*t)[f.index()] {
-                    ColumnKind::Fixed(k) => Some(k),
-                    ColumnKind::Var(_) => None,
-                },
-                _ => None,
-            },
-            _ => None,
-        };
+        let (ty, steps, exact) = resolve(data, spec)?;
         let table = spec
             .paths
             .is_empty()
@@ -124,6 +136,7 @@ impl Index {
             .flatten();
         let mut index = Index {
             name: spec.name.clone(),
+            spec: spec.clone(),
             ty,
             steps,
             exact,
@@ -136,6 +149,19 @@ impl Index {
             index.shards = index.build_shards(data);
         }
         Ok(index)
+    }
+
+    /// This index over `data`, the version it indexes read in a changed schema (see
+    /// `Dataset::projected`): the same entries, its type and fields found again by name; an
+    /// error when the schema no longer has them.
+    pub(crate) fn projected(&self, data: &Dataset) -> Result<Index> {
+        let (ty, steps, exact) = resolve(data, &self.spec)?;
+        Ok(Index {
+            ty,
+            steps,
+            exact,
+            ..self.clone()
+        })
     }
 
     /// The indexed type.

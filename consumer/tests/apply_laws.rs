@@ -130,3 +130,84 @@ fn a_delta_for_another_version_or_schema_is_refused() {
         assert!(err.to_string().contains("another schema"), "{err}");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// Deltas that change the schema (format version 2) inside a chain, and back.
+    #[test]
+    fn a_chain_across_schema_changes_gives_each_state(
+        seed in any::<u64>(),
+        size in 0u64..150,
+        shift in 0usize..3,
+        percent in 1u64..60,
+    ) {
+        let mut rng = Rng::new(seed);
+        let options = WriteOptions { page_shift: [4, 5, 10][shift], ..WriteOptions::default() };
+        let schema = random::schema(&mut rng);
+        let mut states = vec![random::state(&mut rng, &schema, size)];
+        for _ in 0..4 {
+            let last = states.last().unwrap();
+            let evolved = random::evolve(&mut rng, last.schema());
+            states.push(random::migrate(&mut rng, last, &evolved, percent));
+        }
+        let mut data = Dataset::from_snapshot(snapshot(&states[0], 1, &options)).unwrap();
+        for i in 1..states.len() {
+            let d = delta(&states[i - 1], &states[i], i as u64, i as u64 + 1, &options);
+            data = apply(&data, d);
+            prop_assert_eq!(data.schema(), states[i].schema());
+            assert_holds(&data, &states[i]);
+        }
+        for i in (1..states.len()).rev() {
+            let r = delta(&states[i], &states[i - 1], i as u64 + 1, i as u64, &options);
+            data = apply(&data, r);
+            assert_holds(&data, &states[i - 1]);
+        }
+    }
+}
+
+/// Adding a field nobody fills yet: every page of every other column is shared with the
+/// version before, and the new field reads as null.
+#[test]
+fn a_new_empty_field_shares_every_other_page() {
+    use shoal_format::{FieldKind, Ordinal, Record, Schema, TypeDef, Value};
+    use std::sync::Arc;
+    let movie = |extra: bool| {
+        let t = TypeDef::object("Movie")
+            .field("id", FieldKind::I64)
+            .field("title", FieldKind::String);
+        let t = if extra {
+            t.field("studio", FieldKind::String)
+        } else {
+            t
+        };
+        Arc::new(Schema::new(vec![t.primary_key(&["id"])]).unwrap())
+    };
+    let mut a = DataState::new(movie(false));
+    for i in 0..1000u32 {
+        let r = Record::Object(vec![
+            Value::I64(i.into()),
+            Value::String(format!("m{i}").into()),
+        ]);
+        a.insert(TypeId(0), Ordinal(i), r).unwrap();
+    }
+    let b = a.projected(movie(true)).unwrap();
+    let options = WriteOptions {
+        page_shift: 6,
+        ..WriteOptions::default()
+    };
+    let data = Dataset::from_snapshot(snapshot(&a, 1, &options)).unwrap();
+    let d = delta(&a, &b, 1, 2, &options);
+    let view = DeltaView::open(d.clone()).unwrap();
+    assert_eq!(view.layout().header.format, 2);
+    let (next, stats) = data.apply(&view).unwrap();
+    assert_holds(&next, &b);
+    for column in 0..2 {
+        for page in 0..16 {
+            assert!(next.shares_page(&data, TypeId(0), shoal_format::FieldId(column), page));
+        }
+    }
+    assert_eq!(stats.pages_shared, 32, "{stats:?}");
+    let studio = next.field("Movie", "studio").unwrap();
+    assert_eq!(next.get_str(studio, Ordinal(5)), None);
+}

@@ -91,6 +91,32 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(60))]
+
+    /// Deltas that change the schema carry the key table along, page for page.
+    #[test]
+    fn the_key_table_crosses_schema_changes(seed in any::<u64>(), size in 0u64..400) {
+        let mut rng = Rng::new(seed);
+        let options = WriteOptions { page_shift: 4, ..WriteOptions::default() };
+        let schema = random::schema(&mut rng);
+        let mut states = vec![random::state(&mut rng, &schema, size)];
+        for _ in 0..4 {
+            let last = states.last().unwrap();
+            let evolved = random::evolve(&mut rng, last.schema());
+            states.push(random::migrate(&mut rng, last, &evolved, 10));
+        }
+        let mut data = load(&states[0], 1, &options);
+        for i in 1..states.len() {
+            let d = delta(&states[i - 1], &states[i], i as u64, i as u64 + 1, &options);
+            let (next, stats) = data.apply(&DeltaView::open(d).unwrap()).unwrap();
+            prop_assert_eq!(stats.key_tables_rebuilt, 0);
+            data = next;
+            assert_index_of(&data, &states[i], i as u64 + 1, &options);
+        }
+    }
+}
+
 /// A snapshot written without key index sections (as every snapshot before them) still
 /// gives a primary-key index, built at load.
 #[test]

@@ -606,6 +606,10 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
         let projected;
         let state = if state.schema() == self.schema() {
             state
+        } else if self.layout.header.format < 2 {
+            return Err(Error::DeltaMismatch(
+                "the state's schema differs from the delta's".into(),
+            ));
         } else {
             projected = state.projected(self.schema().clone())?;
             &projected
