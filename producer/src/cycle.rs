@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shoal_format::{
-    write_delta_of, write_snapshot, DataState, Ordinal, OrdinalChanges, Overlay, RecordSource,
-    Schema, SnapshotView, TypeId, Value, Version, VersionSource, WriteOptions,
+    write_delta_of, write_snapshot, DataState, Ordinal, OrdinalChanges, Overlay, Projected,
+    RecordSource, Schema, SnapshotView, TypeId, Value, Version, VersionSource, WriteOptions,
 };
 use shoal_store::BlobName;
 
@@ -96,8 +96,12 @@ pub(crate) struct Cycle {
     pub(crate) data: Arc<Data>,
     /// The version the producer is on.
     pub(crate) previous: Option<Version>,
-    /// The restored version has another schema: publish a snapshot only.
+    /// The restored version has a schema this one cannot read in place: publish a snapshot
+    /// only.
     pub(crate) schema_changed: bool,
+    /// The restored version in its own schema, when this schema is a compatible change of it
+    /// (`data` holds it read in this schema): the deltas go from it.
+    pub(crate) before_change: Option<Arc<Current>>,
     pub(crate) cycles_since_snapshot: u32,
     pub(crate) start: Instant,
 }
@@ -256,7 +260,8 @@ impl Cycle {
             },
         };
         if let Some(v) = self.previous {
-            if placed.is_unchanged() && !self.schema_changed {
+            let schema_moved = self.schema_changed || self.before_change.is_some();
+            if placed.is_unchanged() && !schema_moved {
                 tracing::info!(version = v.0, "cycle: no change, nothing published");
                 report.timings.total = self.start.elapsed();
                 return Ok(Prepared::Unchanged(report));
@@ -358,8 +363,10 @@ impl Cycle {
         Ok(Bytes::from(snapshot))
     }
 
-    /// The delta and the reverse delta from the previous version, unless the schema changed.
-    /// Only the records that changed are read (`write_delta_of`).
+    /// The delta and the reverse delta from the previous version, unless the schema changed
+    /// incompatibly. Only the records that changed are read (`write_delta_of`). Across a
+    /// compatible schema change they go from and to the previous version in its own schema
+    /// (format version 2; see [`reverse_across`](Self::reverse_across)).
     fn encode_deltas(
         &self,
         placed: &Placed<'_>,
@@ -368,7 +375,7 @@ impl Cycle {
         let (Some(prev), false) = (self.previous, self.schema_changed) else {
             return Ok(Vec::new());
         };
-        let (current, next, opts) = (&self.data.current, &placed.next, self.write_options());
+        let (next, opts) = (&placed.next, self.write_options());
         let bitmap = |ordinals: &[Ordinal]| ordinals.iter().map(|o| o.0).collect();
         let forward: Vec<OrdinalChanges> = placed
             .removed
@@ -379,17 +386,21 @@ impl Cycle {
                 added: bitmap(added),
             })
             .collect();
-        let backward: Vec<OrdinalChanges> = forward
-            .iter()
-            .map(|c| OrdinalChanges {
-                removed: c.added.clone(),
-                added: c.removed.clone(),
-            })
-            .collect();
-        let mut delta = Vec::new();
-        write_delta_of(current, next, &forward, prev, version, &opts, &mut delta)?;
-        let mut reverse = Vec::new();
-        write_delta_of(next, current, &backward, version, prev, &opts, &mut reverse)?;
+        let (mut delta, mut reverse) = (Vec::new(), Vec::new());
+        match &self.before_change {
+            None => {
+                let current = &self.data.current;
+                write_delta_of(current, next, &forward, prev, version, &opts, &mut delta)?;
+                let backward: Vec<OrdinalChanges> = forward.iter().map(swapped).collect();
+                write_delta_of(next, current, &backward, version, prev, &opts, &mut reverse)?;
+            }
+            Some(before) => {
+                let before = before.as_ref();
+                write_delta_of(before, next, &forward, prev, version, &opts, &mut delta)?;
+                let backward = reverse_across(next, before)?;
+                write_delta_of(next, before, &backward, version, prev, &opts, &mut reverse)?;
+            }
+        }
         Ok(vec![
             (BlobName::Delta(prev, version), Bytes::from(delta)),
             (BlobName::Reverse(version, prev), Bytes::from(reverse)),
@@ -646,4 +657,39 @@ fn input_error(e: BoxError) -> Error {
         Ok(e) => *e,
         Err(e) => Error::Input(e),
     }
+}
+
+/// The changes of `c` the other way round.
+fn swapped(c: &OrdinalChanges) -> OrdinalChanges {
+    OrdinalChanges {
+        removed: c.added.clone(),
+        added: c.removed.clone(),
+    }
+}
+
+/// The changes from `next` read in `before`'s schema back to `before`, found by comparing
+/// every record (once, on the cycle that changes the schema): the forward changes turned
+/// round are not enough, since a field the new schema dropped must get its values back.
+fn reverse_across<N: VersionSource + ?Sized>(
+    next: &N,
+    before: &Current,
+) -> Result<Vec<OrdinalChanges>> {
+    let next = Projected::new(next, before.schema())?;
+    (0..before.schema().type_count())
+        .map(|t| {
+            let ty = TypeId(t as u32);
+            let (from, to) = (next.populated(ty), VersionSource::populated(before, ty));
+            let mut c = OrdinalChanges {
+                removed: from.as_ref() - to.as_ref(),
+                added: to.as_ref() - from.as_ref(),
+            };
+            for o in (from.as_ref() & to.as_ref()).iter() {
+                if next.record(ty, Ordinal(o))? != RecordSource::record(before, ty, Ordinal(o))? {
+                    c.removed.insert(o);
+                    c.added.insert(o);
+                }
+            }
+            Ok(c)
+        })
+        .collect()
 }

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shoal_format::{
-    write_snapshot, DataState, DeltaView, Schema, SnapshotView, TypeId, TypeKind, Version,
-    WriteOptions,
+    write_snapshot, DataState, DeltaView, Projected, Schema, SnapshotView, TypeId, TypeKind,
+    Version, VersionSource, WriteOptions,
 };
 use shoal_store::{announce_with, packing, read_announced, Announced, BlobName, BlobStore};
 
-use crate::cycle::{Cycle, Data, Next, Options, Prepared, Setup};
+use crate::cycle::{Current, Cycle, Data, Next, Options, Prepared, Setup};
 use crate::error::{BoxError, Error, Result};
 use crate::index::Hasher;
 use crate::lease::{owner_id, Lease};
@@ -241,6 +241,7 @@ impl ProducerBuilder {
             version: None,
             announced: None,
             schema_changed: false,
+            before_change: None,
             cycles_since_snapshot: 0,
             lease: Some(lease),
             uncertain: false,
@@ -300,8 +301,13 @@ pub struct Producer {
     data: Arc<Data>,
     version: Option<Version>,
     announced: Option<Announced>,
-    /// The restored version has another schema: the next cycle starts over with a snapshot.
+    /// The restored version has a schema this one cannot read in place (a field changed
+    /// kind, a key changed): the next cycle starts over with a snapshot.
     schema_changed: bool,
+    /// The restored version in its own schema, when the producer's schema is a compatible
+    /// change of it (`data` holds it read in the new schema): the next cycle's deltas go from
+    /// it, in format version 2, so consumers move across the change without a snapshot.
+    before_change: Option<Arc<Current>>,
     cycles_since_snapshot: u32,
     lease: Option<Lease>,
     /// The last announcement's outcome is unknown: settle before the next cycle.
@@ -408,6 +414,7 @@ impl Producer {
             data: self.data.clone(),
             previous: self.version,
             schema_changed: self.schema_changed,
+            before_change: self.before_change.clone(),
             cycles_since_snapshot: self.cycles_since_snapshot,
             start: Instant::now(),
         }
@@ -552,6 +559,7 @@ impl Producer {
         self.version = Some(version);
         self.announced = Some(announced);
         self.schema_changed = false;
+        self.before_change = None;
         self.cycles_since_snapshot = if with_snapshot {
             0
         } else {
@@ -622,11 +630,21 @@ impl Producer {
             })
         })
         .await?;
+        (self.schema_changed, self.before_change) = (false, None);
         match rebuilt {
-            Some(data) => self.data = Arc::new(data),
-            None => {
+            Restored::Same(data) => self.data = Arc::new(data),
+            Restored::Moved { data, before } => {
+                tracing::info!(
+                    version = target.0,
+                    "the store holds an older schema this one extends; the next cycle publishes a delta across the change"
+                );
+                self.data = Arc::new(data);
+                self.before_change = Some(Arc::new(before));
+            }
+            Restored::Incompatible(reason) => {
                 tracing::warn!(
                     version = target.0,
+                    %reason,
                     "the store holds another schema; the next cycle publishes a snapshot"
                 );
                 self.schema_changed = true;
@@ -777,32 +795,70 @@ fn restore_error(store: &dyn BlobStore, version: Version, reason: String) -> Err
     }
 }
 
+/// What restoring found: the announced version, and how the producer's schema relates to
+/// the version's own.
+enum Restored {
+    /// The same schema.
+    Same(Data),
+    /// A compatible change: the version read in the new schema, and as it is.
+    Moved { data: Data, before: Current },
+    /// A change that cannot be read in place: why.
+    Incompatible(String),
+}
+
 /// Verifies a snapshot, applies the deltas after it (each over the version before, then
 /// encoded as that version's snapshot, which is what the producer holds), and builds the
-/// indexes; `None` when the version has another schema than the producer's.
+/// indexes, reading the version in the producer's schema when it is a compatible change.
 fn rebuild(
     setup: &Setup,
     snapshot: Bytes,
     deltas: Vec<Bytes>,
-) -> std::result::Result<Option<Data>, String> {
-    let mut view = SnapshotView::open(snapshot).map_err(|e| e.to_string())?;
-    view.verify().map_err(|e| e.to_string())?;
-    if **view.schema_arc() != *setup.schema {
-        return Ok(None);
-    }
+) -> std::result::Result<Restored, String> {
     let options = WriteOptions {
         page_shift: setup.options.page_shift,
         key_indexes: setup.options.key_indexes,
     };
-    for bytes in deltas {
-        let delta = DeltaView::open(bytes).map_err(|e| e.to_string())?;
-        delta.verify().map_err(|e| e.to_string())?;
-        let next = delta.apply_over(&view).map_err(|e| e.to_string())?;
-        let mut encoded = Vec::with_capacity(view.data().len());
-        write_snapshot(&next, delta.to_version(), &options, &mut encoded)
-            .map_err(|e| e.to_string())?;
-        drop(next);
-        view = SnapshotView::open(Bytes::from(encoded)).map_err(|e| e.to_string())?;
+    let view = replay(snapshot, deltas, &options).map_err(|e| e.to_string())?;
+    if **view.schema_arc() == *setup.schema {
+        return Ok(Restored::Same(Data::of(view, &setup.hasher)));
     }
-    Ok(Some(Data::of(view, &setup.hasher)))
+    let moved = match Projected::new(&view, &setup.schema) {
+        Ok(projected) => encode(&projected, view.version(), &options),
+        Err(e) => return Ok(Restored::Incompatible(e.to_string())),
+    };
+    let data = Data::of(moved.map_err(|e| e.to_string())?, &setup.hasher);
+    Ok(Restored::Moved { data, before: view })
+}
+
+/// The version `deltas` lead to from `snapshot`, as its own snapshot. A delta that changes
+/// the schema applies to the version before read in its schema.
+fn replay(
+    snapshot: Bytes,
+    deltas: Vec<Bytes>,
+    options: &WriteOptions,
+) -> shoal_format::Result<Current> {
+    let mut view = SnapshotView::open(snapshot)?;
+    view.verify()?;
+    for bytes in deltas {
+        let delta = DeltaView::open(bytes)?;
+        delta.verify()?;
+        view = if **view.schema_arc() == **delta.schema() {
+            encode(&delta.apply_over(&view)?, delta.to_version(), options)?
+        } else {
+            let projected = Projected::new(&view, delta.schema())?;
+            encode(&delta.apply_over(&projected)?, delta.to_version(), options)?
+        };
+    }
+    Ok(view)
+}
+
+/// `source` encoded as the snapshot of `version`, opened.
+fn encode<S: VersionSource + ?Sized>(
+    source: &S,
+    version: Version,
+    options: &WriteOptions,
+) -> shoal_format::Result<Current> {
+    let mut bytes = Vec::new();
+    write_snapshot(source, version, options, &mut bytes)?;
+    SnapshotView::open(Bytes::from(bytes))
 }

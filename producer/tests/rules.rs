@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use shoal_format::{FieldKind, Schema, TypeDef, Value, Version};
+use shoal_format::{DeltaView, FieldKind, Schema, TypeDef, Value, Version};
 use shoal_producer::{validator_fn, Error, Producer, RecordCountChange};
-use shoal_store::{read_announced, BlobStore};
+use shoal_store::{read_announced, BlobName, BlobStore};
 
 async fn full(
     producer: &mut Producer,
@@ -294,7 +294,72 @@ async fn one_writer_per_store() {
 }
 
 #[tokio::test]
-async fn a_schema_change_publishes_a_snapshot_and_no_delta() {
+async fn a_compatible_schema_change_publishes_a_delta_and_a_reverse() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let mut producer = Producer::builder(store.clone())
+        .schema(schema())
+        .build()
+        .await
+        .unwrap();
+    let mut rng = Rng::new(8);
+    let movies = catalog(&mut rng, 30);
+    full(&mut producer, &movies).await.unwrap();
+    producer.close().await.unwrap();
+    let v1 = snapshot_state(&*store, Version(1)).await;
+
+    // Fields and types dropped, one field added and filled in for two movies.
+    #[derive(serde::Serialize)]
+    struct Slim {
+        id: i64,
+        title: String,
+        studio: Option<String>,
+    }
+    let slim = Arc::new(
+        Schema::new(vec![TypeDef::object("Movie")
+            .field("id", FieldKind::I64)
+            .field("title", FieldKind::String)
+            .field("studio", FieldKind::String)
+            .primary_key(&["id"])])
+        .unwrap(),
+    );
+    let mut producer = Producer::builder(store.clone())
+        .schema(slim)
+        .snapshot_every(10)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(producer.version(), Some(Version(1)));
+    let report = producer
+        .run_cycle(move |w| {
+            for m in movies.values() {
+                w.add(&Slim {
+                    id: m.id,
+                    title: m.title.clone(),
+                    studio: (m.id % 15 == 0).then(|| "Toho".to_string()),
+                })?;
+            }
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+    let keys: Vec<_> = report.blobs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["delta/1-2", "reverse/2-1"]);
+    let v2 = producer.state().unwrap();
+    assert_eq!(
+        apply(&*store, BlobName::Delta(Version(1), Version(2)), &v1).await,
+        v2
+    );
+    assert_eq!(
+        apply(&*store, BlobName::Reverse(Version(2), Version(1)), &v2).await,
+        v1
+    );
+    let delta = plain(&*store, "delta/1-2").await;
+    assert_eq!(DeltaView::open(delta).unwrap().layout().header.format, 2);
+}
+
+#[tokio::test]
+async fn an_incompatible_schema_change_publishes_a_snapshot_and_no_delta() {
     let dir = tempfile::tempdir().unwrap();
     let store = fs_store(dir.path());
     let mut producer = Producer::builder(store.clone())
@@ -307,20 +372,21 @@ async fn a_schema_change_publishes_a_snapshot_and_no_delta() {
     full(&mut producer, &movies).await.unwrap();
     producer.close().await.unwrap();
 
+    // `year` changes kind: the version cannot be read in the new schema.
     #[derive(serde::Serialize)]
-    struct Slim {
+    struct Wide {
         id: i64,
-        title: String,
+        year: i64,
     }
-    let slim = Arc::new(
+    let wide = Arc::new(
         Schema::new(vec![TypeDef::object("Movie")
             .field("id", FieldKind::I64)
-            .field("title", FieldKind::String)
+            .field("year", FieldKind::I64)
             .primary_key(&["id"])])
         .unwrap(),
     );
     let mut producer = Producer::builder(store.clone())
-        .schema(slim)
+        .schema(wide)
         .build()
         .await
         .unwrap();
@@ -333,9 +399,9 @@ async fn a_schema_change_publishes_a_snapshot_and_no_delta() {
     let report = producer
         .run_cycle(move |w| {
             for m in movies.values() {
-                w.add(&Slim {
+                w.add(&Wide {
                     id: m.id,
-                    title: m.title.clone(),
+                    year: m.year.into(),
                 })?;
             }
             Ok::<_, Error>(())
