@@ -812,8 +812,9 @@ impl Dataset {
     /// This version read in `schema`, a compatible change of its own (see
     /// `shoal_format::Projection`): types and fields matched by name, every column the two
     /// share shared whole, a new field without pages (it reads as null), a new type without
-    /// records; indexes find their type and fields again by name.
-    fn projected(&self, schema: &Arc<Schema>) -> Result<Dataset> {
+    /// records; indexes find their type and fields again by name. How a delta that changes
+    /// the schema applies, and how two versions of different schemas are compared.
+    pub fn projected(&self, schema: &Arc<Schema>) -> Result<Dataset> {
         let map = Projection::new(&self.schema, schema).map_err(|e| Error::DeltaMismatch {
             version: self.version,
             what: e.to_string(),

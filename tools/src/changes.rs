@@ -118,6 +118,19 @@ impl<'a> Changes<'a> {
     }
 }
 
+/// `older` read in `newer`'s schema when the two differ (a compatible change: fields the
+/// change added read as null before it, fields it dropped are not compared), so records line
+/// up field by field; an error when the change is not compatible.
+pub fn aligned<'a>(
+    older: &'a Dataset,
+    newer: &Dataset,
+) -> shoal_consumer::Result<std::borrow::Cow<'a, Dataset>> {
+    if older.schema() == newer.schema() {
+        return Ok(std::borrow::Cow::Borrowed(older));
+    }
+    older.projected(newer.schema()).map(std::borrow::Cow::Owned)
+}
+
 /// Bit-exact equality of two field values (NaN equals NaN, as the format stores it).
 fn same_value(x: &FieldValue<'_>, y: &FieldValue<'_>) -> bool {
     match (x, y) {

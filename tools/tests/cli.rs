@@ -257,6 +257,86 @@ fn parquet_gives_the_same_versions_as_json_lines() {
     }
 }
 
+/// A field added to the example's schema: `produce` publishes a delta across the change, and
+/// `diff` lines the versions up by name both ways (the new field was null before).
+#[test]
+fn a_field_added_to_the_schema_goes_by_delta_and_diffs_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    produce(store, "v1.jsonl");
+    let schema = std::fs::read_to_string(example("schema.toml"))
+        .unwrap()
+        .replace(
+            "    \"tags: TagList\",\n",
+            "    \"tags: TagList\",\n    \"studio: string\",\n",
+        );
+    assert!(schema.contains("studio"));
+    let schema_path = dir.path().join("schema.toml");
+    std::fs::write(&schema_path, schema).unwrap();
+    let mut studios = BTreeMap::new();
+    let lines: Vec<String> = records("v1.jsonl")
+        .into_values()
+        .map(|mut r| {
+            let id = r["id"].as_i64().unwrap();
+            if id % 10 == 0 {
+                r["studio"] = Json::String(format!("S{}", id % 7));
+                studios.insert(id, format!("S{}", id % 7));
+            }
+            r.to_string()
+        })
+        .collect();
+    let input = dir.path().join("v1-studio.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let report = json(&shoal(
+        store,
+        &[
+            "produce",
+            "--schema",
+            schema_path.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    let blobs = report["blobs"].to_string();
+    assert!(
+        blobs.contains("delta/1-2") && blobs.contains("reverse/2-1"),
+        "{blobs}"
+    );
+
+    let diff = json(&shoal(
+        store,
+        &["diff", "--from", "1", "--to", "2", "--json"],
+    ));
+    assert_eq!(diff["via"], serde_json::json!(["delta/1-2"]));
+    let t = &diff["types"][0];
+    assert_eq!(
+        (t["added_count"].as_u64(), t["removed_count"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let changed: BTreeMap<i64, Json> = t["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["key"][0].as_i64().unwrap(), c["fields"].clone()))
+        .collect();
+    assert_eq!(changed.len(), studios.len());
+    for (id, studio) in &studios {
+        let want = serde_json::json!([{ "field": "studio", "old": null, "new": studio }]);
+        assert_eq!(changed[id], want, "movie {id}");
+    }
+    let back = json(&shoal(
+        store,
+        &["diff", "--from", "2", "--to", "1", "--summary", "--json"],
+    ));
+    assert_eq!(
+        back["types"][0]["changed_count"].as_u64(),
+        Some(0),
+        "{back}"
+    );
+}
+
 #[test]
 fn a_damaged_blob_is_named_by_verify() {
     let dir = tempfile::tempdir().unwrap();

@@ -42,6 +42,10 @@ pub struct Report {
     pub to: u64,
     /// The blobs the consumer used to get from `from` to `to`.
     pub via: Vec<String>,
+    /// How the schema changed between the two (types and fields added or removed), when it
+    /// did; records are compared in the newer schema.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schema: Vec<String>,
     /// Each type compared.
     pub types: Vec<TypeDiff>,
 }
@@ -115,7 +119,15 @@ pub fn report(pair: &Pair, types: &[String], detail: bool) -> Result<Report> {
             type_of(older, t)?;
         }
     }
-    let mut changes = Changes::new(older, newer);
+    let older = changes::aligned(older, newer).map_err(|e| {
+        CliError::fail(format!(
+            "versions {} and {} cannot be compared record by record: {e}",
+            older.version().0,
+            newer.version().0
+        ))
+    })?;
+    let schema_changes = pair.older.schema().diff(newer.schema()).changes;
+    let mut changes = Changes::new(&older, newer);
     let types = ids
         .into_iter()
         .map(|t| changes::diff_type(&mut changes, t, detail))
@@ -124,6 +136,7 @@ pub fn report(pair: &Pair, types: &[String], detail: bool) -> Result<Report> {
         from: older.version().0,
         to: newer.version().0,
         via: pair.via.clone(),
+        schema: schema_changes.iter().map(ToString::to_string).collect(),
         types,
     })
 }
@@ -149,6 +162,9 @@ fn text(r: &Report) -> String {
         r.via.join(", ")
     };
     let _ = writeln!(s, "diff {} -> {} (via {via})", r.from, r.to);
+    for change in &r.schema {
+        let _ = writeln!(s, "  schema: {change}");
+    }
     for t in &r.types {
         let _ = writeln!(
             s,

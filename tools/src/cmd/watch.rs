@@ -113,7 +113,8 @@ pub async fn run(g: &Global, a: &WatchArgs, out: Out) -> Result<()> {
                     .map(|t| type_of(&current, t))
                     .collect::<Result<Vec<_>>>()?
             };
-            let mut ch = Changes::new(prev, &current);
+            let prev = changes::aligned(prev, &current)?;
+            let mut ch = Changes::new(&prev, &current);
             for t in types {
                 let d = changes::diff_type(&mut ch, t, false)?;
                 line.types.push(Counts {
