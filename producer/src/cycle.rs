@@ -309,8 +309,11 @@ impl Cycle {
         version: Version,
     ) -> Result<(Checked, Encoded)> {
         let first = self.previous.is_none();
+        // A compatible schema change publishes a snapshot beside its deltas (format version
+        // 2): a consumer too old to read them falls back to it instead of staying behind.
         let publish_snapshot = first
             || self.schema_changed
+            || self.before_change.is_some()
             || self.cycles_since_snapshot + 1 >= self.setup.options.snapshot_every;
         let encode_snapshot = || self.encode_snapshot(&placed.next, version);
         let check_then_deltas = || {
