@@ -1084,7 +1084,7 @@ impl Dataset {
                     values[i] = new_value(source)?;
                 }
                 let cells: Vec<VarCell<'_>> = values.iter().map(Owned::cell).collect();
-                encode_var(kind, &cells, &mut buf);
+                encode_var(kind, &cells, true, &mut buf);
                 let h = VarHeader::parse(&buf, kind, count as u32).map_err(rebuilt)?;
                 Ok(Page::Var(h, Bytes::from(buf)))
             }

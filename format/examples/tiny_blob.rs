@@ -25,6 +25,7 @@ fn main() -> shoal_format::Result<()> {
         &WriteOptions {
             page_shift: 4,
             key_indexes: false,
+            dictionary: false,
         },
         &mut bytes,
     )?;

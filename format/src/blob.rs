@@ -18,10 +18,11 @@ use crate::schema::Schema;
 
 /// The eight bytes every shoal blob starts and ends with.
 pub const MAGIC: [u8; 8] = *b"SHOAL\r\n\x1a";
-/// The newest format version this crate reads. It writes each blob in the oldest version that
-/// holds it: 1, except a delta that changes the schema, which is 2 (a version-1 reader
-/// refuses it by its version instead of misreading it).
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest format version this crate reads. Version 2 adds deltas that change the schema,
+/// version 3 dictionary pages; a writer without dictionary pages writes each blob in the
+/// oldest version that holds it (1, or 2 for a delta that changes the schema), so an older
+/// reader refuses only what it cannot read, by its version, instead of misreading it.
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes of the fixed part of the header.
 pub const HEADER_LEN: usize = 40;
 /// Bytes of the trailer.

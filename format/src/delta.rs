@@ -299,7 +299,7 @@ where
         }
     };
     let header = Header {
-        format,
+        format: options.format(format),
         kind,
         page_shift: options.page_shift,
         from: from_version,
@@ -358,7 +358,7 @@ fn write_type_changes<W: Write>(
         writer,
         BASES_KIND,
         base_values.len(),
-        options.page_shift,
+        (options.page_shift, options.dictionary),
         |s, e, out| {
             out.extend(base_values[s..e].iter().map(Cell::Value));
             Ok(())
@@ -377,7 +377,7 @@ fn write_type_changes<W: Write>(
             writer,
             *kind,
             indexes.len(),
-            options.page_shift,
+            (options.page_shift, options.dictionary),
             |s, e, out| {
                 out.extend(
                     indexes[s..e]

@@ -37,6 +37,8 @@ const FLAG_HAS_NULLS: u8 = 1;
 const LAYOUT_HEAP: u8 = 1;
 const LAYOUT_ORDINALS: u8 = 2;
 const LAYOUT_PAIRS: u8 = 3;
+/// Strings or bytes as codes into the page's dictionary of distinct values (format version 3).
+const LAYOUT_DICT: u8 = 4;
 
 /// One slot of a fixed page as the writer sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,8 +438,115 @@ impl<'a> FixedPage<'a> {
     }
 }
 
-/// Appends a var page of `cells`, all of the layout that `kind` implies.
-pub fn encode_var(kind: VarKind, cells: &[VarCell<'_>], out: &mut Vec<u8>) {
+/// Appends a var page of `cells`, all of the layout that `kind` implies; with `dictionary`,
+/// a string or bytes page is stored as codes into its distinct values when that is smaller
+/// (layout 4, format version 3).
+pub fn encode_var(kind: VarKind, cells: &[VarCell<'_>], dictionary: bool, out: &mut Vec<u8>) {
+    if dictionary && matches!(kind, VarKind::String | VarKind::Bytes) {
+        let dict = Dictionary::of(cells);
+        if dict.len() < heap_len(cells) {
+            return dict.encode(cells, out);
+        }
+    }
+    encode_plain_var(kind, cells, out)
+}
+
+/// The bytes of a heap page of `cells`.
+fn heap_len(cells: &[VarCell<'_>]) -> usize {
+    let total: usize = cells.iter().map(|c| heap_bytes(c).len()).sum();
+    let nulls = cells.iter().any(|c| matches!(c, VarCell::Null));
+    PAGE_HEADER_LEN
+        + packed_len(cells.len(), bits_needed(total as u64))
+        + if nulls { packed_len(cells.len(), 1) } else { 0 }
+        + total.div_ceil(8) * 8
+}
+
+/// The bytes a heap cell stores (none for a null or a hole).
+fn heap_bytes<'c>(cell: &VarCell<'c>) -> &'c [u8] {
+    match cell {
+        VarCell::Bytes(b) => b,
+        _ => &[],
+    }
+}
+
+/// The distinct values of a page in order of first use, and each value's code.
+struct Dictionary<'c> {
+    values: Vec<&'c [u8]>,
+    codes: Vec<u64>,
+    heap: usize,
+    nulls: bool,
+}
+
+impl<'c> Dictionary<'c> {
+    fn of(cells: &[VarCell<'c>]) -> Self {
+        let mut index: std::collections::HashMap<&'c [u8], u64> =
+            std::collections::HashMap::with_capacity(cells.len());
+        let mut values = Vec::new();
+        let mut heap = 0;
+        let codes = cells
+            .iter()
+            .map(|c| {
+                let b = heap_bytes(c);
+                *index.entry(b).or_insert_with(|| {
+                    values.push(b);
+                    heap += b.len();
+                    values.len() as u64 - 1
+                })
+            })
+            .collect();
+        let nulls = cells.iter().any(|c| matches!(c, VarCell::Null));
+        Dictionary {
+            values,
+            codes,
+            heap,
+            nulls,
+        }
+    }
+
+    fn key_width(&self) -> u32 {
+        bits_needed(self.values.len().saturating_sub(1) as u64)
+    }
+
+    /// The page's length in bytes.
+    fn len(&self) -> usize {
+        let n = self.codes.len();
+        PAGE_HEADER_LEN
+            + packed_len(n, self.key_width())
+            + if self.nulls { packed_len(n, 1) } else { 0 }
+            + packed_len(self.values.len(), bits_needed(self.heap as u64))
+            + self.heap.div_ceil(8) * 8
+    }
+
+    fn encode(&self, cells: &[VarCell<'_>], out: &mut Vec<u8>) {
+        let ends_width = bits_needed(self.heap as u64);
+        out.push(LAYOUT_DICT);
+        out.push(ends_width as u8);
+        out.push(if self.nulls { FLAG_HAS_NULLS } else { 0 });
+        out.push(self.key_width() as u8);
+        out.extend_from_slice(&(cells.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.heap as u64).to_le_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out.extend_from_slice(&(self.values.len() as u32).to_le_bytes());
+        bitpack::pack(self.codes.iter().copied(), self.key_width(), out);
+        if self.nulls {
+            let nulls = cells.iter().map(|c| matches!(c, VarCell::Null) as u64);
+            bitpack::pack(nulls, 1, out);
+        }
+        let ends = self.values.iter().scan(0u64, |end, v| {
+            *end += v.len() as u64;
+            Some(*end)
+        });
+        bitpack::pack(ends, ends_width, out);
+        let start = out.len();
+        for v in &self.values {
+            out.extend_from_slice(v);
+        }
+        out.resize(start + self.heap.div_ceil(8) * 8, 0);
+    }
+}
+
+/// Appends a var page of `cells` in the plain layout `kind` implies.
+fn encode_plain_var(kind: VarKind, cells: &[VarCell<'_>], out: &mut Vec<u8>) {
     let mut ends = Vec::with_capacity(cells.len());
     let mut total = 0u64;
     let mut max_key = 0u64;
@@ -520,6 +629,10 @@ fn elements_of<'a>(cell: &VarCell<'a>) -> Elements<'a> {
 pub struct VarHeader {
     payload_count: u64,
     count: u32,
+    /// Entries of a dictionary page's dictionary (0 for other layouts).
+    dict_count: u32,
+    /// Where a dictionary page's dictionary end offsets start.
+    dict_at: usize,
     ends_width: u8,
     key_width: u8,
     value_width: u8,
@@ -540,7 +653,12 @@ impl VarHeader {
         let count = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         let payload_count = le_u64(&header[8..16]);
         let value_width = header[16];
-        if header[17..24].iter().any(|&b| b != 0) {
+        let dict_count = u32::from_le_bytes([header[20], header[21], header[22], header[23]]);
+        let reserved = match layout {
+            LAYOUT_DICT => &header[17..20],
+            _ => &header[17..24],
+        };
+        if reserved.iter().any(|&b| b != 0) {
             return Err(PageError("reserved header bytes are not zero".into()));
         }
         if count != expected_count {
@@ -553,7 +671,8 @@ impl VarHeader {
             VarKind::Ordinals(_) => LAYOUT_ORDINALS,
             VarKind::Pairs(..) => LAYOUT_PAIRS,
         };
-        if layout != expected_layout {
+        let dict = layout == LAYOUT_DICT && expected_layout == LAYOUT_HEAP;
+        if layout != expected_layout && !dict {
             return Err(PageError(format!(
                 "layout {layout}, expected {expected_layout}"
             )));
@@ -564,6 +683,7 @@ impl VarHeader {
         let has_nulls = flags & FLAG_HAS_NULLS != 0;
         let widths_ok = match layout {
             LAYOUT_HEAP => key_width == 0 && value_width == 0,
+            LAYOUT_DICT => key_width <= 32 && value_width == 0,
             LAYOUT_ORDINALS => key_width <= 32 && value_width == 0 && !has_nulls,
             _ => key_width <= 32 && value_width <= 32 && !has_nulls,
         };
@@ -576,9 +696,20 @@ impl VarHeader {
             at: PAGE_HEADER_LEN,
             len: bytes.len(),
         };
-        cursor.take(packed_len(count as usize, ends_width as u32), "end offsets")?;
+        let (first, width) = match dict {
+            true => ("codes", key_width),
+            false => ("end offsets", ends_width),
+        };
+        cursor.take(packed_len(count as usize, width as u32), first)?;
         let nulls_at = match has_nulls {
             true => cursor.take(packed_len(count as usize, 1), "null bits")?,
+            false => 0,
+        };
+        let dict_at = match dict {
+            true => cursor.take(
+                packed_len(dict_count as usize, ends_width as u32),
+                "dictionary end offsets",
+            )?,
             false => 0,
         };
         let remaining = (cursor.len - cursor.at) as u64;
@@ -589,7 +720,7 @@ impl VarHeader {
         }
         let n = payload_count as usize;
         let (payload_at, values_at) = match layout {
-            LAYOUT_HEAP => (cursor.take(n.div_ceil(8) * 8, "heap")?, 0),
+            LAYOUT_HEAP | LAYOUT_DICT => (cursor.take(n.div_ceil(8) * 8, "heap")?, 0),
             LAYOUT_ORDINALS => (cursor.take(packed_len(n, key_width as u32), "elements")?, 0),
             _ => (
                 cursor.take(packed_len(n, key_width as u32), "keys")?,
@@ -605,11 +736,13 @@ impl VarHeader {
         Ok(VarHeader {
             payload_count,
             count,
+            dict_count: if dict { dict_count } else { 0 },
+            dict_at,
             ends_width,
             key_width,
             value_width,
             pairs: layout == LAYOUT_PAIRS,
-            heap: layout == LAYOUT_HEAP,
+            heap: layout == LAYOUT_HEAP || dict,
             has_nulls,
             nulls_at,
             payload_at,
@@ -687,14 +820,17 @@ impl<'a> VarPage<'a> {
         self.h.has_nulls && bitpack::get(self.part(self.h.nulls_at), 1, i) == 1
     }
 
-    /// The payload range of value `i`.
+    /// The payload range of value `i` (in a dictionary page, of its dictionary entry).
     #[inline]
     pub fn range(&self, i: usize) -> Result<(usize, usize), ReadError> {
         let w = self.h.ends_width as u32;
-        let ends = self.part(PAGE_HEADER_LEN);
-        let (start, end) = match i {
+        let (ends, at) = match self.h.dict_at {
+            0 => (self.part(PAGE_HEADER_LEN), i),
+            dict_at => (self.part(dict_at), self.code(i)?),
+        };
+        let (start, end) = match at {
             0 => (0, bitpack::get(ends, w, 0)),
-            _ => bitpack::get_pair(ends, w, i - 1),
+            _ => bitpack::get_pair(ends, w, at - 1),
         };
         if start > end || end > self.h.payload_count {
             return Err(ReadError::BadRange {
@@ -704,6 +840,25 @@ impl<'a> VarPage<'a> {
             });
         }
         Ok((start as usize, end as usize))
+    }
+
+    /// The dictionary code of value `i` of a dictionary page.
+    #[inline]
+    fn code(&self, i: usize) -> Result<usize, ReadError> {
+        let code = bitpack::get(self.part(PAGE_HEADER_LEN), self.h.key_width as u32, i);
+        if code >= u64::from(self.h.dict_count) {
+            return Err(ReadError::BadRange {
+                start: code,
+                end: code,
+                limit: u64::from(self.h.dict_count),
+            });
+        }
+        Ok(code as usize)
+    }
+
+    /// True when the page stores codes into a dictionary (layout 4).
+    pub fn is_dictionary(&self) -> bool {
+        self.h.dict_at != 0
     }
 
     /// Value `i` as bytes, in place; `None` for null.
@@ -897,14 +1052,69 @@ mod tests {
             VarCell::Hole,
             VarCell::Bytes("Café".as_bytes()),
         ];
+        for dictionary in [false, true] {
+            let mut out = Vec::new();
+            encode_var(VarKind::String, &cells, dictionary, &mut out);
+            let page = VarPage::parse(&out, VarKind::String, 5).unwrap();
+            assert_eq!(page.header().byte_len(), out.len());
+            assert_eq!(page.str(0), Ok(Some("Drama")));
+            assert_eq!(page.str(1), Ok(None));
+            assert_eq!(page.str(2), Ok(Some("")));
+            assert_eq!(page.str(4), Ok(Some("Café")));
+        }
+    }
+
+    #[test]
+    fn repeated_strings_are_stored_once_when_that_is_smaller() {
+        let words = ["drama", "comedy", "drama", "", "comedy", "drama"];
+        let mut cells: Vec<VarCell<'_>> = (0..64)
+            .map(|i| VarCell::Bytes(words[i % 6].as_bytes()))
+            .collect();
+        cells[7] = VarCell::Null;
+        let (mut plain, mut dict) = (Vec::new(), Vec::new());
+        encode_var(VarKind::String, &cells, false, &mut plain);
+        encode_var(VarKind::String, &cells, true, &mut dict);
+        assert!(
+            dict.len() < plain.len(),
+            "{} >= {}",
+            dict.len(),
+            plain.len()
+        );
+        let page = VarPage::parse(&dict, VarKind::String, 64).unwrap();
+        assert!(page.is_dictionary());
+        assert_eq!(page.header().byte_len(), dict.len());
+        for (i, cell) in cells.iter().enumerate() {
+            let want = match cell {
+                VarCell::Bytes(b) => Some(std::str::from_utf8(b).unwrap()),
+                _ => None,
+            };
+            assert_eq!(page.str(i), Ok(want), "value {i}");
+        }
+        // Distinct values: the plain page is the smaller, and is kept.
+        let distinct: Vec<String> = (0..64).map(|i| format!("title {i}")).collect();
+        let cells: Vec<VarCell<'_>> = distinct
+            .iter()
+            .map(|s| VarCell::Bytes(s.as_bytes()))
+            .collect();
         let mut out = Vec::new();
-        encode_var(VarKind::String, &cells, &mut out);
-        let page = VarPage::parse(&out, VarKind::String, 5).unwrap();
-        assert_eq!(page.header().byte_len(), out.len());
-        assert_eq!(page.str(0), Ok(Some("Drama")));
-        assert_eq!(page.str(1), Ok(None));
-        assert_eq!(page.str(2), Ok(Some("")));
-        assert_eq!(page.str(4), Ok(Some("Café")));
+        encode_var(VarKind::String, &cells, true, &mut out);
+        assert!(!VarPage::parse(&out, VarKind::String, 64)
+            .unwrap()
+            .is_dictionary());
+    }
+
+    #[test]
+    fn a_code_past_the_dictionary_is_an_error_not_a_panic() {
+        let cells: Vec<VarCell<'_>> = (0..16)
+            .map(|i| VarCell::Bytes(if i < 8 { b"aaaa" } else { b"bbbb" }))
+            .collect();
+        let mut out = Vec::new();
+        encode_var(VarKind::String, &cells, true, &mut out);
+        assert_eq!(out[0], LAYOUT_DICT);
+        out[20] = 1; // one dictionary entry where the codes use two
+        let page = VarPage::parse(&out, VarKind::String, 16).unwrap();
+        assert_eq!(page.bytes(0), Ok(Some(&b"aaaa"[..])));
+        assert!(page.bytes(15).is_err());
     }
 
     #[test]
@@ -912,7 +1122,7 @@ mod tests {
         let a = [Ordinal(3), Ordinal(1), Ordinal(400)];
         let cells = [VarCell::Ordinals(&a), VarCell::Ordinals(&[])];
         let mut out = Vec::new();
-        encode_var(VarKind::Ordinals(TypeId(0)), &cells, &mut out);
+        encode_var(VarKind::Ordinals(TypeId(0)), &cells, true, &mut out);
         let page = VarPage::parse(&out, VarKind::Ordinals(TypeId(0)), 2).unwrap();
         assert_eq!(page.header().byte_len(), out.len());
         let got: Vec<_> = page.elements(0).unwrap().map(|(o, _)| o).collect();
@@ -922,7 +1132,7 @@ mod tests {
         let m = [(Ordinal(1), Ordinal(9)), (Ordinal(2), Ordinal(0))];
         let mut out = Vec::new();
         let kind = VarKind::Pairs(TypeId(0), TypeId(1));
-        encode_var(kind, &[VarCell::Pairs(&m)], &mut out);
+        encode_var(kind, &[VarCell::Pairs(&m)], true, &mut out);
         let page = VarPage::parse(&out, kind, 1).unwrap();
         assert_eq!(page.header().byte_len(), out.len());
         let got: Vec<_> = page.elements(0).unwrap().collect();
@@ -938,7 +1148,12 @@ mod tests {
     #[test]
     fn truncated_page_is_an_error() {
         let mut out = Vec::new();
-        encode_var(VarKind::String, &[VarCell::Bytes(b"hello")], &mut out);
+        encode_var(
+            VarKind::String,
+            &[VarCell::Bytes(b"hello")],
+            false,
+            &mut out,
+        );
         for cut in 0..out.len() {
             assert!(VarPage::parse(&out[..cut], VarKind::String, 1).is_err());
         }

@@ -211,7 +211,7 @@ pub(crate) fn write_pages<'a, W: Write>(
     w: &mut BlobWriter<W>,
     kind: ColumnKind,
     count: usize,
-    page_shift: u8,
+    (page_shift, dictionary): (u8, bool),
     mut cells: impl FnMut(usize, usize, &mut Vec<Cell<'a>>) -> Result<()>,
 ) -> Result<()> {
     let per_page = 1usize << page_shift;
@@ -237,7 +237,7 @@ pub(crate) fn write_pages<'a, W: Write>(
             ColumnKind::Var(k) => {
                 var.clear();
                 var.extend(page_cells.iter().map(var_cell));
-                encode_var(k, &var, &mut buf);
+                encode_var(k, &var, dictionary, &mut buf);
             }
         }
         offsets.push(w.section_pos());

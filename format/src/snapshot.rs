@@ -33,6 +33,9 @@ pub struct WriteOptions {
     /// Write a key index section for each type keyed by its own fields, so consumers start
     /// without building one (see [`crate::keyindex`]). On by default.
     pub key_indexes: bool,
+    /// Store a string or bytes page as codes into its distinct values when that is smaller
+    /// (format version 3: older readers refuse such blobs by their version). On by default.
+    pub dictionary: bool,
 }
 
 impl Default for WriteOptions {
@@ -40,11 +43,22 @@ impl Default for WriteOptions {
         WriteOptions {
             page_shift: DEFAULT_PAGE_SHIFT,
             key_indexes: true,
+            dictionary: true,
         }
     }
 }
 
 impl WriteOptions {
+    /// The format version of the blobs written with these options: 3 with dictionary pages,
+    /// else `plain` (1, or 2 for a delta that changes the schema).
+    pub(crate) fn format(&self, plain: u32) -> u32 {
+        if self.dictionary {
+            3
+        } else {
+            plain
+        }
+    }
+
     pub(crate) fn check(&self) -> Result<()> {
         if (crate::blob::MIN_PAGE_SHIFT..=crate::blob::MAX_PAGE_SHIFT).contains(&self.page_shift) {
             return Ok(());
@@ -72,7 +86,7 @@ pub fn write_snapshot<S: VersionSource + ?Sized, W: Write>(
 ) -> Result<u64> {
     options.check()?;
     let header = Header {
-        format: 1,
+        format: options.format(1),
         kind: BlobKind::Snapshot,
         page_shift: options.page_shift,
         from: Version(0),
@@ -96,7 +110,7 @@ pub fn write_snapshot<S: VersionSource + ?Sized, W: Write>(
                 &mut writer,
                 *kind,
                 slot_count as usize,
-                options.page_shift,
+                (options.page_shift, options.dictionary),
                 |start, end, out| {
                     let range = start as u32..end as u32;
                     if object {

@@ -20,7 +20,7 @@ import struct
 import sys
 
 MAGIC = b"SHOAL\r\n\x1a"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 HEADER_LEN = 40
 TRAILER_LEN = 24
 ENTRY_LEN = 32
@@ -32,7 +32,7 @@ TYPE_KINDS = {1: "object", 2: "list", 3: "set", 4: "map"}
 FIELD_KINDS = {1: "bool", 2: "i32", 3: "i64", 4: "f32", 5: "f64", 6: "string", 7: "bytes", 8: "ref"}
 FIXED_KINDS = {"bool", "i32", "i64", "f32", "f64", "ref"}
 MAX_SCALE = {"f64": 18, "f32": 10}
-LAYOUT_HEAP, LAYOUT_ORDINALS, LAYOUT_PAIRS = 1, 2, 3
+LAYOUT_HEAP, LAYOUT_ORDINALS, LAYOUT_PAIRS, LAYOUT_DICT = 1, 2, 3, 4
 
 
 class BlobError(Exception):
@@ -454,6 +454,8 @@ def decode_var_page(page, layout, field_kind, count, what):
     if len(page) < PAGE_HEADER_LEN:
         fail(f"{what}: page shorter than its header")
     page_layout, ends_width, flags, key_width = page[0], page[1], page[2], page[3]
+    if page_layout == LAYOUT_DICT and layout == LAYOUT_HEAP:
+        return decode_dict_page(page, field_kind, count, what)
     n = u32(page, 4)
     payload_count = u64(page, 8)
     value_width = page[16]
@@ -512,6 +514,55 @@ def decode_var_page(page, layout, field_kind, count, what):
                 [unpack(page, payload_at, key_width, j), unpack(page, values_at, value_width, j)]
                 for j in range(start, end)
             ])
+    return values
+
+
+def heap_value(raw, field_kind, what, i):
+    if field_kind == "string":
+        try:
+            return {"string": raw.decode("utf-8")}
+        except UnicodeDecodeError:
+            fail(f"{what}: value {i}: string is not UTF-8")
+    return {"bytes": raw.hex()}
+
+
+def decode_dict_page(page, field_kind, count, what):
+    """A dictionary page (layout 4, format version 3): codes into the page's distinct values."""
+    ends_width, flags, code_width = page[1], page[2], page[3]
+    n = u32(page, 4)
+    heap_len = u64(page, 8)
+    dict_count = u32(page, 20)
+    if page[16] or any(page[17:20]):
+        fail(f"{what}: reserved header bytes are not zero")
+    if n != count:
+        fail(f"{what}: page holds {n} values, expected {count}")
+    if flags & ~1:
+        fail(f"{what}: unknown flags {flags:#x}")
+    if code_width > 32 or ends_width > 64:
+        fail(f"{what}: widths {ends_width}/{code_width} invalid for a dictionary page")
+    has_nulls = flags & 1 == 1
+    codes_at = PAGE_HEADER_LEN
+    nulls_at = codes_at + packed_len(count, code_width)
+    ends_at = nulls_at + (packed_len(count, 1) if has_nulls else 0)
+    heap_at = ends_at + packed_len(dict_count, ends_width)
+    if heap_at + align8(heap_len) != len(page):
+        fail(f"{what}: page of {len(page)} bytes, its header implies {heap_at + align8(heap_len)}")
+    entries = []
+    end = 0
+    for j in range(dict_count):
+        start, end = end, unpack(page, ends_at, ends_width, j)
+        if not start <= end <= heap_len:
+            fail(f"{what}: dictionary entry {j}: span {start}..{end} outside the heap of {heap_len}")
+        entries.append(page[heap_at + start:heap_at + end])
+    values = []
+    for i in range(count):
+        if has_nulls and unpack(page, nulls_at, 1, i) == 1:
+            values.append(None)
+            continue
+        code = unpack(page, codes_at, code_width, i)
+        if code >= dict_count:
+            fail(f"{what}: value {i}: code {code} past the {dict_count} dictionary entries")
+        values.append(heap_value(entries[code], field_kind, what, i))
     return values
 
 

@@ -182,9 +182,11 @@ fn golden_in(version: &str, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> Vec
         .unwrap_or_else(|e| panic!("golden blob {} is missing: {e}", path.display()))
 }
 
+/// The options the version-1 and version-2 blobs were written with.
 fn options() -> WriteOptions {
     WriteOptions {
         page_shift: 4,
+        dictionary: false,
         ..WriteOptions::default()
     }
 }
@@ -267,4 +269,22 @@ fn golden_v2_reverse_delta_changes_the_schema_back_from_version_3_to_2() {
     view.verify().unwrap();
     assert_eq!(view.layout().header.format, 2);
     assert_eq!(view.apply(&v3()).unwrap(), v2());
+}
+
+#[test]
+fn golden_v3_snapshot_with_dictionary_pages_decodes_to_version_1() {
+    let opts = WriteOptions {
+        page_shift: 4,
+        ..WriteOptions::default()
+    };
+    let bytes = golden_in("v3", "snapshot-1.blob", |out| {
+        write_snapshot(&v1(), Version(1), &opts, out).unwrap();
+    });
+    let view = SnapshotView::open(bytes.as_slice()).unwrap();
+    view.verify().unwrap();
+    assert_eq!(view.layout().header.format, 3);
+    assert_eq!(view.to_state().unwrap(), v1());
+    let titles = view.column_named("Movie", "title").unwrap();
+    let (page, _) = titles.var_page(0).unwrap();
+    assert!(page.is_dictionary(), "four titles over sixteen movies");
 }

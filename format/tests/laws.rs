@@ -24,9 +24,11 @@ fn delta(a: &DataState, b: &DataState, va: u64, vb: u64, options: &WriteOptions)
     out
 }
 
+/// Page shift 4, 5 or 10; dictionary pages with all but the second.
 fn options(shift_choice: u8) -> WriteOptions {
     WriteOptions {
         page_shift: [4, 5, 10][shift_choice as usize % 3],
+        dictionary: shift_choice % 3 != 1,
         ..WriteOptions::default()
     }
 }
@@ -173,7 +175,11 @@ proptest! {
         let d = delta(&a, &b, 1, 2, &opts);
         let view = DeltaView::open(d.as_slice()).unwrap();
         view.verify().unwrap();
-        let format = if schema == evolved { 1 } else { 2 };
+        let format = match (opts.dictionary, schema == evolved) {
+            (true, _) => 3,
+            (false, true) => 1,
+            (false, false) => 2,
+        };
         prop_assert_eq!(view.layout().header.format, format);
         let applied = view.apply(&a).unwrap();
         prop_assert_eq!(snapshot(&applied, 2, &opts), snapshot(&b, 2, &opts));

@@ -47,6 +47,8 @@ pub(crate) struct Options {
     pub(crate) page_shift: u8,
     /// Write key index sections into snapshots (see `shoal_format::keyindex`).
     pub(crate) key_indexes: bool,
+    /// Dictionary pages for repeated strings (format version 3).
+    pub(crate) dictionary: bool,
     pub(crate) removal_guard: RemovalGuard,
     /// Threads a cycle may keep busy: 1 runs matching and encoding on the cycle's own
     /// thread; 2 or more match in a pipeline of three threads (see `offload`) and encode the
@@ -54,6 +56,17 @@ pub(crate) struct Options {
     pub(crate) threads: usize,
     /// The zstd level blobs are packed at before they are put; `None`: plain.
     pub(crate) pack_level: Option<i32>,
+}
+
+impl Options {
+    /// How the blobs are written.
+    pub(crate) fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            page_shift: self.page_shift,
+            key_indexes: self.key_indexes,
+            dictionary: self.dictionary,
+        }
+    }
 }
 
 /// The version a producer is on: its own snapshot, held as plain bytes and read in place.
@@ -347,10 +360,7 @@ impl Cycle {
     }
 
     fn write_options(&self) -> WriteOptions {
-        WriteOptions {
-            page_shift: self.setup.options.page_shift,
-            key_indexes: self.setup.options.key_indexes,
-        }
+        self.setup.options.write_options()
     }
 
     fn encode_snapshot(&self, next: &Overlay<'_, Current>, version: Version) -> Result<Bytes> {

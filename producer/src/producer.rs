@@ -35,6 +35,7 @@ pub struct ProducerBuilder {
     placement: Placement,
     page_shift: u8,
     key_indexes: bool,
+    dictionary: bool,
     lease_ttl: Duration,
     break_lease: bool,
     removal_guard: RemovalGuard,
@@ -152,6 +153,15 @@ impl ProducerBuilder {
         self
     }
 
+    /// Whether string and bytes pages whose values repeat are stored as codes into their
+    /// distinct values when that is smaller (default on). Such blobs are format version 3:
+    /// turn it off while consumers from before it still follow the store (they refuse
+    /// version 3 blobs and keep serving the version they have).
+    pub fn dictionary(mut self, on: bool) -> Self {
+        self.dictionary = on;
+        self
+    }
+
     /// How long the producer's lease lasts without renewal (default 10 minutes; renewed at
     /// every cycle).
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
@@ -229,6 +239,7 @@ impl ProducerBuilder {
                 placement: self.placement,
                 page_shift: self.page_shift,
                 key_indexes: self.key_indexes,
+                dictionary: self.dictionary,
                 removal_guard: self.removal_guard,
                 threads,
                 pack_level: self.pack_level,
@@ -336,6 +347,7 @@ impl Producer {
             placement: Placement::default(),
             page_shift: shoal_format::DEFAULT_PAGE_SHIFT,
             key_indexes: true,
+            dictionary: true,
             lease_ttl: Duration::from_secs(600),
             break_lease: false,
             removal_guard: RemovalGuard::default(),
@@ -814,10 +826,7 @@ fn rebuild(
     snapshot: Bytes,
     deltas: Vec<Bytes>,
 ) -> std::result::Result<Restored, String> {
-    let options = WriteOptions {
-        page_shift: setup.options.page_shift,
-        key_indexes: setup.options.key_indexes,
-    };
+    let options = setup.options.write_options();
     let view = replay(snapshot, deltas, &options).map_err(|e| e.to_string())?;
     if **view.schema_arc() == *setup.schema {
         return Ok(Restored::Same(Data::of(view, &setup.hasher)));

@@ -356,7 +356,11 @@ async fn a_compatible_schema_change_publishes_a_delta_and_a_reverse() {
         v1
     );
     let delta = plain(&*store, "delta/1-2").await;
-    assert_eq!(DeltaView::open(delta).unwrap().layout().header.format, 2);
+    assert_eq!(
+        DeltaView::open(delta).unwrap().layout().header.format,
+        3,
+        "dictionary pages on"
+    );
 }
 
 #[tokio::test]

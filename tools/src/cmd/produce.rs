@@ -78,6 +78,11 @@ pub struct ProduceArgs {
     /// record less), but every consumer builds its primary-key index when it starts.
     #[arg(long)]
     pub no_key_indexes: bool,
+    /// Store every string page plainly, without dictionary pages: blobs stay format version 1
+    /// (2 across a schema change), readable by consumers from before version 3. Use it while
+    /// such consumers still follow the store.
+    #[arg(long)]
+    pub no_dictionary: bool,
 }
 
 #[derive(Serialize)]
@@ -141,7 +146,9 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
     if let Some(level) = a.pack_level {
         builder = builder.pack_level(Some(level).filter(|l| *l > 0));
     }
-    builder = builder.key_indexes(!a.no_key_indexes);
+    builder = builder
+        .key_indexes(!a.no_key_indexes)
+        .dictionary(!a.no_dictionary);
     let mut producer = builder.build().await?;
 
     let bar = ui::progress(None, "records");
