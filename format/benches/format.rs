@@ -1,6 +1,6 @@
 //! Format benchmarks on the catalog of `../shared/datasets/gen_catalog.py` (1M records by
 //! default, `SHOAL_BENCH_RECORDS` to change): encode and decode throughput, random field reads,
-//! delta encoding, and the page-size trade-off, each beside its baseline (JSON lines and
+//! delta encoding, the page-size trade-off and dictionary pages, each beside its baseline (JSON lines and
 //! bincode of the same records, a `Vec` of structs for reads). Sizes are printed once.
 
 #[path = "../examples/catalog/load.rs"]
@@ -264,6 +264,49 @@ fn page_sizes(c: &mut Criterion, d: &Data) {
     g.finish();
 }
 
+/// Random string reads from a column whose values repeat (a genre written inline, 40 distinct
+/// values), stored with dictionary pages and without; sizes printed once.
+fn dictionary_pages(c: &mut Criterion, d: &Data) {
+    let schema = std::sync::Arc::new(
+        shoal_format::Schema::new(vec![
+            shoal_format::TypeDef::object("Movie").field("genre", shoal_format::FieldKind::String)
+        ])
+        .expect("schema"),
+    );
+    let mut state = DataState::new(schema);
+    for i in 0..d.n as u32 {
+        let genre = shoal_format::Value::String(format!("genre {}", (i * 7919) % 40).into());
+        let record = shoal_format::Record::Object(vec![genre]);
+        state
+            .insert(shoal_format::TypeId(0), shoal_format::Ordinal(i), record)
+            .expect("fits");
+    }
+    let mut g = c.benchmark_group("random_read_repeated_str");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for dictionary in [false, true] {
+        let bytes = snapshot(
+            &state,
+            &WriteOptions {
+                dictionary,
+                ..WriteOptions::default()
+            },
+        );
+        let name = if dictionary { "dictionary" } else { "heap" };
+        eprintln!("repeated strings, {name} pages: {} bytes", bytes.len());
+        let view = SnapshotView::open(bytes.as_slice()).expect("opens");
+        let genre = view.column_named("Movie", "genre").expect("genre");
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                d.probes
+                    .iter()
+                    .map(|&i| genre.str(black_box(i)).ok().flatten().map_or(0, str::len))
+                    .sum::<usize>()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn all(c: &mut Criterion) {
     let d = data();
     report_sizes(&d);
@@ -271,6 +314,7 @@ fn all(c: &mut Criterion) {
     decode(c, &d);
     random_reads(c, &d);
     page_sizes(c, &d);
+    dictionary_pages(c, &d);
 }
 
 criterion_group!(benches, all);
