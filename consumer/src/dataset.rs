@@ -713,7 +713,7 @@ impl Dataset {
             )));
         }
         if **delta.schema() != *self.schema {
-            if delta.layout().header.format < 2 {
+            if !delta.layout().header.changes_schema {
                 return Err(mismatch("the delta has another schema".into()));
             }
             // A delta that changes the schema (format version 2) applies to this version

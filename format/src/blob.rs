@@ -23,6 +23,8 @@ pub const MAGIC: [u8; 8] = *b"SHOAL\r\n\x1a";
 /// oldest version that holds it (1, or 2 for a delta that changes the schema), so an older
 /// reader refuses only what it cannot read, by its version, instead of misreading it.
 pub const FORMAT_VERSION: u32 = 3;
+/// Header byte 14: the delta changes the schema.
+const FLAG_CHANGES_SCHEMA: u8 = 1;
 /// Bytes of the fixed part of the header.
 pub const HEADER_LEN: usize = 40;
 /// Bytes of the trailer.
@@ -86,6 +88,10 @@ impl fmt::Display for BlobKind {
 pub struct Header {
     /// The format version the blob is written in (see [`FORMAT_VERSION`]).
     pub format: u32,
+    /// A delta whose schema differs from its from version's (format version 2 or later;
+    /// header flag bit 0 of byte 14): readers apply it to that version read in its schema,
+    /// and refuse a delta of another schema without it.
+    pub changes_schema: bool,
     /// Snapshot, delta or reverse delta.
     pub kind: BlobKind,
     /// Ordinals per page, as a power of two.
@@ -174,10 +180,12 @@ impl BlobLayout {
                 format!("page shift {page_shift} outside {MIN_PAGE_SHIFT}..={MAX_PAGE_SHIFT}"),
             ));
         }
-        if bytes[14..16] != [0, 0] {
+        let changes_schema = bytes[14] == FLAG_CHANGES_SCHEMA;
+        let flag_allowed = version >= 2 && kind != BlobKind::Snapshot;
+        if bytes[15] != 0 || (bytes[14] != 0 && !(changes_schema && flag_allowed)) {
             return Err(Error::malformed(
                 at("header", 14),
-                "reserved bytes are not zero",
+                "reserved bytes are not zero (byte 14 may only mark a delta of format version 2 or later that changes the schema)",
             ));
         }
         let from = Version(le_u64(&bytes[16..24]));
@@ -205,6 +213,7 @@ impl BlobLayout {
             .map_err(|reason| Error::malformed(at("schema", HEADER_LEN as u64), reason))?;
         let header = Header {
             format: version,
+            changes_schema,
             kind,
             page_shift,
             from,
@@ -407,7 +416,7 @@ impl<W: Write> BlobWriter<W> {
         head.extend_from_slice(&header.format.to_le_bytes());
         head.push(header.kind.code());
         head.push(header.page_shift);
-        head.extend_from_slice(&[0, 0]);
+        head.extend_from_slice(&[u8::from(header.changes_schema) * FLAG_CHANGES_SCHEMA, 0]);
         head.extend_from_slice(&header.from.0.to_le_bytes());
         head.extend_from_slice(&header.to.0.to_le_bytes());
         head.extend_from_slice(&(schema_bytes.len() as u32).to_le_bytes());

@@ -234,17 +234,17 @@ pub fn write_delta<W: Write>(
     w: W,
 ) -> Result<u64> {
     let projected;
-    let (from, format) = if from.schema() == to.schema() {
-        (from, 1)
+    let (from, changes_schema) = if from.schema() == to.schema() {
+        (from, false)
     } else {
         projected = from.projected(to.schema().clone())?;
-        (&projected, 2)
+        (&projected, true)
     };
     let changes: Vec<OrdinalChanges> = (0..to.schema().type_count())
         .map(|t| OrdinalChanges::compare(from, to, TypeId(t as u32)))
         .collect();
     let versions = (from_version, to_version);
-    write_changes(from, to, &changes, versions, options, format, w)
+    write_changes(from, to, &changes, versions, options, changes_schema, w)
 }
 
 /// Writes the delta from `from` to `to` whose changes, per type, are `changes`: what
@@ -267,20 +267,21 @@ where
 {
     let versions = (from_version, to_version);
     if from.schema() == to.schema() {
-        return write_changes(from, to, changes, versions, options, 1, w);
+        return write_changes(from, to, changes, versions, options, false, w);
     }
     let projected = Projected::new(from, to.schema())?;
-    write_changes(&projected, to, changes, versions, options, 2, w)
+    write_changes(&projected, to, changes, versions, options, true, w)
 }
 
-/// [`write_delta_of`] with `from` already in `to`'s schema, in format version `format`.
+/// [`write_delta_of`] with `from` already in `to`'s schema; `changes_schema` when `from`
+/// was read in it from another schema (format version 2).
 fn write_changes<F, T, W>(
     from: &F,
     to: &T,
     changes: &[OrdinalChanges],
     (from_version, to_version): (Version, Version),
     options: &WriteOptions,
-    format: u32,
+    changes_schema: bool,
     w: W,
 ) -> Result<u64>
 where
@@ -299,7 +300,8 @@ where
         }
     };
     let header = Header {
-        format: options.format(format),
+        format: options.format(if changes_schema { 2 } else { 1 }),
+        changes_schema,
         kind,
         page_shift: options.page_shift,
         from: from_version,
@@ -606,7 +608,7 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
         let projected;
         let state = if state.schema() == self.schema() {
             state
-        } else if self.layout.header.format < 2 {
+        } else if !self.layout.header.changes_schema {
             return Err(Error::DeltaMismatch(
                 "the state's schema differs from the delta's".into(),
             ));

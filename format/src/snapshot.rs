@@ -87,6 +87,7 @@ pub fn write_snapshot<S: VersionSource + ?Sized, W: Write>(
     options.check()?;
     let header = Header {
         format: options.format(1),
+        changes_schema: false,
         kind: BlobKind::Snapshot,
         page_shift: options.page_shift,
         from: Version(0),

@@ -682,7 +682,9 @@ class Blob:
         self.page_shift = data[13]
         if not 4 <= self.page_shift <= 16:
             fail(f"page shift {self.page_shift} outside 4..=16")
-        if data[14:16] != b"\0\0":
+        self.changes_schema = data[14] == 1
+        flag_allowed = version >= 2 and self.kind != "snapshot"
+        if data[15] != 0 or (data[14] != 0 and not (self.changes_schema and flag_allowed)):
             fail("reserved header bytes are not zero")
         self.from_version = u64(data, 16)
         self.to_version = u64(data, 24)
@@ -893,7 +895,7 @@ def apply_delta(blob, schema, state, version):
     """Applies a delta blob to `state` (a snapshot_records() result at `version`, of
     `schema`); a version-2 delta of another schema applies to the state projected into it."""
     if blob.schema.describe() != schema.describe():
-        if blob.format_version < 2:
+        if not blob.changes_schema:
             fail("the delta's schema differs from the state's")
         state = projected(state, schema, blob.schema)
         schema = blob.schema

@@ -257,6 +257,7 @@ fn golden_v2_delta_changes_the_schema_from_version_2_to_3() {
     let view = DeltaView::open(bytes.as_slice()).unwrap();
     view.verify().unwrap();
     assert_eq!(view.layout().header.format, 2);
+    assert!(view.layout().header.changes_schema);
     assert_eq!(view.apply(&v2()).unwrap(), v3());
 }
 
@@ -268,6 +269,7 @@ fn golden_v2_reverse_delta_changes_the_schema_back_from_version_3_to_2() {
     let view = DeltaView::open(bytes.as_slice()).unwrap();
     view.verify().unwrap();
     assert_eq!(view.layout().header.format, 2);
+    assert!(view.layout().header.changes_schema);
     assert_eq!(view.apply(&v3()).unwrap(), v2());
 }
 
