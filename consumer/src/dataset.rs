@@ -380,6 +380,8 @@ pub struct ColumnStats {
     pub min_width: Option<u8>,
     /// The widest fixed page's bit width.
     pub max_width: Option<u8>,
+    /// String or bytes pages stored as codes into their distinct values (format version 3).
+    pub dictionary_pages: u64,
 }
 
 /// One version of the dataset, read in place.
@@ -1120,7 +1122,14 @@ impl Dataset {
                     stats.min_width = Some(stats.min_width.map_or(width, |w| w.min(width)));
                     stats.max_width = Some(stats.max_width.map_or(width, |w| w.max(width)));
                 }
-                Page::Var(..) | Page::Patched(_) => stats.bytes += p.byte_len(),
+                Page::Var(h, b) => {
+                    stats.bytes += p.byte_len();
+                    stats.dictionary_pages += u64::from(VarPage::from_parts(*h, b).is_dictionary());
+                }
+                Page::Patched(patched) => {
+                    stats.bytes += p.byte_len();
+                    stats.dictionary_pages += u64::from(patched.base().is_dictionary());
+                }
             }
         }
         Some(stats)

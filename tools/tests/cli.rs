@@ -335,6 +335,28 @@ fn a_field_added_to_the_schema_goes_by_delta_and_diffs_both_ways() {
         Some(0),
         "{back}"
     );
+    assert_eq!(
+        back["schema"],
+        serde_json::json!(["field `Movie.studio` removed"])
+    );
+    let text = ok(&shoal(
+        store,
+        &["diff", "--from", "1", "--to", "2", "--summary"],
+    ));
+    assert!(
+        text.contains("schema: field `Movie.studio` added"),
+        "{text}"
+    );
+    // A few studios among many nulls: each of its pages stores them once.
+    let inspect = json(&shoal(store, &["inspect", "--json"]));
+    let studio = inspect["types"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "studio")
+        .cloned()
+        .unwrap();
+    assert_eq!(studio["dictionary_pages"], studio["pages"], "{studio}");
 }
 
 #[test]

@@ -69,6 +69,13 @@ pub struct FieldRow {
     /// The widest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bits_max: Option<u8>,
+    /// Pages that store each distinct string once (dictionary pages).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dictionary_pages: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Runs `shoal inspect`.
@@ -106,6 +113,7 @@ fn type_row(data: &Dataset, ty: TypeId) -> TypeRow {
                 bytes: stats.bytes,
                 bits_min: stats.min_width,
                 bits_max: stats.max_width,
+                dictionary_pages: stats.dictionary_pages,
             }
         })
         .collect();
@@ -190,6 +198,7 @@ fn text(r: &Report) -> String {
             let bits = match (f.bits_min, f.bits_max) {
                 (Some(a), Some(b)) if a == b => format!("{a}"),
                 (Some(a), Some(b)) => format!("{a}-{b}"),
+                _ if f.dictionary_pages > 0 => format!("dict {}", f.dictionary_pages),
                 _ => "var".to_string(),
             };
             let _ = writeln!(
