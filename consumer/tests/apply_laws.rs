@@ -48,6 +48,31 @@ fn assert_differences_found(a: &Dataset, b: &Dataset, truth_a: &DataState, truth
     }
 }
 
+/// From `first` (loaded from the snapshot of `states[0]`), the delta to each next state and
+/// the reverse deltas back: every version holds its state; `check` runs on each version
+/// reached forward, with its index in `states`.
+fn forth_and_back(
+    first: Dataset,
+    states: &[DataState],
+    options: &WriteOptions,
+    mut check: impl FnMut(&Dataset, usize),
+) {
+    let mut data = first;
+    assert_holds(&data, &states[0]);
+    for i in 1..states.len() {
+        let d = delta(&states[i - 1], &states[i], i as u64, i as u64 + 1, options);
+        data = apply(&data, d);
+        assert_eq!(data.version(), Version(i as u64 + 1));
+        assert_holds(&data, &states[i]);
+        check(&data, i);
+    }
+    for i in (1..states.len()).rev() {
+        let r = delta(&states[i], &states[i - 1], i as u64 + 1, i as u64, options);
+        data = apply(&data, r);
+        assert_holds(&data, &states[i - 1]);
+    }
+}
+
 fn apply(data: &Dataset, bytes: Bytes) -> Dataset {
     let view = DeltaView::open(bytes).unwrap();
     data.apply(&view).unwrap().0
@@ -71,22 +96,10 @@ proptest! {
             let next = random::change(&mut rng, states.last().unwrap(), percent);
             states.push(next);
         }
-        let mut data = Dataset::from_snapshot(snapshot(&states[0], 1, &options)).unwrap();
-        assert_holds(&data, &states[0]);
-        let first = data.clone();
-        for i in 1..states.len() {
-            let d = delta(&states[i - 1], &states[i], i as u64, i as u64 + 1, &options);
-            data = apply(&data, d);
-            prop_assert_eq!(data.version(), Version(i as u64 + 1));
-            assert_holds(&data, &states[i]);
-            assert_differences_found(&first, &data, &states[0], &states[i]);
-        }
-        // And back, by reverse deltas.
-        for i in (1..states.len()).rev() {
-            let r = delta(&states[i], &states[i - 1], i as u64 + 1, i as u64, &options);
-            data = apply(&data, r);
-            assert_holds(&data, &states[i - 1]);
-        }
+        let first = Dataset::from_snapshot(snapshot(&states[0], 1, &options)).unwrap();
+        forth_and_back(first.clone(), &states, &options, |data, i| {
+            assert_differences_found(&first, data, &states[0], &states[i]);
+        });
     }
 }
 
@@ -151,18 +164,10 @@ proptest! {
             let evolved = random::evolve(&mut rng, last.schema());
             states.push(random::migrate(&mut rng, last, &evolved, percent));
         }
-        let mut data = Dataset::from_snapshot(snapshot(&states[0], 1, &options)).unwrap();
-        for i in 1..states.len() {
-            let d = delta(&states[i - 1], &states[i], i as u64, i as u64 + 1, &options);
-            data = apply(&data, d);
-            prop_assert_eq!(data.schema(), states[i].schema());
-            assert_holds(&data, &states[i]);
-        }
-        for i in (1..states.len()).rev() {
-            let r = delta(&states[i], &states[i - 1], i as u64 + 1, i as u64, &options);
-            data = apply(&data, r);
-            assert_holds(&data, &states[i - 1]);
-        }
+        let first = Dataset::from_snapshot(snapshot(&states[0], 1, &options)).unwrap();
+        forth_and_back(first, &states, &options, |data, i| {
+            assert_eq!(data.schema(), states[i].schema());
+        });
     }
 }
 
