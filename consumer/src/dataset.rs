@@ -1086,7 +1086,15 @@ impl Dataset {
                     values[i] = new_value(source)?;
                 }
                 let cells: Vec<VarCell<'_>> = values.iter().map(Owned::cell).collect();
-                encode_var(kind, &cells, true, &mut buf);
+                // A page keeps its kind: a dictionary page (and a new page) is written as
+                // one again where that is smaller; a plain page stays plain, so rebuilding
+                // pages of distinct values (titles) does not hash them on every apply.
+                let dictionary = match old {
+                    Some(Page::Var(h, b)) => VarPage::from_parts(*h, b).is_dictionary(),
+                    Some(Page::Patched(p)) => p.base().is_dictionary(),
+                    _ => true,
+                };
+                encode_var(kind, &cells, dictionary, &mut buf);
                 let h = VarHeader::parse(&buf, kind, count as u32).map_err(rebuilt)?;
                 Ok(Page::Var(h, Bytes::from(buf)))
             }
