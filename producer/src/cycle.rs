@@ -689,20 +689,6 @@ fn reverse_across<N: VersionSource + ?Sized>(
 ) -> Result<Vec<OrdinalChanges>> {
     let next = Projected::new(next, before.schema())?;
     (0..before.schema().type_count())
-        .map(|t| {
-            let ty = TypeId(t as u32);
-            let (from, to) = (next.populated(ty), VersionSource::populated(before, ty));
-            let mut c = OrdinalChanges {
-                removed: from.as_ref() - to.as_ref(),
-                added: to.as_ref() - from.as_ref(),
-            };
-            for o in (from.as_ref() & to.as_ref()).iter() {
-                if next.record(ty, Ordinal(o))? != RecordSource::record(before, ty, Ordinal(o))? {
-                    c.removed.insert(o);
-                    c.added.insert(o);
-                }
-            }
-            Ok(c)
-        })
+        .map(|t| Ok(OrdinalChanges::between(&next, before, TypeId(t as u32))?))
         .collect()
 }
