@@ -84,19 +84,6 @@ impl Projection {
             .copied()
             .flatten()
     }
-
-    /// True when nothing moves: every type and column is the source's own.
-    pub fn is_identity(&self) -> bool {
-        self.types
-            .iter()
-            .enumerate()
-            .all(|(t, s)| *s == Some(TypeId(t as u32)))
-            && self.fields.iter().all(|cs| {
-                cs.iter()
-                    .enumerate()
-                    .all(|(c, s)| *s == Some(FieldId(c as u32)))
-            })
-    }
 }
 
 /// `source` read in `schema` (see the module docs).
