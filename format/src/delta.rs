@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use roaring::RoaringBitmap;
 
 use crate::blob::{
@@ -20,16 +21,16 @@ use crate::blob::{
 };
 use crate::error::{Error, Result};
 use crate::ids::{FieldId, Ordinal, TypeId, Version};
-use crate::overlay::Overlay;
+use crate::paged::PagedVersion;
 use crate::project::Projected;
 use crate::read::{RecordSource, VersionSource};
 use crate::record::{Record, Value};
-use crate::schema::{ColumnKind, FixedKind, Schema, TypeKind};
+use crate::schema::{ColumnKind, FixedKind, Schema};
 use crate::section::{
     cell_of, read_bitmap, read_error, read_pages, read_type_section, write_bitmap, write_pages,
     write_type_section, Cell, ColumnReader, PageTable,
 };
-use crate::snapshot::{check_value, WriteOptions};
+use crate::snapshot::{check_value, write_snapshot, WriteOptions};
 use crate::state::DataState;
 
 /// What changed in one type between two versions, by ordinal: the ordinals of the old
@@ -542,168 +543,24 @@ impl<D: AsRef<[u8]>> DeltaView<D> {
         Ok(())
     }
 
-    /// This delta applied to `base` as an [`Overlay`]: the records it removes hidden, those
-    /// it adds held beside the base, every other record read in place from the base. Checks
-    /// what [`apply`](Self::apply) checks. `base` must be in the delta's schema: a version of
-    /// another schema is read through [`Projected`] first.
-    pub fn apply_over<'a, S: VersionSource + ?Sized>(&self, base: &'a S) -> Result<Overlay<'a, S>> {
-        if *base.schema() != *self.layout.schema {
-            return Err(Error::DeltaMismatch(
-                "the state's schema differs from the delta's".into(),
-            ));
-        }
-        let mut next = Overlay::new(base);
-        for t in 0..self.types.len() {
-            let ty = TypeId(t as u32);
-            let added = self.added_records(base, ty)?;
-            let delta = &self.types[t];
-            for o in delta.removed.iter().map(Ordinal) {
-                if !next.remove(ty, o) {
-                    return Err(self.mismatch(ty, format!("removes {o}, which is not there")));
-                }
-            }
-            for (o, record) in added {
-                if next.contains(ty, o) {
-                    return Err(self.mismatch(ty, format!("adds {o}, which is taken")));
-                }
-                next.insert(ty, o, record);
-            }
-            if next.slot_count(ty) != delta.slot_count {
-                return Err(self.mismatch(
-                    ty,
-                    format!(
-                        "leaves {} slots, the delta says {}",
-                        next.slot_count(ty),
-                        delta.slot_count
-                    ),
-                ));
-            }
-        }
-        Ok(next)
-    }
-
     /// Applies the delta to `state` (which must be its from-version) and returns the new
-    /// state. Checks that every removed record exists, every added slot is free, every base
-    /// exists, and that the result has the slot counts the delta declares.
+    /// state, through the engine a consumer uses ([`PagedVersion::apply`]): the state is
+    /// written as the from-version's snapshot, the delta applied to its pages, and every
+    /// record read back. Checks what that engine checks: every removed record exists, every
+    /// added slot is free, every base exists, the slot counts are the delta's.
     ///
     /// A delta whose schema differs from the state's (format version 2) applies to the state
     /// read in the delta's schema (see [`Projected`]); the change must be compatible.
     pub fn apply(&self, state: &DataState) -> Result<DataState> {
-        let projected;
-        let state = if state.schema() == self.schema() {
-            state
-        } else if !self.layout.header.changes_schema {
-            return Err(Error::DeltaMismatch(
-                "the state's schema differs from the delta's".into(),
-            ));
-        } else {
-            projected = state.projected(self.schema().clone())?;
-            &projected
+        let options = WriteOptions {
+            page_shift: self.layout.header.page_shift,
+            ..WriteOptions::default()
         };
-        let changes = self.apply_over(state)?.into_changes();
-        let mut next = state.clone();
-        for (t, (gone, added)) in changes.into_iter().enumerate() {
-            let ty = TypeId(t as u32);
-            for o in gone.iter().map(Ordinal) {
-                next.remove(ty, o);
-            }
-            for (o, record) in added {
-                next.insert(ty, o, record)?;
-            }
-        }
-        Ok(next)
+        let mut bytes = Vec::new();
+        write_snapshot(state, self.from_version(), &options, &mut bytes)?;
+        let (next, _) = PagedVersion::open(Bytes::from(bytes))?.apply(self, 1)?;
+        DataState::of(&next)
     }
-
-    fn mismatch(&self, ty: TypeId, what: String) -> Error {
-        let name = self
-            .layout
-            .schema
-            .type_def(ty)
-            .map_or("?", |t| t.name.as_str());
-        Error::DeltaMismatch(format!(
-            "{} {} -> {} of `{name}` {what}",
-            self.kind(),
-            self.from_version(),
-            self.to_version()
-        ))
-    }
-
-    /// The added records of a type, built from their bases in `state` and the stored values.
-    fn added_records<S: RecordSource + ?Sized>(
-        &self,
-        state: &S,
-        ty: TypeId,
-    ) -> Result<Vec<(Ordinal, Record)>> {
-        let delta = &self.types[ty.index()];
-        let kinds = self.layout.schema.columns(ty).to_vec();
-        let is_object = matches!(
-            self.layout.schema.type_def(ty).map(|d| &d.kind),
-            Some(TypeKind::Object { .. })
-        );
-        let mut out = Vec::with_capacity(delta.added.len() as usize);
-        for (i, o) in delta.added.iter().enumerate() {
-            let base = match self.base(ty, i) {
-                None => None,
-                Some(b) if state.contains(ty, b) => Some(state.record(ty, b)?),
-                Some(b) => {
-                    return Err(self.mismatch(
-                        ty,
-                        format!("builds {} on {b}, which is not there", Ordinal(o)),
-                    ))
-                }
-            };
-            let complete_base = base.is_some();
-            let mut record = match (base, is_object) {
-                (Some(r), _) => r,
-                (None, true) => Record::Object(vec![Value::Null; kinds.len()]),
-                (None, false) => Record::List(Vec::new()),
-            };
-            let mut complete = complete_base || kinds.is_empty();
-            for (c, kind) in kinds.iter().enumerate() {
-                let (present, table, entry) = &delta.columns[c];
-                if !present.contains(i as u32) {
-                    continue;
-                }
-                complete = true;
-                let index = present.rank(i as u32) as usize - 1;
-                let reader = self.reader(table, *kind);
-                let fail = |e| read_error(&self.layout, entry, index, e);
-                match &mut record {
-                    Record::Object(values) => {
-                        values[c] = reader.value(index).map_err(fail)?.to_value();
-                    }
-                    _ => {
-                        record =
-                            collection(&self.layout.schema, ty, &reader, index).map_err(fail)?
-                    }
-                }
-            }
-            if !complete {
-                return Err(self.mismatch(
-                    ty,
-                    format!("adds {} with neither base nor values", Ordinal(o)),
-                ));
-            }
-            out.push((Ordinal(o), record));
-        }
-        Ok(out)
-    }
-}
-
-fn collection(
-    schema: &Schema,
-    ty: TypeId,
-    reader: &ColumnReader<'_>,
-    index: usize,
-) -> std::result::Result<Record, crate::page::ReadError> {
-    let elements = reader.elements(index)?;
-    Ok(match schema.type_def(ty).map(|d| &d.kind) {
-        Some(TypeKind::Set { .. }) => Record::Set(elements.map(|(o, _)| o).collect()),
-        Some(TypeKind::Map { .. }) => {
-            Record::Map(elements.map(|(k, v)| (k, v.unwrap_or_default())).collect())
-        }
-        _ => Record::List(elements.map(|(o, _)| o).collect()),
-    })
 }
 
 fn open_type(layout: &BlobLayout, bytes: &[u8], ty: TypeId) -> Result<DeltaType> {

@@ -51,7 +51,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod bitpack;
+pub(crate) mod bitpack;
 mod blob;
 pub mod de;
 mod delta;
@@ -59,7 +59,9 @@ mod error;
 mod ids;
 pub mod keyindex;
 mod overlay;
-pub mod page;
+pub(crate) mod page;
+mod paged;
+pub mod parallel;
 mod project;
 mod read;
 mod record;
@@ -80,6 +82,8 @@ pub use delta::{write_delta, write_delta_of, DeltaView, OrdinalChanges};
 pub use error::{Error, Location, Result};
 pub use ids::{FieldId, Ordinal, TypeId, Version};
 pub use overlay::Overlay;
+pub use page::ReadError;
+pub use paged::{ApplyStats, ColumnStats, PagedVersion};
 pub use project::{Projected, Projection};
 pub use read::{Elements, FieldValue, RecordSource, VersionSource};
 pub use record::{Record, Value};
@@ -88,7 +92,7 @@ pub use schema::{
     ColumnKind, FieldDef, FieldKind, FieldPath, FixedKind, Schema, TypeDef, TypeKind, VarKind,
 };
 pub use schema_diff::{SchemaChange, SchemaDiff};
-pub use section::{ColumnReader, PageTable};
+pub use section::ColumnReader;
 pub use ser::{add, RecordSink};
 pub use snapshot::{write_snapshot, KeyIndexRef, SnapshotView, WriteOptions, DEFAULT_PAGE_SHIFT};
 pub use state::{DataState, StateBuilder};

@@ -159,21 +159,6 @@ impl<'a, S: VersionSource + ?Sized> Overlay<'a, S> {
         self.types.get(ty.index())?.row(ordinal.0)
     }
 
-    /// Per type: the base ordinals no longer read from it (removed or replaced), and the
-    /// records added, in ordinal order.
-    pub fn into_changes(self) -> Vec<(RoaringBitmap, Vec<(Ordinal, Record)>)> {
-        self.types
-            .into_iter()
-            .map(|l| {
-                let added = l
-                    .added_in(0..u32::MAX)
-                    .filter_map(|(o, r)| Some((Ordinal(o), r.to_record()?)))
-                    .collect();
-                (l.hidden, added)
-            })
-            .collect()
-    }
-
     /// The number of records of `ty`.
     pub fn len(&self, ty: TypeId) -> u64 {
         self.types.get(ty.index()).map_or(0, |l| l.populated.len())
@@ -357,11 +342,10 @@ mod tests {
         assert_eq!(name(3), Some(FieldValue::Str("z")));
         assert_eq!(name(5), None);
         assert_eq!(next.len(TypeId(0)), 4);
-        let changes = next.into_changes();
-        assert_eq!(changes[0].0.iter().collect::<Vec<_>>(), vec![1, 3, 5]);
         assert_eq!(
-            changes[0].1,
-            vec![(Ordinal(1), tag("y")), (Ordinal(3), tag("z"))]
+            next.added(TypeId(0), Ordinal(1)).map(|r| r.to_record()),
+            Some(Some(tag("y")))
         );
+        assert!(next.added(TypeId(0), Ordinal(5)).is_none());
     }
 }

@@ -349,6 +349,7 @@ pub struct FixedPage<'a> {
 
 impl<'a> FixedPage<'a> {
     /// Parses a page of `expected_count` values of `kind`; `bytes` is exactly the page.
+    #[cfg(test)]
     pub fn parse(bytes: &'a [u8], kind: FixedKind, expected_count: u32) -> Result<Self, PageError> {
         let h = FixedHeader::parse(bytes, kind, expected_count)?;
         Ok(FixedPage {
@@ -364,19 +365,9 @@ impl<'a> FixedPage<'a> {
         FixedPage { h, packed }
     }
 
-    /// The page's header.
-    pub fn header(&self) -> FixedHeader {
-        self.h
-    }
-
     /// The number of values in the page.
     pub fn len(&self) -> usize {
         self.h.count as usize
-    }
-
-    /// True when the page holds no values.
-    pub fn is_empty(&self) -> bool {
-        self.h.count == 0
     }
 
     /// The page's bit width.
@@ -645,6 +636,11 @@ pub struct VarHeader {
 }
 
 impl VarHeader {
+    /// The number of values in the page.
+    pub fn count(&self) -> usize {
+        self.count as usize
+    }
+
     /// Parses and checks a page of `expected_count` values of `kind`; `bytes` is exactly the
     /// page.
     pub fn parse(bytes: &[u8], kind: VarKind, expected_count: u32) -> Result<Self, PageError> {
@@ -774,6 +770,7 @@ pub struct VarPage<'a> {
 
 impl<'a> VarPage<'a> {
     /// Parses a page of `expected_count` values of `kind`; `bytes` is exactly the page.
+    #[cfg(test)]
     pub fn parse(bytes: &'a [u8], kind: VarKind, expected_count: u32) -> Result<Self, PageError> {
         let h = VarHeader::parse(bytes, kind, expected_count)?;
         Ok(VarPage { h, bytes })
@@ -785,11 +782,6 @@ impl<'a> VarPage<'a> {
         VarPage { h, bytes }
     }
 
-    /// The page's header.
-    pub fn header(&self) -> VarHeader {
-        self.h
-    }
-
     fn part(&self, at: usize) -> &'a [u8] {
         self.bytes.get(at..).unwrap_or(&[])
     }
@@ -797,21 +789,6 @@ impl<'a> VarPage<'a> {
     /// The number of values in the page.
     pub fn len(&self) -> usize {
         self.h.count as usize
-    }
-
-    /// True when the page holds no values.
-    pub fn is_empty(&self) -> bool {
-        self.h.count == 0
-    }
-
-    /// The bit width of the end offsets.
-    pub fn ends_width(&self) -> u32 {
-        self.h.ends_width as u32
-    }
-
-    /// Heap bytes or element count of the page.
-    pub fn payload_count(&self) -> u64 {
-        self.h.payload_count
     }
 
     /// True when value `i` is null.
@@ -1056,7 +1033,7 @@ mod tests {
             let mut out = Vec::new();
             encode_var(VarKind::String, &cells, dictionary, &mut out);
             let page = VarPage::parse(&out, VarKind::String, 5).unwrap();
-            assert_eq!(page.header().byte_len(), out.len());
+            assert_eq!(page.h.byte_len(), out.len());
             assert_eq!(page.str(0), Ok(Some("Drama")));
             assert_eq!(page.str(1), Ok(None));
             assert_eq!(page.str(2), Ok(Some("")));
@@ -1082,7 +1059,7 @@ mod tests {
         );
         let page = VarPage::parse(&dict, VarKind::String, 64).unwrap();
         assert!(page.is_dictionary());
-        assert_eq!(page.header().byte_len(), dict.len());
+        assert_eq!(page.h.byte_len(), dict.len());
         for (i, cell) in cells.iter().enumerate() {
             let want = match cell {
                 VarCell::Bytes(b) => Some(std::str::from_utf8(b).unwrap()),
@@ -1124,7 +1101,7 @@ mod tests {
         let mut out = Vec::new();
         encode_var(VarKind::Ordinals(TypeId(0)), &cells, true, &mut out);
         let page = VarPage::parse(&out, VarKind::Ordinals(TypeId(0)), 2).unwrap();
-        assert_eq!(page.header().byte_len(), out.len());
+        assert_eq!(page.h.byte_len(), out.len());
         let got: Vec<_> = page.elements(0).unwrap().map(|(o, _)| o).collect();
         assert_eq!(got, a);
         assert_eq!(page.elements(1).unwrap().count(), 0);
@@ -1134,7 +1111,7 @@ mod tests {
         let kind = VarKind::Pairs(TypeId(0), TypeId(1));
         encode_var(kind, &[VarCell::Pairs(&m)], true, &mut out);
         let page = VarPage::parse(&out, kind, 1).unwrap();
-        assert_eq!(page.header().byte_len(), out.len());
+        assert_eq!(page.h.byte_len(), out.len());
         let got: Vec<_> = page.elements(0).unwrap().collect();
         assert_eq!(
             got,

@@ -259,21 +259,6 @@ pub enum PageTable {
     Var(Vec<(VarHeader, usize)>),
 }
 
-impl PageTable {
-    /// The number of pages.
-    pub fn len(&self) -> usize {
-        match self {
-            PageTable::Fixed(p) => p.len(),
-            PageTable::Var(p) => p.len(),
-        }
-    }
-
-    /// True when the column has no pages.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// Parses the page directory and every page header of a column section whose pages start
 /// at `prefix` and hold `count` values.
 pub(crate) fn read_pages(
@@ -367,7 +352,7 @@ impl<'a> ColumnReader<'a> {
     /// The parsed pages of the column: each page's header and where it starts in the blob
     /// (for a fixed page, where its packed codes start). A consumer keeps these to read pages
     /// from its own copy of the bytes.
-    pub fn table(&self) -> &'a PageTable {
+    pub(crate) fn table(&self) -> &'a PageTable {
         self.table
     }
 
@@ -378,7 +363,7 @@ impl<'a> ColumnReader<'a> {
 
     /// The fixed page holding value `index`, and the index within it.
     #[inline]
-    pub fn fixed_page(&self, index: usize) -> Option<(FixedPage<'a>, usize)> {
+    pub(crate) fn fixed_page(&self, index: usize) -> Option<(FixedPage<'a>, usize)> {
         let PageTable::Fixed(pages) = self.table else {
             return None;
         };
@@ -389,7 +374,7 @@ impl<'a> ColumnReader<'a> {
 
     /// The var page holding value `index`, and the index within it.
     #[inline]
-    pub fn var_page(&self, index: usize) -> Option<(VarPage<'a>, usize)> {
+    pub(crate) fn var_page(&self, index: usize) -> Option<(VarPage<'a>, usize)> {
         let PageTable::Var(pages) = self.table else {
             return None;
         };

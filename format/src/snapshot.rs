@@ -464,15 +464,7 @@ impl<D: AsRef<[u8]>> SnapshotView<D> {
 
     /// Copies every record out into a [`DataState`].
     pub fn to_state(&self) -> Result<DataState> {
-        let mut state = DataState::new(self.layout.schema.clone());
-        for t in 0..self.types.len() {
-            let ty = TypeId(t as u32);
-            for o in self.ordinals(ty) {
-                let record = self.record(ty, o)?;
-                state.insert(ty, o, record)?;
-            }
-        }
-        Ok(state)
+        DataState::of(self)
     }
 
     /// The page table of a column, parsed (every page header checked) on its first use.

@@ -55,6 +55,19 @@ impl DataState {
         DataState { schema, types }
     }
 
+    /// Every record of `source` copied out, at the same ordinals.
+    pub fn of<S: VersionSource + ?Sized>(source: &S) -> Result<DataState> {
+        let schema = Arc::new(source.schema().clone());
+        let mut state = DataState::new(schema);
+        for t in 0..state.schema.type_count() {
+            let ty = TypeId(t as u32);
+            for o in source.populated(ty).iter().map(Ordinal) {
+                state.insert(ty, o, source.record(ty, o)?)?;
+            }
+        }
+        Ok(state)
+    }
+
     /// The schema.
     pub fn schema(&self) -> &Arc<Schema> {
         &self.schema

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shoal_format::{
-    write_snapshot, DataState, DeltaView, Projected, Schema, SnapshotView, TypeId, TypeKind,
-    Version, VersionSource, WriteOptions,
+    write_snapshot, DataState, DeltaView, PagedVersion, Projected, Schema, SnapshotView, TypeId,
+    TypeKind, Version, VersionSource, WriteOptions,
 };
 use shoal_store::{announce_with, packing, read_announced, Announced, BlobName, BlobStore};
 
@@ -827,7 +827,8 @@ fn rebuild(
     deltas: Vec<Bytes>,
 ) -> std::result::Result<Restored, String> {
     let options = setup.options.write_options();
-    let view = replay(snapshot, deltas, &options).map_err(|e| e.to_string())?;
+    let view =
+        replay(snapshot, deltas, &options, setup.options.threads).map_err(|e| e.to_string())?;
     if **view.schema_arc() == *setup.schema {
         return Ok(Restored::Same(Data::of(view, &setup.hasher)));
     }
@@ -839,26 +840,28 @@ fn rebuild(
     Ok(Restored::Moved { data, before: view })
 }
 
-/// The version `deltas` lead to from `snapshot`, as its own snapshot. A delta that changes
-/// the schema applies to the version before read in its schema.
+/// The version `deltas` lead to from `snapshot`, as its own snapshot: the deltas applied
+/// page by page (`PagedVersion::apply`, the consumer's engine, on `threads` threads), the
+/// result encoded once. A delta that changes the schema applies to the version before read
+/// in its schema.
 fn replay(
     snapshot: Bytes,
     deltas: Vec<Bytes>,
     options: &WriteOptions,
+    threads: usize,
 ) -> shoal_format::Result<Current> {
-    let mut view = SnapshotView::open(snapshot)?;
+    let view = SnapshotView::open(snapshot)?;
     view.verify()?;
+    if deltas.is_empty() {
+        return Ok(view);
+    }
+    let mut version = PagedVersion::of(view);
     for bytes in deltas {
         let delta = DeltaView::open(bytes)?;
         delta.verify()?;
-        view = if **view.schema_arc() == **delta.schema() {
-            encode(&delta.apply_over(&view)?, delta.to_version(), options)?
-        } else {
-            let projected = Projected::new(&view, delta.schema())?;
-            encode(&delta.apply_over(&projected)?, delta.to_version(), options)?
-        };
+        version = version.apply(&delta, threads)?.0;
     }
-    Ok(view)
+    encode(&version, version.version(), options)
 }
 
 /// `source` encoded as the snapshot of `version`, opened.

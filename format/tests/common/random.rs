@@ -261,6 +261,8 @@ pub fn evolve(rng: &mut Rng, schema: &Schema) -> Arc<Schema> {
         let TypeKind::Object { fields, .. } = &mut t.kind else {
             continue;
         };
+        // A field removed here is not added back under its name with another kind.
+        let before: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
         if fields.len() > 1 && rng.chance(30) {
             let f = 1 + rng.below(fields.len() as u64 - 1) as usize;
             if fields[f].name != "id" {
@@ -275,7 +277,7 @@ pub fn evolve(rng: &mut Rng, schema: &Schema) -> Arc<Schema> {
                 _ => FieldKind::Reference(rng.pick(&names).clone()),
             };
             let name = format!("n{}", rng.below(1000));
-            if !fields.iter().any(|f| f.name == name) {
+            if !before.contains(&name) {
                 fields.push(shoal_format::FieldDef { name, kind });
             }
         }
