@@ -287,3 +287,71 @@ fn every_bit_flip_in_a_key_index_with_repaired_checksums_is_refused() {
         }
     }
 }
+
+/// A delta whose base (the record an added record is built on) is no record of the version
+/// it applies to is refused: its values would be read from a slot that holds none. Every
+/// flip of the bases section that moves the base of a moved record elsewhere is one.
+#[test]
+fn a_base_that_is_not_there_is_refused() {
+    let schema = std::sync::Arc::new(
+        shoal_format::Schema::new(vec![shoal_format::TypeDef::object("Movie")
+            .field("id", shoal_format::FieldKind::I64)
+            .field("title", shoal_format::FieldKind::String)
+            .primary_key(&["id"])])
+        .unwrap(),
+    );
+    let movie = |id: i64, title: &str| {
+        shoal_format::Record::Object(vec![
+            shoal_format::Value::I64(id),
+            shoal_format::Value::String(title.into()),
+        ])
+    };
+    let mut a = DataState::new(schema.clone());
+    let mut b = DataState::new(schema);
+    for (o, id) in [(0u32, 1i64), (1, 2), (4, 5), (6, 7)] {
+        a.insert(TypeId(0), shoal_format::Ordinal(o), movie(id, "x"))
+            .unwrap();
+    }
+    b.insert(TypeId(0), shoal_format::Ordinal(0), movie(1, "x"))
+        .unwrap();
+    // Movie 2 moves from ordinal 1 to 8, retitled: its base is ordinal 1.
+    b.insert(TypeId(0), shoal_format::Ordinal(8), movie(2, "y"))
+        .unwrap();
+    let mut delta = Vec::new();
+    write_delta(
+        &a,
+        &b,
+        Version(1),
+        Version(2),
+        &WriteOptions::default(),
+        &mut delta,
+    )
+    .unwrap();
+    let layout = DeltaView::open(delta.as_slice()).unwrap().layout().clone();
+    let bases = layout
+        .entries
+        .iter()
+        .find(|e| e.kind == shoal_format::SECTION_BASES)
+        .copied()
+        .unwrap();
+    let mut refused = 0;
+    for byte in bases.offset as usize..(bases.offset + bases.len) as usize {
+        for bit in 0..8 {
+            let mut bytes = delta.clone();
+            bytes[byte] ^= 1 << bit;
+            repair_checksums(&mut bytes);
+            let Ok(view) = DeltaView::open(bytes.as_slice()) else {
+                continue;
+            };
+            let Some(base) = view.base(TypeId(0), 0) else {
+                continue;
+            };
+            if base.0 != 8 && !a.populated(TypeId(0)).contains(base.0) {
+                let err = view.apply(&a).unwrap_err();
+                assert!(err.to_string().contains("which is not there"), "{err}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 0, "no flip moved the base to an empty slot");
+}
