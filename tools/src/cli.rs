@@ -193,7 +193,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         json: cli.global.json,
     };
     let g = &cli.global;
-    runtime.block_on(async move {
+    runtime.block_on(until_stopped(async move {
         match &cli.command {
             Command::Produce(a) => cmd::produce::run(g, a, out).await,
             Command::Schema(a) => cmd::schema::run(g, a).await,
@@ -209,5 +209,41 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Command::Bench(a) => cmd::bench::run(a, out).await,
             Command::Ui(a) => crate::explorer::run(g, a).await,
         }
-    })
+    }))
+}
+
+/// Runs `command` until it ends or the process is asked to stop (Ctrl-C, or SIGTERM from a
+/// service manager): then the command is dropped, so what it holds is released (the
+/// temporary cache folder a read makes, a snapshot copy each), and the exit code is the
+/// shell's 128 + the signal's number. Without this the default handler ends the process
+/// on the spot, and every stopped `shoal watch` or `shoal ui` left its cache behind.
+async fn until_stopped(
+    command: impl std::future::Future<Output = Result<(), CliError>>,
+) -> Result<(), CliError> {
+    tokio::select! {
+        done = command => done,
+        (name, number) = stop_signal() => Err(CliError {
+            message: format!("stopped by {name}"),
+            code: 128 + number,
+        }),
+    }
+}
+
+/// The first stop signal: its name and number.
+async fn stop_signal() -> (&'static str, u8) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => ("SIGINT", 2),
+                _ = term.recv() => ("SIGTERM", 15),
+            };
+        }
+    }
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => ("SIGINT", 2),
+        // No signal can be watched: the command runs to its end.
+        Err(_) => std::future::pending().await,
+    }
 }

@@ -587,6 +587,55 @@ fn watch_prints_a_line_per_new_version() {
     assert_eq!(lines[1]["blobs"], serde_json::json!(["delta/1-2"]));
 }
 
+/// `shoal watch` stopped the way a person or a service manager stops it (Ctrl-C, SIGTERM)
+/// removes the temporary cache it loaded the versions into (a snapshot copy each time), and
+/// says why it ended.
+#[test]
+fn a_stopped_watch_removes_its_temporary_cache() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let s = store.to_str().unwrap();
+    produce(s, "v1.jsonl");
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let mut watch = Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .args(["--store", s, "watch", "--json"])
+            .env("TMPDIR", &tmp)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The first line is printed once version 1 is loaded into the cache.
+        let mut first = String::new();
+        BufReader::new(watch.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.contains("\"version\":1"), "{first}");
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            1,
+            "the cache is made"
+        );
+        let pid = watch.id().to_string();
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+        let out = watch.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{signal}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("stopped by SIG{}", &signal[1..])),
+            "{err}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+        assert!(left.is_empty(), "{signal} left {left:?}");
+    }
+}
+
 /// The same on the S3 test server: `bash scripts/test.sh` sets SHOAL_TEST_S3_ENDPOINT and
 /// SHOAL_TEST_S3_BUCKET; without them this test fails rather than skip.
 #[test]

@@ -63,7 +63,7 @@ pub fn records(path: &Path) -> BTreeMap<i64, Json> {
         .collect()
 }
 
-/// A `shoal ui` process, killed when dropped.
+/// A `shoal ui` process, stopped when dropped.
 pub struct Server {
     child: Child,
     /// `127.0.0.1:PORT`.
@@ -184,7 +184,17 @@ impl Events {
 }
 
 impl Drop for Server {
+    /// Stops the server as a service manager does (SIGTERM), so it removes its temporary
+    /// cache; killed if it has not ended within ten seconds.
     fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
