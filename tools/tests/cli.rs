@@ -94,6 +94,12 @@ fn two_versions_then_look(store: &str, ext: &str) {
     let v1 = produce(store, &format!("v1.{ext}"));
     assert_eq!(v1["version"], 1);
     assert_eq!(v1["records_read"], 3000);
+    // Where the cycle's time went: phases that add up to at most the whole.
+    let phase = |name: &str| v1["phases"][name].as_f64().unwrap();
+    let sequential = ["collect", "place", "encode", "publish"].map(phase);
+    assert!(sequential.iter().all(|&t| t >= 0.0) && phase("collect") > 0.0);
+    assert!(sequential.iter().sum::<f64>() <= v1["seconds"].as_f64().unwrap());
+    assert!(phase("validate") <= phase("encode"));
     let v2 = produce(store, &format!("v2.{ext}"));
     assert_eq!(v2["version"], 2);
     assert_eq!(v2["previous"], 1);

@@ -94,6 +94,32 @@ struct Report {
     types: Vec<TypeRow>,
     blobs: Vec<BlobRow>,
     seconds: f64,
+    /// Where the cycle's time went, in seconds (see `shoal_producer::Timings`).
+    phases: Phases,
+}
+
+/// The cycle's phases, in seconds: reading and matching the input, placing new records,
+/// checking the next version (beside the encoder, so within `encode`), encoding the blobs,
+/// writing them.
+#[derive(Serialize)]
+struct Phases {
+    collect: f64,
+    place: f64,
+    validate: f64,
+    encode: f64,
+    publish: f64,
+}
+
+impl Phases {
+    fn of(t: &shoal_producer::Timings) -> Self {
+        Phases {
+            collect: t.collect.as_secs_f64(),
+            place: t.place.as_secs_f64(),
+            validate: t.validate.as_secs_f64(),
+            encode: t.encode.as_secs_f64(),
+            publish: t.publish.as_secs_f64(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -218,6 +244,7 @@ pub async fn run(g: &Global, a: &ProduceArgs, out: Out) -> Result<()> {
             })
             .collect(),
         seconds: report.timings.total.as_secs_f64(),
+        phases: Phases::of(&report.timings),
     };
     out.report(&r, |r| text(r, &g.store));
     Ok(())
@@ -296,6 +323,17 @@ fn text(r: &Report, store: &str) -> String {
         r.version,
         r.records_read,
         ui::duration(std::time::Duration::from_secs_f64(r.seconds))
+    );
+    let p = &r.phases;
+    let phase = |secs: f64| ui::duration(std::time::Duration::from_secs_f64(secs));
+    let _ = writeln!(
+        s,
+        "  read and match {}, place {}, encode {} (checks {} beside it), write {}",
+        phase(p.collect),
+        phase(p.place),
+        phase(p.encode),
+        phase(p.validate),
+        phase(p.publish)
     );
     let _ = writeln!(
         s,
