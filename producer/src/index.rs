@@ -11,7 +11,31 @@ use shoal_format::{
     FieldId, FieldValue, Ordinal, Record, RecordSource, Schema, TypeId, Value, VersionSource,
 };
 
-use crate::records::{hash_at, hash_record, hash_value, same_record, same_value};
+use shoal_format::parallel::map_shares;
+
+use crate::records::{
+    hash_at, hash_record, hash_value, hashes_in, same_record, same_value, walk_columns,
+};
+
+/// [`hash_at`] of each record of `ty` in `range`, one at a time (0 for one that cannot be
+/// read): the fallback when a column cannot be walked.
+fn one_by_one<S: VersionSource + ?Sized>(
+    hasher: &Hasher,
+    version: &S,
+    ty: TypeId,
+    range: std::ops::Range<u32>,
+) -> Vec<(Ordinal, u64)> {
+    let populated = version.populated(ty);
+    range
+        .filter(|&o| populated.contains(o))
+        .map(|o| {
+            (
+                Ordinal(o),
+                hash_at(hasher, version, ty, Ordinal(o)).unwrap_or(0),
+            )
+        })
+        .collect()
+}
 
 /// The hasher shared by every index of a producer.
 pub(crate) type Hasher = DefaultHashBuilder;
@@ -25,7 +49,15 @@ pub(crate) struct RecordIndex {
 
 impl RecordIndex {
     /// Indexes every record of `version`.
-    pub(crate) fn build<S: VersionSource + ?Sized>(version: &S, hasher: Hasher) -> Self {
+    ///
+    /// The hashes are computed column by column, on `threads` threads (shares of the ordinal
+    /// range), then inserted; a record that cannot be read hashes as 0, as in [`hash_at`]'s
+    /// callers, and is found by no lookup.
+    pub(crate) fn build<S: VersionSource + Sync + ?Sized>(
+        version: &S,
+        hasher: Hasher,
+        threads: usize,
+    ) -> Self {
         let types = version.schema().type_count();
         let mut index = RecordIndex {
             tables: (0..types).map(|_| HashTable::new()).collect(),
@@ -33,14 +65,36 @@ impl RecordIndex {
         };
         for t in 0..types {
             let ty = TypeId(t as u32);
-            let populated = version.populated(ty);
-            index.tables[t].reserve(populated.len() as usize, |_| 0);
-            for o in populated.iter().map(Ordinal) {
-                let h = hash_at(&index.hasher, version, ty, o).unwrap_or(0);
+            let hashes = index.hashes(version, ty, threads);
+            index.tables[t].reserve(hashes.len(), |_| 0);
+            for (o, h) in hashes {
                 index.insert(version, ty, o, h);
             }
         }
         index
+    }
+
+    /// The hash of every record of `ty`, in ordinal order.
+    fn hashes<S: VersionSource + Sync + ?Sized>(
+        &self,
+        version: &S,
+        ty: TypeId,
+        threads: usize,
+    ) -> Vec<(Ordinal, u64)> {
+        const SHARE: u32 = 1 << 16;
+        let slots = version.slot_count(ty);
+        let starts: Vec<u32> = (0..slots).step_by(SHARE as usize).collect();
+        let hash_share = |starts: &[u32]| -> Vec<(Ordinal, u64)> {
+            starts
+                .iter()
+                .flat_map(|&s| {
+                    let range = s..slots.min(s.saturating_add(SHARE));
+                    hashes_in(&self.hasher, version, ty, range.clone())
+                        .unwrap_or_else(|_| one_by_one(&self.hasher, version, ty, range))
+                })
+                .collect()
+        };
+        map_shares(&starts, threads, hash_share).concat()
     }
 
     pub(crate) fn hash(&self, record: &Record) -> u64 {
@@ -218,16 +272,55 @@ impl KeyIndex {
         for t in 0..index.paths.len() {
             let ty = TypeId(t as u32);
             if index.paths[t].is_some() {
-                let populated = version.populated(ty);
-                index.reserve(version, ty, populated.len() as usize);
-                for o in populated.iter().map(Ordinal) {
-                    if let Some(d) = index.insert(version, ty, o) {
+                let hashes = index.key_hashes(version, ty);
+                index.reserve(version, ty, hashes.len());
+                for (o, hash) in hashes {
+                    let found = match hash {
+                        Some(hash) => index.insert_hashed(version, ty, o, hash),
+                        None => index.insert(version, ty, o),
+                    };
+                    if let Some(d) = found {
                         duplicate.get_or_insert(d);
                     }
                 }
             }
         }
         (index, duplicate)
+    }
+
+    /// The key hash of every record of `ty`, in ordinal order: read column by column when
+    /// every key field is a field of `ty` itself (`None` for a record whose key cannot be
+    /// read that way: it is hashed again one field at a time).
+    fn key_hashes<S: VersionSource + ?Sized>(
+        &self,
+        version: &S,
+        ty: TypeId,
+    ) -> Vec<(Ordinal, Option<u64>)> {
+        let paths = self.paths(ty).unwrap_or_default();
+        let shallow: Option<Vec<FieldId>> = paths
+            .iter()
+            .map(|p| match p.as_slice() {
+                [(_, field)] => Some(*field),
+                _ => None,
+            })
+            .collect();
+        let populated = version.populated(ty);
+        let mut out = Vec::with_capacity(populated.len() as usize);
+        if let Some(fields) = shallow {
+            let range = 0..version.slot_count(ty);
+            let walked = walk_columns(version, ty, &fields, range, |o, values| {
+                let mut h = self.hasher.build_hasher();
+                h.write_usize(values.len());
+                values.iter().for_each(|&v| hash_value(&mut h, v));
+                out.push((o, Some(h.finish())));
+            });
+            if walked.is_ok() {
+                return out;
+            }
+            out.clear();
+        }
+        out.extend(populated.iter().map(|o| (Ordinal(o), None)));
+        out
     }
 
     /// The key paths of `ty`, if it has a primary key.
@@ -314,6 +407,17 @@ impl KeyIndex {
         ordinal: Ordinal,
     ) -> Option<Duplicate> {
         let hash = self.hash_of(version, ty, ordinal)?;
+        self.insert_hashed(version, ty, ordinal, hash)
+    }
+
+    /// [`insert`](Self::insert) of a record whose key hash is known.
+    fn insert_hashed<S: RecordSource + ?Sized>(
+        &mut self,
+        version: &S,
+        ty: TypeId,
+        ordinal: Ordinal,
+        hash: u64,
+    ) -> Option<Duplicate> {
         let paths = self.paths(ty)?;
         let table = &self.tables[ty.index()];
         // Keys are compared only for hash matches: almost always a true duplicate.
@@ -467,6 +571,39 @@ mod tests {
                 first: Ordinal(3),
                 second: Ordinal(5)
             })
+        );
+    }
+
+    /// Key hashes read column by column (a key of the type's own fields) are the hashes of
+    /// the keys read one record at a time, and a duplicate is still found.
+    #[test]
+    fn shallow_key_hashes_read_by_column_equal_the_hashes_of_their_keys() {
+        let schema = Arc::new(
+            Schema::new(vec![TypeDef::object("Movie")
+                .field("title", FieldKind::String)
+                .field("year", FieldKind::I32)
+                .primary_key(&["year", "title"])])
+            .unwrap(),
+        );
+        let mut state = DataState::new(schema);
+        for o in (0..3000u32).filter(|o| o % 11 != 4) {
+            let title = (o % 13 != 0).then(|| Value::String(format!("t{}", o % 1500).into()));
+            let movie = Record::Object(vec![title.unwrap_or(Value::Null), Value::I32(o as i32)]);
+            state.insert(TypeId(0), Ordinal(o), movie).unwrap();
+        }
+        let (index, duplicate) = KeyIndex::build(&state, Hasher::default());
+        assert_eq!(duplicate, None);
+        let hashes = index.key_hashes(&state, TypeId(0));
+        assert_eq!(hashes.len() as u64, state.populated(TypeId(0)).len());
+        for (o, hash) in hashes {
+            assert_eq!(hash, index.hash_of(&state, TypeId(0), o), "{o}");
+        }
+        let again = Record::Object(vec![Value::String("t1".into()), Value::I32(1)]);
+        state.insert(TypeId(0), Ordinal(3001), again).unwrap();
+        let (_, duplicate) = KeyIndex::build(&state, Hasher::default());
+        assert_eq!(
+            duplicate.map(|d| (d.first, d.second)),
+            Some((Ordinal(1), Ordinal(3001)))
         );
     }
 }

@@ -826,17 +826,16 @@ fn rebuild(
     snapshot: Bytes,
     deltas: Vec<Bytes>,
 ) -> std::result::Result<Restored, String> {
-    let options = setup.options.write_options();
-    let view =
-        replay(snapshot, deltas, &options, setup.options.threads).map_err(|e| e.to_string())?;
+    let (options, threads) = (setup.options.write_options(), setup.options.threads);
+    let view = replay(snapshot, deltas, &options, threads).map_err(|e| e.to_string())?;
     if **view.schema_arc() == *setup.schema {
-        return Ok(Restored::Same(Data::of(view, &setup.hasher)));
+        return Ok(Restored::Same(Data::of(view, &setup.hasher, threads)));
     }
     let moved = match Projected::new(&view, &setup.schema) {
         Ok(projected) => encode(&projected, view.version(), &options),
         Err(e) => return Ok(Restored::Incompatible(e.to_string())),
     };
-    let data = Data::of(moved.map_err(|e| e.to_string())?, &setup.hasher);
+    let data = Data::of(moved.map_err(|e| e.to_string())?, &setup.hasher, threads);
     Ok(Restored::Moved { data, before: view })
 }
 
