@@ -418,28 +418,33 @@ impl KeyIndex {
         ordinal: Ordinal,
         hash: u64,
     ) -> Option<Duplicate> {
-        let paths = self.paths(ty)?;
-        let table = &self.tables[ty.index()];
-        // Keys are compared only for hash matches: almost always a true duplicate.
-        if let Some(&other) = table.find(hash, |&e| {
-            e != ordinal && key_with(version, ty, e, paths) == key_with(version, ty, ordinal, paths)
-        }) {
-            return Some(Duplicate {
-                ty,
-                first: other,
-                second: ordinal,
-            });
-        }
         let KeyIndex {
             paths,
             tables,
             hasher,
         } = self;
         let paths = paths[ty.index()].as_deref()?;
-        tables[ty.index()].insert_unique(hash, ordinal, |&o| {
-            hash_key(hasher, paths, version, ty, o).unwrap_or(0)
-        });
-        None
+        // One probe for the lookup and the insert. Keys are compared only for hash matches:
+        // almost always a true duplicate.
+        let entry = tables[ty.index()].entry(
+            hash,
+            |&e| {
+                e != ordinal
+                    && key_with(version, ty, e, paths) == key_with(version, ty, ordinal, paths)
+            },
+            |&o| hash_key(hasher, paths, version, ty, o).unwrap_or(0),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(other) => Some(Duplicate {
+                ty,
+                first: *other.get(),
+                second: ordinal,
+            }),
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(ordinal);
+                None
+            }
+        }
     }
 
     /// Forgets `ordinal`, whose key is read from `version`.

@@ -66,17 +66,21 @@ impl Changes {
     /// its index among the type's pending records, or `None` past [`MAX_PENDING`].
     fn adopt_packed(&mut self, ty: TypeId, packed: &[u8], hash: u64) -> Option<u32> {
         let t = ty.index();
-        let pending = &mut self.pending[t];
-        if let Some(&i) = self.pending_index[t].find(hash, |&i| pending.packed(i) == Some(packed)) {
-            return Some(i);
-        }
-        if pending.len() >= MAX_PENDING {
-            return None;
-        }
+        let (pending, hashes) = (&mut self.pending[t], &mut self.pending_hashes[t]);
+        // One probe of the table for both the lookup and the insert.
+        let entry = self.pending_index[t].entry(
+            hash,
+            |&i| pending.packed(i) == Some(packed),
+            |&j| hashes[j as usize],
+        );
+        let vacant = match entry {
+            hashbrown::hash_table::Entry::Occupied(seen) => return Some(*seen.get()),
+            hashbrown::hash_table::Entry::Vacant(_) if pending.len() >= MAX_PENDING => return None,
+            hashbrown::hash_table::Entry::Vacant(vacant) => vacant,
+        };
         let i = pending.push_packed(packed);
-        let hashes = &mut self.pending_hashes[t];
         hashes.push(hash);
-        self.pending_index[t].insert_unique(hash, i, |&j| hashes[j as usize]);
+        vacant.insert(i);
         Some(i)
     }
 
