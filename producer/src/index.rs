@@ -14,7 +14,7 @@ use shoal_format::{
 use shoal_format::parallel::map_shares;
 
 use crate::records::{
-    hash_at, hash_record, hash_value, hashes_in, same_record, same_value, walk_columns,
+    hash_at, hash_fields, hash_record, hash_value, hashes_in, same_record, same_value, walk_columns,
 };
 
 /// [`hash_at`] of each record of `ty` in `range`, one at a time (0 for one that cannot be
@@ -309,10 +309,7 @@ impl KeyIndex {
         if let Some(fields) = shallow {
             let range = 0..version.slot_count(ty);
             let walked = walk_columns(version, ty, &fields, range, |o, values| {
-                let mut h = self.hasher.build_hasher();
-                h.write_usize(values.len());
-                values.iter().for_each(|&v| hash_value(&mut h, v));
-                out.push((o, Some(h.finish())));
+                out.push((o, Some(hash_fields(&self.hasher, values))));
             });
             if walked.is_ok() {
                 return out;

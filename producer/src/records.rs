@@ -178,12 +178,17 @@ pub(crate) fn hashes_in<S: VersionSource + ?Sized>(
     };
     let fields: Vec<FieldId> = (0..n as u32).map(FieldId).collect();
     walk_columns(source, ty, &fields, range, |o, values| {
-        let mut h = hasher.build_hasher();
-        h.write_usize(n);
-        values.iter().for_each(|&v| hash_value(&mut h, v));
-        out.push((o, h.finish()));
+        out.push((o, hash_fields(hasher, values)));
     })?;
     Ok(out)
+}
+
+/// The hash of a run of values: their count, then each (an object's fields, a key's values).
+pub(crate) fn hash_fields(hasher: &Hasher, values: &[FieldValue<'_>]) -> u64 {
+    let mut h = hasher.build_hasher();
+    h.write_usize(values.len());
+    values.iter().for_each(|&v| hash_value(&mut h, v));
+    h.finish()
 }
 
 /// [`hashes_in`] for a list, set or map type.
