@@ -182,6 +182,12 @@ pub enum RefAt {
 pub struct Row<'a>(&'a [u8]);
 
 impl<'a> Row<'a> {
+    /// Bytes packed by [`Rows::pack`], read in place (bytes packed otherwise read as a row
+    /// with fewer fields or elements, never out of bounds).
+    pub fn of(packed: &'a [u8]) -> Self {
+        Row(packed)
+    }
+
     /// The value of `field`, or `None` when the row is not an object or has no such field.
     pub fn field(self, field: FieldId) -> Option<FieldValue<'a>> {
         let mut r = Reader(self.0);

@@ -35,7 +35,7 @@
 
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use shoal_format::{Ordinal, Record, RecordSource, TypeId, Value};
+use shoal_format::{Ordinal, Record, RecordSource, RefAt, Rows, TypeId};
 
 use crate::cycle::Current;
 use crate::error::{Error, Result};
@@ -108,23 +108,43 @@ impl Plan {
     }
 }
 
-/// One record on its way to the second thread.
-#[derive(Debug)]
-pub(crate) enum Item {
-    /// A deferred child; its placeholder is `DEFERRED + ` its position among the cycle's
-    /// deferred children.
-    Child(TypeId, Record),
+/// Records on their way to the second thread, packed on the calling thread (which builds and
+/// frees each `Record` itself: a record freed on another thread cost glibc's allocator more
+/// than building it). Row `i` of `rows` is `items[i]`.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    items: Vec<Item>,
+    rows: Rows,
+}
+
+/// What a row of a [`Batch`] is.
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    /// A deferred child of this type; its placeholder is `DEFERRED + ` its position among the
+    /// cycle's deferred children.
+    Child(TypeId),
     /// A root record, whose placeholders refer to children of this batch or earlier ones.
-    Root(Record),
+    Root,
+}
+
+impl Batch {
+    fn push(&mut self, item: Item, record: &Record) {
+        self.items.push(item);
+        self.rows.push(record);
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
 }
 
 /// The sending side, held by the `CycleWriter`.
 #[derive(Debug)]
 pub(crate) struct Offload {
     plan: Plan,
-    batch: Vec<Item>,
+    batch: Batch,
     children: u32,
-    tx: SyncSender<Vec<Item>>,
+    tx: SyncSender<Batch>,
     closed: bool,
 }
 
@@ -132,10 +152,10 @@ impl Offload {
     /// Root records per batch.
     const BATCH: usize = 256;
 
-    pub(crate) fn new(plan: Plan, tx: SyncSender<Vec<Item>>) -> Self {
+    pub(crate) fn new(plan: Plan, tx: SyncSender<Batch>) -> Self {
         Offload {
             plan,
-            batch: Vec::new(),
+            batch: Batch::default(),
             children: 0,
             tx,
             closed: false,
@@ -151,7 +171,7 @@ impl Offload {
     /// (a placeholder for a child, nothing meaningful for a root record).
     pub(crate) fn push(&mut self, ty: TypeId, record: Record) -> Result<Ordinal> {
         if ty == self.plan.root {
-            self.batch.push(Item::Root(record));
+            self.batch.push(Item::Root, &record);
             if self.batch.len() >= Self::BATCH * 3 {
                 self.send();
             }
@@ -163,7 +183,7 @@ impl Offload {
                  cycle"
             )));
         }
-        self.batch.push(Item::Child(ty, record));
+        self.batch.push(Item::Child(ty), &record);
         self.children += 1;
         Ok(Ordinal(DEFERRED + self.children - 1))
     }
@@ -171,7 +191,7 @@ impl Offload {
     /// Sends what is queued (after a root record, or at the end).
     pub(crate) fn send(&mut self) {
         let batch = std::mem::take(&mut self.batch);
-        if !batch.is_empty() && self.tx.send(batch).is_err() {
+        if batch.len() > 0 && self.tx.send(batch).is_err() {
             self.closed = true;
         }
     }
@@ -189,23 +209,25 @@ pub(crate) fn run_children(
     current: &Current,
     index: &RecordIndex,
     targets: &[RefTargets],
-    rx: Receiver<Vec<Item>>,
-    roots: SyncSender<Vec<Record>>,
+    rx: Receiver<Batch>,
+    roots: SyncSender<Rows>,
 ) -> Result<Changes> {
     let mut changes = Changes::new(targets.len());
     let resolver = Resolver::new(plan, current, targets);
     // Every deferred child's real ordinal, by placeholder, for the whole cycle.
     let mut resolved: Vec<Ordinal> = Vec::new();
-    for batch in rx {
-        let mut out = Vec::with_capacity(batch.len());
-        for item in batch {
+    for mut batch in rx {
+        let mut out = Rows::new();
+        for (i, &item) in batch.items.iter().enumerate() {
+            let i = i as u32;
             match item {
-                Item::Child(ty, record) => {
-                    resolved.push(changes.add(current, index, ty, record)?);
+                Item::Child(ty) => {
+                    let packed = batch.rows.packed(i).expect("a row per item");
+                    resolved.push(changes.add_packed(current, index, ty, packed)?);
                 }
-                Item::Root(mut record) => {
-                    resolver.resolve(&mut record, &resolved)?;
-                    out.push(record);
+                Item::Root => {
+                    resolver.resolve(&mut batch.rows, i, &resolved)?;
+                    out.push_packed(batch.rows.packed(i).expect("a row per item"));
                 }
             }
         }
@@ -238,23 +260,27 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// Replaces every placeholder in `record` by the ordinal `resolved` holds for it.
-    fn resolve(&self, record: &mut Record, resolved: &[Ordinal]) -> Result<()> {
-        let Record::Object(values) = record else {
-            return Ok(());
-        };
-        for (i, (target, value)) in self.targets.iter().zip(values.iter_mut()).enumerate() {
-            let (Some(_), Value::Ref(o)) = (target, value) else {
-                continue;
-            };
-            if o.0 < DEFERRED {
-                continue;
+    /// Replaces every placeholder in root row `i` of `rows` by the ordinal `resolved` holds
+    /// for it.
+    fn resolve(&self, rows: &mut Rows, i: u32, resolved: &[Ordinal]) -> Result<()> {
+        let mut unknown = None;
+        rows.rewrite_refs(i, |at, o| {
+            let RefAt::Field(field) = at else { return o };
+            if o.0 < DEFERRED || self.targets.get(field.index()).is_none_or(Option::is_none) {
+                return o;
             }
-            *o = *resolved
-                .get((o.0 - DEFERRED) as usize)
-                .ok_or_else(|| self.unknown(i, o.0))?;
+            match resolved.get((o.0 - DEFERRED) as usize) {
+                Some(&real) => real,
+                None => {
+                    unknown.get_or_insert((field.index(), o.0));
+                    o
+                }
+            }
+        });
+        match unknown {
+            Some((field, ordinal)) => Err(self.unknown(field, ordinal)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn unknown(&self, field: usize, ordinal: u32) -> Error {
@@ -276,12 +302,13 @@ pub(crate) fn run_roots(
     current: &Current,
     index: &RecordIndex,
     types: usize,
-    rx: Receiver<Vec<Record>>,
+    rx: Receiver<Rows>,
 ) -> Result<Changes> {
     let mut changes = Changes::new(types);
     for batch in rx {
-        for record in batch {
-            changes.add(current, index, plan.root, record)?;
+        for i in 0..batch.len() {
+            let packed = batch.packed(i).expect("a row below the count");
+            changes.add_packed(current, index, plan.root, packed)?;
         }
     }
     Ok(changes)

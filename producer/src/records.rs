@@ -2,16 +2,16 @@
 //! version (an [`Overlay`](shoal_format::Overlay) of it), or the pending records of a cycle.
 //!
 //! The producer's indexes hold ordinals only and compare against the records where they are,
-//! so identity (equality and hash) must not depend on where a record is held: a `Record` in
-//! memory and the same record read in place hash and compare alike ([`hash_record`] and
-//! [`hash_at`], [`same_record`]). Floats compare by their bits, as they are encoded.
+//! so identity (equality and hash) must not depend on where a record is held: a record packed
+//! (a [`Row`]) and the same record read in place hash and compare alike ([`hash_row`] and
+//! [`hash_at`], [`same_row`]). Floats compare by their bits, as they are encoded.
 
 use std::hash::{BuildHasher, Hasher as _};
 use std::ops::Range;
 
 use shoal_format::{
-    Elements, FieldId, FieldValue, Ordinal, Record, RecordSource, Result, Row, Rows, Schema,
-    TypeId, TypeKind, VersionSource,
+    Elements, FieldId, FieldValue, Ordinal, RecordSource, Result, Row, Rows, Schema, TypeId,
+    TypeKind, VersionSource,
 };
 
 use crate::index::Hasher;
@@ -64,30 +64,7 @@ pub(crate) fn same_value(a: FieldValue<'_>, b: FieldValue<'_>) -> bool {
     }
 }
 
-/// The identity hash of a record held in memory.
-pub(crate) fn hash_record(hasher: &Hasher, record: &Record) -> u64 {
-    let mut h = hasher.build_hasher();
-    match record {
-        Record::Object(values) => {
-            h.write_usize(values.len());
-            values.iter().for_each(|v| hash_value(&mut h, v.into()));
-        }
-        Record::List(e) | Record::Set(e) => {
-            h.write_usize(e.len());
-            e.iter().for_each(|o| h.write_u32(o.0));
-        }
-        Record::Map(e) => {
-            h.write_usize(e.len());
-            for (k, v) in e {
-                h.write_u32(k.0);
-                h.write_u32(v.0);
-            }
-        }
-    }
-    h.finish()
-}
-
-/// The identity hash of a packed record: [`hash_record`] of the same record.
+/// The identity hash of a packed record.
 pub(crate) fn hash_row(hasher: &Hasher, row: Row<'_>) -> u64 {
     let mut h = hasher.build_hasher();
     match row.field_count() {
@@ -100,7 +77,7 @@ pub(crate) fn hash_row(hasher: &Hasher, row: Row<'_>) -> u64 {
     h.finish()
 }
 
-/// Feeds a list, set or map's elements to a hasher as [`hash_record`] does.
+/// Feeds a list, set or map's elements to a hasher.
 fn hash_elements(h: &mut impl std::hash::Hasher, elements: Elements<'_>) {
     h.write_usize(elements.len());
     for (k, v) in elements {
@@ -111,7 +88,7 @@ fn hash_elements(h: &mut impl std::hash::Hasher, elements: Elements<'_>) {
     }
 }
 
-/// The identity hash of record `o` of `ty` read in place: [`hash_record`] of the same record.
+/// The identity hash of record `o` of `ty` read in place: [`hash_row`] of the same record packed.
 pub(crate) fn hash_at<S: RecordSource + ?Sized>(
     hasher: &Hasher,
     source: &S,
@@ -215,26 +192,30 @@ fn elements_hashes_in<S: VersionSource + ?Sized>(
     Ok(out)
 }
 
-/// True when record `o` of `ty` in `source` is `record`.
-pub(crate) fn same_record<S: RecordSource + ?Sized>(
+/// True when record `o` of `ty` in `source` is the packed record `row`.
+pub(crate) fn same_row<S: RecordSource + ?Sized>(
     source: &S,
     ty: TypeId,
     o: Ordinal,
-    record: &Record,
+    row: Row<'_>,
 ) -> bool {
-    match record {
-        Record::Object(values) => values.iter().enumerate().all(|(f, v)| {
+    if row.field_count().is_some() {
+        return row.fields().enumerate().all(|(f, v)| {
             source
                 .field(ty, FieldId(f as u32), o)
-                .is_ok_and(|x| same_value(x, v.into()))
-        }),
-        Record::List(e) | Record::Set(e) => source
-            .elements(ty, o)
-            .is_ok_and(|it| it.len() == e.len() && it.zip(e).all(|((k, _), x)| k == *x)),
-        Record::Map(e) => source.elements(ty, o).is_ok_and(|it| {
-            it.len() == e.len() && it.zip(e).all(|((k, v), (a, b))| k == *a && v == Some(*b))
-        }),
+                .is_ok_and(|x| same_value(x, v))
+        });
     }
+    let Some(mine) = row.elements() else {
+        return false;
+    };
+    // A list's elements carry no value; a map's entries do.
+    source.elements(ty, o).is_ok_and(|theirs| {
+        theirs.len() == mine.len()
+            && theirs
+                .zip(mine)
+                .all(|((k, v), (a, b))| k == a && (b.is_none() || v == b))
+    })
 }
 
 /// The number of fields of an object type; `None` for a list, set or map type.
@@ -300,7 +281,8 @@ mod tests {
 
     use bytes::Bytes;
     use shoal_format::{
-        write_snapshot, DataState, FieldKind, SnapshotView, TypeDef, Value, Version, WriteOptions,
+        write_snapshot, DataState, FieldKind, Record, SnapshotView, TypeDef, Value, Version,
+        WriteOptions,
     };
 
     use super::*;
@@ -345,6 +327,9 @@ mod tests {
         }
         let votes = Record::Map(vec![(Ordinal(0), Ordinal(1)), (Ordinal(2), Ordinal(3))]);
         state.insert(TypeId(3), Ordinal(1), votes).unwrap();
+        // The same keys, one value apart.
+        let other = Record::Map(vec![(Ordinal(0), Ordinal(1)), (Ordinal(2), Ordinal(2))]);
+        state.insert(TypeId(3), Ordinal(2), other).unwrap();
         let options = WriteOptions {
             page_shift: 4,
             ..WriteOptions::default()
@@ -352,6 +337,35 @@ mod tests {
         let mut bytes = Vec::new();
         write_snapshot(&state, Version(1), &options, &mut bytes).unwrap();
         (state, SnapshotView::open(Bytes::from(bytes)).unwrap())
+    }
+
+    fn hash_of(hasher: &Hasher, record: &Record) -> u64 {
+        let mut packed = Vec::new();
+        Rows::pack(record, &mut packed);
+        hash_row(hasher, Row::of(&packed))
+    }
+
+    #[test]
+    fn a_packed_record_is_the_same_as_itself_in_place_and_as_no_other() {
+        let (state, view) = snapshot();
+        for t in 0..4 {
+            let ty = TypeId(t);
+            let records: Vec<(Ordinal, &Record)> = state.records(ty).collect();
+            for &(o, record) in &records {
+                let mut packed = Vec::new();
+                Rows::pack(record, &mut packed);
+                for &(other, theirs) in &records {
+                    let same = same_row(&view, ty, other, Row::of(&packed));
+                    assert_eq!(
+                        same,
+                        theirs == record,
+                        "type {t}: #{} against #{}",
+                        o.0,
+                        other.0
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -364,7 +378,7 @@ mod tests {
             let all = hashes_in(&hasher, &view, ty, 0..slots).unwrap();
             let expected: Vec<(Ordinal, u64)> = state
                 .records(ty)
-                .map(|(o, r)| (o, hash_record(&hasher, r)))
+                .map(|(o, r)| (o, hash_of(&hasher, r)))
                 .collect();
             assert_eq!(all, expected, "type {t}");
             for &(o, h) in &all {

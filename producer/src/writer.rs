@@ -15,11 +15,11 @@
 
 use hashbrown::HashTable;
 use serde::Serialize;
-use shoal_format::{Ordinal, Record, RecordSink, Rows, Schema, TypeId, Value};
+use shoal_format::{Ordinal, Record, RecordSink, Row, Rows, Schema, TypeId, Value};
 
 use crate::cycle::{Current, Op};
 use crate::error::{Error, Result};
-use crate::index::{KeyIndex, RecordIndex};
+use crate::index::{Guess, KeyIndex, RecordIndex};
 
 /// Ordinals at or above this are provisional (pending records of the current cycle).
 pub(crate) const PROVISIONAL: u32 = 1 << 31;
@@ -47,6 +47,8 @@ pub(crate) struct Changes {
     strings: Vec<hashbrown::HashMap<Box<str>, Ordinal>>,
     /// The record being matched, packed.
     scratch: Vec<u8>,
+    /// Per type: the ordinal the next record is tried at before the index is probed.
+    guesses: Vec<Guess>,
 }
 
 impl Changes {
@@ -59,6 +61,7 @@ impl Changes {
             offered: 0,
             strings: (0..types).map(|_| hashbrown::HashMap::new()).collect(),
             scratch: Vec::new(),
+            guesses: vec![Guess::default(); types],
         }
     }
 
@@ -118,17 +121,36 @@ impl Changes {
         ty: TypeId,
         record: Record,
     ) -> Result<Ordinal> {
-        self.offered += 1;
-        let hash = index.hash(&record);
-        if let Some(o) = index.find(current, ty, &record, hash) {
-            self.seen[ty.index()].insert(o.0);
-            return Ok(o);
-        }
         let mut packed = std::mem::take(&mut self.scratch);
         packed.clear();
         Rows::pack(&record, &mut packed);
-        let i = self.adopt_packed(ty, &packed, hash);
+        let matched = self.add_packed(current, index, ty, &packed);
         self.scratch = packed;
+        matched
+    }
+
+    /// Matches one checked record, packed by `Rows::pack`.
+    pub(crate) fn add_packed(
+        &mut self,
+        current: &Current,
+        index: &RecordIndex,
+        ty: TypeId,
+        packed: &[u8],
+    ) -> Result<Ordinal> {
+        self.offered += 1;
+        let row = Row::of(packed);
+        let guess = &mut self.guesses[ty.index()];
+        if let Some(o) = guess.find(current, ty, row) {
+            self.seen[ty.index()].insert(o.0);
+            return Ok(o);
+        }
+        let hash = index.hash_row(row);
+        if let Some(o) = index.find(current, ty, row, hash) {
+            guess.found(o);
+            self.seen[ty.index()].insert(o.0);
+            return Ok(o);
+        }
+        let i = self.adopt_packed(ty, packed, hash);
         Ok(Ordinal(PROVISIONAL + i.ok_or_else(too_many)?))
     }
 }

@@ -581,3 +581,50 @@ async fn the_producer_holds_the_snapshot_of_its_version_whether_published_or_not
         assert_eq!(view.to_state().unwrap(), after, "version {v}");
     }
 }
+
+/// One full cycle adding `movies` in the order given.
+async fn publish_in_order(
+    producer: &mut Producer,
+    movies: Vec<Movie>,
+) -> shoal_producer::Result<shoal_producer::CycleReport> {
+    producer
+        .run_cycle(move |w| movies.iter().try_for_each(|m| w.add(m)))
+        .await
+}
+
+#[tokio::test]
+async fn the_same_records_in_any_order_match_and_publish_nothing() {
+    // Matching tries the ordinal after the last match before the index: every order must
+    // still find every record, whether the guesses hit, miss now and then, or never hit.
+    for threads in [1, 2] {
+        same_records_in_any_order(threads).await;
+    }
+}
+
+async fn same_records_in_any_order(threads: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut producer, _) = producer_on(dir.path(), threads).await;
+    let mut rng = Rng::new(7);
+    let movies = catalog(&mut rng, 3000);
+    publish(&mut producer, &movies).await.unwrap();
+    let v1 = producer.state().unwrap();
+    let in_order: Vec<Movie> = movies.values().cloned().collect();
+    let mut reversed = in_order.clone();
+    reversed.reverse();
+    let mut rotated = in_order.clone();
+    rotated.rotate_left(1234);
+    let mut shuffled = in_order.clone();
+    for i in (1..shuffled.len()).rev() {
+        shuffled.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    for (name, order) in [
+        ("in order", in_order),
+        ("reversed", reversed),
+        ("rotated", rotated),
+        ("shuffled", shuffled),
+    ] {
+        let report = publish_in_order(&mut producer, order).await.unwrap();
+        assert!(!report.published, "{name}, {threads} threads: {report}");
+        assert_eq!(producer.state().unwrap(), v1, "{name}, {threads} threads");
+    }
+}
