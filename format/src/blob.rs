@@ -407,6 +407,20 @@ pub(crate) struct BlobWriter<W: Write> {
     open: Option<SectionEntry>,
 }
 
+impl BlobWriter<Vec<u8>> {
+    /// A writer of sections alone, for another writer to [`append`](BlobWriter::append):
+    /// sections written apart, on other threads, land as if written in place, since each
+    /// starts 8-aligned and is padded to 8 (no header; its table is never written).
+    pub(crate) fn detached() -> Self {
+        BlobWriter {
+            w: Vec::new(),
+            pos: 0,
+            entries: Vec::new(),
+            open: None,
+        }
+    }
+}
+
 impl<W: Write> BlobWriter<W> {
     pub(crate) fn new(mut w: W, header: &Header, schema: &Schema) -> Result<Self> {
         let mut schema_bytes = Vec::new();
@@ -466,6 +480,21 @@ impl<W: Write> BlobWriter<W> {
             e.len = self.pos - e.offset;
             self.entries.push(e);
         }
+        Ok(())
+    }
+
+    /// Takes in the sections `other` wrote (a [`detached`](BlobWriter::detached) writer),
+    /// after those written so far.
+    pub(crate) fn append(&mut self, other: BlobWriter<Vec<u8>>) -> Result<()> {
+        debug_assert!(self.open.is_none() && other.open.is_none());
+        let at = self.pos;
+        self.w.write_all(&other.w)?;
+        self.pos += other.w.len() as u64;
+        self.entries
+            .extend(other.entries.into_iter().map(|e| SectionEntry {
+                offset: e.offset + at,
+                ..e
+            }));
         Ok(())
     }
 

@@ -94,5 +94,7 @@ pub use schema::{
 pub use schema_diff::{SchemaChange, SchemaDiff};
 pub use section::ColumnReader;
 pub use ser::{add, RecordSink};
-pub use snapshot::{write_snapshot, KeyIndexRef, SnapshotView, WriteOptions, DEFAULT_PAGE_SHIFT};
+pub use snapshot::{
+    write_snapshot, write_snapshot_on, KeyIndexRef, SnapshotView, WriteOptions, DEFAULT_PAGE_SHIFT,
+};
 pub use state::{DataState, StateBuilder};

@@ -14,6 +14,7 @@ use crate::keyindex::{
     self, check_placement, indexed_key, KeyIndexHeader, EMPTY_SLOT, KEY_INDEX_HEADER_LEN,
     SECTION_KEY_INDEX,
 };
+use crate::parallel::map_parts;
 use crate::read::{missing, Elements, FieldValue, RecordSource, VersionSource};
 use crate::schema::{ColumnKind, Schema, TypeKind};
 use crate::section::{
@@ -78,10 +79,25 @@ impl WriteOptions {
 ///
 /// Memory beyond the source itself is one page and one page directory at a time, and a key
 /// index's table while it is written.
-pub fn write_snapshot<S: VersionSource + ?Sized, W: Write>(
+pub fn write_snapshot<S: VersionSource + Sync + ?Sized, W: Write>(
     source: &S,
     version: Version,
     options: &WriteOptions,
+    w: W,
+) -> Result<u64> {
+    write_snapshot_on(source, version, options, 1, w)
+}
+
+/// [`write_snapshot`], the column and key index sections of each type encoded on up to
+/// `threads` threads, `threads` sections at a time: the same bytes, with up to `threads`
+/// sections held in memory before they are written (with 1, none: each is written as it is
+/// encoded). A section does not depend on where it lands (each starts 8-aligned and is
+/// padded to 8), so one encoded apart is appended as it is.
+pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
+    source: &S,
+    version: Version,
+    options: &WriteOptions,
+    threads: usize,
     w: W,
 ) -> Result<u64> {
     options.check()?;
@@ -97,47 +113,112 @@ pub fn write_snapshot<S: VersionSource + ?Sized, W: Write>(
     let mut writer = BlobWriter::new(w, &header, schema)?;
     for t in 0..schema.type_count() {
         let ty = TypeId(t as u32);
-        let populated = source.populated(ty);
-        let slot_count = source.slot_count(ty);
+        let of_type = OfType {
+            ty,
+            populated: source.populated(ty),
+            slot_count: source.slot_count(ty),
+        };
         writer.begin(SECTION_TYPE, ty, 0);
-        write_type_section(&mut writer, slot_count, &[&populated])?;
+        write_type_section(&mut writer, of_type.slot_count, &[&of_type.populated])?;
         writer.end()?;
-        let object = matches!(schema.types()[t].kind, TypeKind::Object { .. });
-        let (mut values, mut elements) = (Vec::new(), Vec::new());
-        for (c, kind) in schema.columns(ty).iter().enumerate() {
-            writer.begin(SECTION_COLUMN, ty, c as u32);
-            let column = FieldId(c as u32);
-            write_pages(
-                &mut writer,
-                *kind,
-                slot_count as usize,
-                (options.page_shift, options.dictionary),
-                |start, end, out| {
-                    let range = start as u32..end as u32;
-                    if object {
-                        values.clear();
-                        source.column_values(ty, column, range, &mut values)?;
-                        out.extend(values.iter().map(|v| v.map_or(Cell::Hole, Cell::Field)));
-                    } else {
-                        elements.clear();
-                        source.column_elements(ty, range, &mut elements)?;
-                        out.extend(
-                            elements
-                                .drain(..)
-                                .map(|e| e.map_or(Cell::Hole, Cell::Elements)),
-                        );
-                    }
-                    Ok(())
-                },
-            )?;
-            writer.end()?;
+        let parts = parts_of(schema, ty, options);
+        if threads <= 1 {
+            for &part in &parts {
+                write_part(&mut writer, source, &of_type, part, options)?;
+            }
+            continue;
         }
-        if let Some(fields) = indexed_key(schema, ty).filter(|_| options.key_indexes) {
-            write_key_index(&mut writer, source, ty, &populated, &fields)?;
+        for group in parts.chunks(threads) {
+            let written = map_parts(group, |&part| {
+                let mut detached = BlobWriter::detached();
+                write_part(&mut detached, source, &of_type, part, options).map(|()| detached)
+            });
+            for w in written {
+                writer.append(w?)?;
+            }
         }
     }
     let (_, len) = writer.finish()?;
     Ok(len)
+}
+
+/// What every section of a type needs to know of it.
+struct OfType<'a> {
+    ty: TypeId,
+    populated: Cow<'a, RoaringBitmap>,
+    slot_count: u32,
+}
+
+/// A section of a type after its type section.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Column(FieldId),
+    KeyIndex,
+}
+
+/// The sections of `ty` after its type section, in the order they are written.
+fn parts_of(schema: &Schema, ty: TypeId, options: &WriteOptions) -> Vec<Part> {
+    let columns = (0..schema.columns(ty).len()).map(|c| Part::Column(FieldId(c as u32)));
+    let key = indexed_key(schema, ty).filter(|_| options.key_indexes);
+    columns.chain(key.map(|_| Part::KeyIndex)).collect()
+}
+
+fn write_part<S: VersionSource + ?Sized, W: Write>(
+    writer: &mut BlobWriter<W>,
+    source: &S,
+    of_type: &OfType<'_>,
+    part: Part,
+    options: &WriteOptions,
+) -> Result<()> {
+    let (schema, ty) = (source.schema(), of_type.ty);
+    match part {
+        Part::Column(column) => {
+            writer.begin(SECTION_COLUMN, ty, column.0);
+            write_column(writer, source, of_type, column, options)?;
+            writer.end()
+        }
+        Part::KeyIndex => {
+            let fields = indexed_key(schema, ty).unwrap_or_default();
+            write_key_index(writer, source, ty, &of_type.populated, &fields)
+        }
+    }
+}
+
+/// The pages of one column (of an object type; of a list, set or map type, its elements).
+fn write_column<S: VersionSource + ?Sized, W: Write>(
+    writer: &mut BlobWriter<W>,
+    source: &S,
+    of_type: &OfType<'_>,
+    column: FieldId,
+    options: &WriteOptions,
+) -> Result<()> {
+    let (schema, ty) = (source.schema(), of_type.ty);
+    let object = matches!(schema.types()[ty.index()].kind, TypeKind::Object { .. });
+    let kind = schema.columns(ty)[column.index()];
+    let (mut values, mut elements) = (Vec::new(), Vec::new());
+    write_pages(
+        writer,
+        kind,
+        of_type.slot_count as usize,
+        (options.page_shift, options.dictionary),
+        |start, end, out| {
+            let range = start as u32..end as u32;
+            if object {
+                values.clear();
+                source.column_values(ty, column, range, &mut values)?;
+                out.extend(values.iter().map(|v| v.map_or(Cell::Hole, Cell::Field)));
+            } else {
+                elements.clear();
+                source.column_elements(ty, range, &mut elements)?;
+                out.extend(
+                    elements
+                        .drain(..)
+                        .map(|e| e.map_or(Cell::Hole, Cell::Elements)),
+                );
+            }
+            Ok(())
+        },
+    )
 }
 
 /// The key index section of `ty` (see [`crate::keyindex`]): the canonical table of every

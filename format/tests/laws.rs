@@ -1,14 +1,15 @@
 //! The laws of the format, on random schemas, random datasets and random changes:
 //! decode(encode(a)) == a; a + delta(a, b) == b, byte for byte against snapshot(b);
-//! b + reverse(a, b) == a; the same across compatible schema changes.
+//! b + reverse(a, b) == a; the same across compatible schema changes; a snapshot's sections
+//! encoded on several threads are the bytes of one thread.
 
 mod common;
 
 use common::random::{self, Rng};
 use proptest::prelude::*;
 use shoal_format::{
-    write_delta, write_delta_of, write_snapshot, DataState, DeltaView, OrdinalChanges, Overlay,
-    PagedVersion, SnapshotView, TypeId, Version, WriteOptions,
+    write_delta, write_delta_of, write_snapshot, write_snapshot_on, DataState, DeltaView,
+    OrdinalChanges, Overlay, PagedVersion, SnapshotView, TypeId, Version, WriteOptions,
 };
 
 fn snapshot(state: &DataState, version: u64, options: &WriteOptions) -> Vec<u8> {
@@ -109,6 +110,11 @@ proptest! {
         let mut out = Vec::new();
         write_snapshot(&next, Version(2), &opts, &mut out).unwrap();
         prop_assert_eq!(&out, &snapshot(&b, 2, &opts));
+        for threads in [2, 3] {
+            out.clear();
+            write_snapshot_on(&next, Version(2), &opts, threads, &mut out).unwrap();
+            prop_assert_eq!(&out, &snapshot(&b, 2, &opts), "sections on {} threads", threads);
+        }
         out.clear();
         write_delta_of(&base, &next, &changes, Version(1), Version(2), &opts, &mut out).unwrap();
         prop_assert_eq!(&out, &delta(&a, &b, 1, 2, &opts));

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shoal_format::{
-    write_delta_of, write_snapshot, DataState, Ordinal, OrdinalChanges, Overlay, Projected,
-    RecordSource, Schema, SnapshotView, TypeId, Value, Version, VersionSource, WriteOptions,
+    write_delta_of, write_snapshot, write_snapshot_on, DataState, Ordinal, OrdinalChanges, Overlay,
+    Projected, RecordSource, Schema, SnapshotView, TypeId, Value, Version, VersionSource,
+    WriteOptions,
 };
 use shoal_store::BlobName;
 
@@ -379,7 +380,10 @@ impl Cycle {
         // at the moment it grows.
         let size_hint = self.data.current.data().len().max(next.added_size());
         let mut snapshot = Vec::with_capacity(size_hint + size_hint / 8);
-        write_snapshot(next, version, &self.write_options(), &mut snapshot)?;
+        // Its sections on the cycle's threads: beside the checks of a first cycle they share
+        // the cores, and on a later cycle, whose checks are short, they have them.
+        let threads = self.setup.options.threads;
+        write_snapshot_on(next, version, &self.write_options(), threads, &mut snapshot)?;
         // Held until the next cycle as the current version: no spare capacity (the first
         // snapshot grew by doubling).
         snapshot.shrink_to_fit();

@@ -864,7 +864,7 @@ fn replay(
 }
 
 /// `source` encoded as the snapshot of `version`, opened.
-fn encode<S: VersionSource + ?Sized>(
+fn encode<S: VersionSource + Sync + ?Sized>(
     source: &S,
     version: Version,
     options: &WriteOptions,
