@@ -137,10 +137,12 @@ impl<'a, S: VersionSource + ?Sized> Overlay<'a, S> {
         }
         let mut added: Vec<(u32, u32)> = layer.added.drain(..).chain(placed).collect();
         added.sort_unstable_by_key(|&(o, _)| o);
-        added.iter().for_each(|&(o, _)| {
-            layer.hidden.insert(o);
-            layer.populated.insert(o);
-        });
+        let sorted = added.iter().map(|&(o, _)| o);
+        let ordinals =
+            RoaringBitmap::from_sorted_iter(sorted.clone()).unwrap_or_else(|_| sorted.collect()); // an ordinal twice: the last row wins
+
+        layer.hidden |= &ordinals;
+        layer.populated |= &ordinals;
         layer.added = added;
         layer.rows = rows;
     }

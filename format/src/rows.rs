@@ -144,15 +144,31 @@ impl Rows {
         let Some(&start) = chunk.starts.get(j) else {
             return;
         };
-        let row = &mut chunk.bytes[start as usize..];
-        let mut places = Vec::new();
-        Row(row).for_each_ref(|at, offset| places.push((at, offset)));
-        for (at, offset) in places {
+        let end = chunk
+            .starts
+            .get(j + 1)
+            .map_or(chunk.bytes.len(), |&e| e as usize);
+        let row = &mut chunk.bytes[start as usize..end];
+        // The places are found on a copy of the row (it is small, and rewriting a reference
+        // moves nothing), so a row of any length costs no allocation.
+        let mut copy = [0u8; 256];
+        let scratch;
+        let read: &[u8] = match copy.get_mut(..row.len()) {
+            Some(copy) => {
+                copy.copy_from_slice(row);
+                copy
+            }
+            None => {
+                scratch = row.to_vec();
+                &scratch
+            }
+        };
+        Row(read).for_each_ref(|at, offset| {
             let word: &mut [u8; 4] = (&mut row[offset..offset + 4])
                 .try_into()
                 .expect("a reference is 4 bytes");
             *word = map(at, Ordinal(u32::from_le_bytes(*word))).0.to_le_bytes();
-        }
+        });
     }
 
     /// Bytes held, bookkeeping included.

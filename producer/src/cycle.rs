@@ -266,8 +266,8 @@ impl Cycle {
             &data.keys,
             changes,
             live.as_deref(),
-            self.setup.options.placement,
-            self.setup.options.page_shift,
+            (self.setup.options.placement, self.setup.options.page_shift),
+            self.setup.options.threads,
         )?;
         let place_time = t.elapsed();
         let mut report = CycleReport {

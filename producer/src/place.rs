@@ -25,6 +25,8 @@ use shoal_format::{
     TypeId, TypeKind, VersionSource,
 };
 
+use shoal_format::parallel::map_shares;
+
 use crate::cycle::Current;
 use crate::error::{Error, Result};
 use crate::index::{KeyIndex, RecordIndex};
@@ -180,8 +182,8 @@ pub(crate) fn place<'a>(
     keys: &KeyIndex,
     mut changes: Changes,
     live: Option<&[Bitset]>,
-    policy: Placement,
-    page_shift: u8,
+    (policy, page_shift): (Placement, u8),
+    threads: usize,
 ) -> Result<Placed<'a>> {
     let schema = current.schema_arc().clone();
     let types = schema.type_count();
@@ -294,7 +296,8 @@ pub(crate) fn place<'a>(
     for t in 0..types {
         let mut rows = std::mem::take(&mut changes.pending[t]);
         let hashes = std::mem::take(&mut changes.pending_hashes[t]);
-        let mut list = finalize_rows(&mut rows, hashes, &finals, &targets[t], t, index);
+        let hashing = (index, threads);
+        let mut list = finalize_rows(&mut rows, hashes, &finals, &targets[t], t, hashing);
         list.sort_unstable_by_key(|(o, _, _)| *o);
         let mut pages: Vec<u32> = list.iter().map(|(o, _, _)| o.0 >> page_shift).collect();
         pages.dedup();
@@ -315,35 +318,50 @@ pub(crate) fn place<'a>(
 }
 
 /// Points the live pending records of type `t` at the final ordinals of what they refer to;
-/// returns (final ordinal, row, hash) of each.
+/// returns (final ordinal, row, hash) of each. The rows whose references changed are hashed
+/// again on `threads` threads (every row, in a first cycle).
 fn finalize_rows(
     rows: &mut Rows,
-    hashes: Vec<u64>,
+    mut hashes: Vec<u64>,
     finals: &[Vec<Option<Ordinal>>],
     targets: &RefTargets,
     t: usize,
-    index: &RecordIndex,
+    (index, threads): (&RecordIndex, usize),
 ) -> Vec<(Ordinal, u32, u64)> {
     let mut list = Vec::new();
-    for (i, hash) in hashes.into_iter().enumerate() {
-        let Some(o) = finals[t][i] else { continue };
+    let mut rewritten = Vec::new();
+    for (i, &fin) in finals[t].iter().enumerate() {
+        let Some(o) = fin else { continue };
         let i = i as u32;
-        let mut rewritten = false;
+        let mut changed = false;
         rows.rewrite_refs(i, |at, r| {
             if r.0 < PROVISIONAL {
                 return r;
             }
-            rewritten = true;
+            changed = true;
             let target = targets.at(at);
             finals[target.index()][(r.0 - PROVISIONAL) as usize]
                 .expect("a live record refers only to live records")
         });
         // A record whose references are rewritten hashes differently afterwards.
-        let hash = match rewritten {
-            true => index.hash_row(rows.row(i).expect("a row below the count")),
-            false => hash,
-        };
-        list.push((o, i, hash));
+        if changed {
+            rewritten.push(i);
+        }
+        list.push((o, i, 0));
+    }
+    let rows = &*rows;
+    let rehash = |share: &[u32]| -> Vec<u64> {
+        share
+            .iter()
+            .map(|&i| index.hash_row(rows.row(i).expect("a row below the count")))
+            .collect()
+    };
+    let again = map_shares(&rewritten, threads, rehash).concat();
+    for (&i, h) in rewritten.iter().zip(again) {
+        hashes[i as usize] = h;
+    }
+    for entry in &mut list {
+        entry.2 = hashes[entry.1 as usize];
     }
     list
 }
