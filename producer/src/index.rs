@@ -235,6 +235,44 @@ impl Guess {
     }
 }
 
+/// Ordinals the identity index found lately, in a small table by hash, tried after the
+/// [`Guess`] and before the index. A record many records share (an empty tag list, a
+/// one-tag list) comes back again and again at an ordinal the guess cannot follow, and each
+/// probe of the index misses the cache twice; this table (64 KiB a type, made on first use)
+/// stays in cache. A slot holds the last ordinal found with a hash of its slot.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Recent {
+    slots: Vec<(u64, Ordinal)>,
+}
+
+impl Recent {
+    const BITS: u32 = 12;
+
+    fn slot(hash: u64) -> usize {
+        (hash >> 40) as usize & ((1 << Self::BITS) - 1)
+    }
+
+    /// The ordinal remembered for `hash`, when its record is the packed record `row`.
+    pub(crate) fn find<S: RecordSource + ?Sized>(
+        &self,
+        version: &S,
+        ty: TypeId,
+        row: Row<'_>,
+        hash: u64,
+    ) -> Option<Ordinal> {
+        let &(h, o) = self.slots.get(Self::slot(hash))?;
+        (h == hash && version.contains(ty, o) && same_row(version, ty, o, row)).then_some(o)
+    }
+
+    /// `o`, whose record hashes to `hash`, was found through the index.
+    pub(crate) fn remember(&mut self, hash: u64, o: Ordinal) {
+        if self.slots.is_empty() {
+            self.slots = vec![(0, Ordinal(u32::MAX)); 1 << Self::BITS];
+        }
+        self.slots[Self::slot(hash)] = (hash, o);
+    }
+}
+
 /// The steps from a type to one primary-key field: (type, field) per reference followed.
 pub(crate) type KeyPath = Vec<(TypeId, FieldId)>;
 

@@ -19,7 +19,7 @@ use shoal_format::{Ordinal, Record, RecordSink, Row, Rows, Schema, TypeId, Value
 
 use crate::cycle::{Current, Op};
 use crate::error::{Error, Result};
-use crate::index::{Guess, KeyIndex, RecordIndex};
+use crate::index::{Guess, KeyIndex, Recent, RecordIndex};
 
 /// Ordinals at or above this are provisional (pending records of the current cycle).
 pub(crate) const PROVISIONAL: u32 = 1 << 31;
@@ -49,6 +49,8 @@ pub(crate) struct Changes {
     scratch: Vec<u8>,
     /// Per type: the ordinal the next record is tried at before the index is probed.
     guesses: Vec<Guess>,
+    /// Per type: ordinals the index found lately, tried next.
+    recent: Vec<Recent>,
 }
 
 impl Changes {
@@ -62,6 +64,7 @@ impl Changes {
             strings: (0..types).map(|_| hashbrown::HashMap::new()).collect(),
             scratch: Vec::new(),
             guesses: vec![Guess::default(); types],
+            recent: vec![Recent::default(); types],
         }
     }
 
@@ -145,7 +148,13 @@ impl Changes {
             return Ok(o);
         }
         let hash = index.hash_row(row);
-        if let Some(o) = index.find(current, ty, row, hash) {
+        let recent = &mut self.recent[ty.index()];
+        let found = recent.find(current, ty, row, hash).or_else(|| {
+            let o = index.find(current, ty, row, hash)?;
+            recent.remember(hash, o);
+            Some(o)
+        });
+        if let Some(o) = found {
             guess.found(o);
             self.seen[ty.index()].insert(o.0);
             return Ok(o);
