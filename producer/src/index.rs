@@ -97,7 +97,7 @@ impl RecordIndex {
         map_shares(&starts, threads, hash_share).concat()
     }
 
-    /// The identity hash of a packed record (the hash of the same `Record`).
+    /// The identity hash of a packed record (the hash of the same record read in place).
     pub(crate) fn hash_row(&self, row: shoal_format::Row<'_>) -> u64 {
         crate::records::hash_row(&self.hasher, row)
     }
