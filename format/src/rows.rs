@@ -18,7 +18,8 @@
 
 use crate::ids::{FieldId, Ordinal};
 use crate::read::{Elements, FieldValue};
-use crate::record::{Record, Value};
+use crate::record::Record;
+use crate::schema::TypeKind;
 
 /// Rows per chunk.
 const CHUNK_SHIFT: u32 = 14;
@@ -61,9 +62,7 @@ impl Rows {
     pub fn pack(record: &Record, out: &mut Vec<u8>) {
         match record {
             Record::Object(values) => {
-                out.push(OBJECT);
-                put_varint(out, values.len() as u64);
-                values.iter().for_each(|v| pack_value(v, out));
+                Self::pack_object(values.iter().map(FieldValue::from), out);
             }
             Record::List(e) | Record::Set(e) => {
                 out.push(if matches!(record, Record::List(_)) {
@@ -82,6 +81,35 @@ impl Rows {
                     out.extend_from_slice(&k.0.to_le_bytes());
                     out.extend_from_slice(&v.0.to_le_bytes());
                 }
+            }
+        }
+    }
+
+    /// The packed bytes of the object record whose fields hold `values`, appended to `out`:
+    /// what [`Rows::pack`] makes of the same record, for a record read where it lives.
+    pub fn pack_object<'v>(
+        values: impl ExactSizeIterator<Item = FieldValue<'v>>,
+        out: &mut Vec<u8>,
+    ) {
+        out.push(OBJECT);
+        put_varint(out, values.len() as u64);
+        values.for_each(|v| pack_value(v, out));
+    }
+
+    /// The packed bytes of the list, set or map record of `kind` holding `elements`,
+    /// appended to `out` (what [`Rows::pack`] makes of the same record; an object kind
+    /// packs as a list).
+    pub fn pack_elements(kind: &TypeKind, elements: Elements<'_>, out: &mut Vec<u8>) {
+        out.push(match kind {
+            TypeKind::Set { .. } => SET,
+            TypeKind::Map { .. } => MAP,
+            _ => LIST,
+        });
+        put_varint(out, elements.len() as u64);
+        for (k, v) in elements {
+            out.extend_from_slice(&k.0.to_le_bytes());
+            if let Some(v) = v {
+                out.extend_from_slice(&v.0.to_le_bytes());
             }
         }
     }
@@ -204,6 +232,11 @@ impl<'a> Row<'a> {
         Row(packed)
     }
 
+    /// The packed bytes (equal records have equal bytes).
+    pub fn bytes(self) -> &'a [u8] {
+        self.0
+    }
+
     /// The value of `field`, or `None` when the row is not an object or has no such field.
     pub fn field(self, field: FieldId) -> Option<FieldValue<'a>> {
         let mut r = Reader(self.0);
@@ -215,7 +248,7 @@ impl<'a> Row<'a> {
             return None;
         }
         for _ in 0..field.0 {
-            r.value()?;
+            r.skip()?;
         }
         r.value()
     }
@@ -287,7 +320,7 @@ impl<'a> Row<'a> {
                     if r.0.first() == Some(&TAG_REF) {
                         f(RefAt::Field(FieldId(field as u32)), at(&r) + 1);
                     }
-                    if r.value().is_none() {
+                    if r.skip().is_none() {
                         return;
                     }
                 }
@@ -303,37 +336,37 @@ impl<'a> Row<'a> {
 
 const TAG_REF: u8 = 8;
 
-fn pack_value(v: &Value, out: &mut Vec<u8>) {
+fn pack_value(v: FieldValue<'_>, out: &mut Vec<u8>) {
     match v {
-        Value::Null => out.push(0),
-        Value::Bool(b) => out.extend_from_slice(&[1, *b as u8]),
-        Value::I32(x) => {
+        FieldValue::Null => out.push(0),
+        FieldValue::Bool(b) => out.extend_from_slice(&[1, b as u8]),
+        FieldValue::I32(x) => {
             out.push(2);
-            put_varint(out, zigzag(i64::from(*x)));
+            put_varint(out, zigzag(i64::from(x)));
         }
-        Value::I64(x) => {
+        FieldValue::I64(x) => {
             out.push(3);
-            put_varint(out, zigzag(*x));
+            put_varint(out, zigzag(x));
         }
-        Value::F32(x) => {
+        FieldValue::F32(x) => {
             out.push(4);
             out.extend_from_slice(&x.to_bits().to_le_bytes());
         }
-        Value::F64(x) => {
+        FieldValue::F64(x) => {
             out.push(5);
             out.extend_from_slice(&x.to_bits().to_le_bytes());
         }
-        Value::String(s) => {
+        FieldValue::Str(s) => {
             out.push(6);
             put_varint(out, s.len() as u64);
             out.extend_from_slice(s.as_bytes());
         }
-        Value::Bytes(b) => {
+        FieldValue::Bytes(b) => {
             out.push(7);
             put_varint(out, b.len() as u64);
             out.extend_from_slice(b);
         }
-        Value::Ref(o) => {
+        FieldValue::Ref(o) => {
             out.push(TAG_REF);
             out.extend_from_slice(&o.0.to_le_bytes());
         }
@@ -386,6 +419,20 @@ impl<'a> Reader<'a> {
         None
     }
 
+    /// Moves past one value without reading it (a string is not checked for UTF-8).
+    fn skip(&mut self) -> Option<()> {
+        let len = match self.byte()? {
+            0 => 0,
+            1 => 1,
+            2 | 3 => return self.varint().map(drop),
+            4 | TAG_REF => 4,
+            5 => 8,
+            6 | 7 => self.varint()? as usize,
+            _ => return None,
+        };
+        self.take(len).map(drop)
+    }
+
     fn value(&mut self) -> Option<FieldValue<'a>> {
         Some(match self.byte()? {
             0 => FieldValue::Null,
@@ -411,6 +458,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Value;
 
     fn records() -> Vec<Record> {
         vec![

@@ -17,7 +17,7 @@ use shoal_format::{
 use crate::index::Hasher;
 use crate::writer::PROVISIONAL;
 
-/// Feeds one value to a hasher: a tag, then its bits.
+/// Feeds one value to a hasher: a tag, then its bits (a key's values; see [`hash_fields`]).
 pub(crate) fn hash_value(h: &mut impl std::hash::Hasher, v: FieldValue<'_>) {
     match v {
         FieldValue::Null => h.write_u8(0),
@@ -64,48 +64,40 @@ pub(crate) fn same_value(a: FieldValue<'_>, b: FieldValue<'_>) -> bool {
     }
 }
 
-/// The identity hash of a packed record.
+/// The identity hash of a packed record: the hash of its bytes, which are equal exactly when
+/// the records are (see [`Rows`]), so nothing is decoded.
 pub(crate) fn hash_row(hasher: &Hasher, row: Row<'_>) -> u64 {
     let mut h = hasher.build_hasher();
-    match row.field_count() {
-        Some(n) => {
-            h.write_usize(n);
-            row.fields().for_each(|v| hash_value(&mut h, v));
-        }
-        None => hash_elements(&mut h, row.elements().unwrap_or(Elements::Slice([].iter()))),
-    }
+    h.write(row.bytes());
     h.finish()
 }
 
-/// Feeds a list, set or map's elements to a hasher.
-fn hash_elements(h: &mut impl std::hash::Hasher, elements: Elements<'_>) {
-    h.write_usize(elements.len());
-    for (k, v) in elements {
-        h.write_u32(k.0);
-        if let Some(v) = v {
-            h.write_u32(v.0);
-        }
-    }
-}
-
-/// The identity hash of record `o` of `ty` read in place: [`hash_row`] of the same record packed.
+/// The identity hash of record `o` of `ty` read in place: [`hash_row`] of the same record
+/// packed.
 pub(crate) fn hash_at<S: RecordSource + ?Sized>(
     hasher: &Hasher,
     source: &S,
     ty: TypeId,
     o: Ordinal,
 ) -> Result<u64> {
-    let mut h = hasher.build_hasher();
-    match field_count(source.schema(), ty) {
-        Some(n) => {
-            h.write_usize(n);
-            for f in 0..n {
-                hash_value(&mut h, source.field(ty, FieldId(f as u32), o)?);
-            }
+    let mut packed = Vec::with_capacity(64);
+    let kind = &type_def(source.schema(), ty)?.kind;
+    match kind {
+        TypeKind::Object { fields, .. } => {
+            let values = (0..fields.len()).map(|f| source.field(ty, FieldId(f as u32), o));
+            let values: Vec<FieldValue<'_>> = values.collect::<Result<_>>()?;
+            Rows::pack_object(values.into_iter(), &mut packed);
         }
-        None => hash_elements(&mut h, source.elements(ty, o)?),
+        _ => Rows::pack_elements(kind, source.elements(ty, o)?, &mut packed),
     }
-    Ok(h.finish())
+    Ok(hash_row(hasher, Row::of(&packed)))
+}
+
+/// The definition of `ty`, or an error naming it.
+fn type_def(schema: &Schema, ty: TypeId) -> Result<&shoal_format::TypeDef> {
+    schema
+        .type_def(ty)
+        .ok_or_else(|| shoal_format::Error::NoSuchField(format!("no type {ty}")))
 }
 
 /// Reads page-sized chunks of columns at a time.
@@ -154,13 +146,16 @@ pub(crate) fn hashes_in<S: VersionSource + ?Sized>(
         return elements_hashes_in(hasher, source, ty, range);
     };
     let fields: Vec<FieldId> = (0..n as u32).map(FieldId).collect();
+    let mut packed = Vec::new();
     walk_columns(source, ty, &fields, range, |o, values| {
-        out.push((o, hash_fields(hasher, values)));
+        packed.clear();
+        Rows::pack_object(values.iter().copied(), &mut packed);
+        out.push((o, hash_row(hasher, Row::of(&packed))));
     })?;
     Ok(out)
 }
 
-/// The hash of a run of values: their count, then each (an object's fields, a key's values).
+/// The hash of a run of values: their count, then each (a key's values).
 pub(crate) fn hash_fields(hasher: &Hasher, values: &[FieldValue<'_>]) -> u64 {
     let mut h = hasher.build_hasher();
     h.write_usize(values.len());
@@ -175,17 +170,18 @@ fn elements_hashes_in<S: VersionSource + ?Sized>(
     ty: TypeId,
     range: Range<u32>,
 ) -> Result<Vec<(Ordinal, u64)>> {
+    let kind = &type_def(source.schema(), ty)?.kind;
     let mut out = Vec::new();
-    let mut elements = Vec::new();
+    let (mut elements, mut packed) = (Vec::new(), Vec::new());
     for start in range.clone().step_by(CHUNK as usize) {
         let chunk = start..(start + CHUNK).min(range.end);
         elements.clear();
         source.column_elements(ty, chunk.clone(), &mut elements)?;
         for (o, e) in chunk.zip(elements.drain(..)) {
             if let Some(e) = e {
-                let mut h = hasher.build_hasher();
-                hash_elements(&mut h, e);
-                out.push((Ordinal(o), h.finish()));
+                packed.clear();
+                Rows::pack_elements(kind, e, &mut packed);
+                out.push((Ordinal(o), hash_row(hasher, Row::of(&packed))));
             }
         }
     }
