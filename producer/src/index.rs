@@ -610,7 +610,7 @@ const BUCKET_BITS: u32 = 16;
 /// entries inserted in this order fill it from one end to the other, each insert near the
 /// last, where inserting millions in ordinal order misses the cache on nearly every one. One
 /// counting pass: O(n), and twice the entries in memory for its length.
-fn bucket_order<T: Copy>(entries: Vec<T>, hash: impl Fn(&T) -> u64) -> Vec<T> {
+pub(crate) fn bucket_order<T: Copy>(entries: Vec<T>, hash: impl Fn(&T) -> u64) -> Vec<T> {
     if entries.len() < 1 << BUCKET_BITS {
         return entries; // a table this small stays in cache either way
     }

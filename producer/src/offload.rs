@@ -296,7 +296,8 @@ impl<'a> Resolver<'a> {
     }
 }
 
-/// The third thread: matches root records.
+/// The third thread: matches root records (the new ones are deduplicated at the end, all at
+/// once).
 pub(crate) fn run_roots(
     plan: &Plan,
     current: &Current,
@@ -304,13 +305,14 @@ pub(crate) fn run_roots(
     types: usize,
     rx: Receiver<Rows>,
 ) -> Result<Changes> {
-    let mut changes = Changes::new(types);
+    let mut changes = Changes::deferring_dedup(types, plan.root);
     for batch in rx {
         for i in 0..batch.len() {
             let packed = batch.packed(i).expect("a row below the count");
             changes.add_packed(current, index, plan.root, packed)?;
         }
     }
+    changes.dedup_deferred();
     Ok(changes)
 }
 

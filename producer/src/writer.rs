@@ -19,7 +19,7 @@ use shoal_format::{Ordinal, Record, RecordSink, Row, Rows, Schema, TypeId, Value
 
 use crate::cycle::{Current, Op};
 use crate::error::{Error, Result};
-use crate::index::{Guess, KeyIndex, Recent, RecordIndex};
+use crate::index::{bucket_order, Guess, KeyIndex, Recent, RecordIndex};
 
 /// Ordinals at or above this are provisional (pending records of the current cycle).
 pub(crate) const PROVISIONAL: u32 = 1 << 31;
@@ -51,6 +51,10 @@ pub(crate) struct Changes {
     guesses: Vec<Guess>,
     /// Per type: ordinals the index found lately, tried next.
     recent: Vec<Recent>,
+    /// A type whose pending records are stored as they come and deduplicated all at once by
+    /// [`Changes::dedup_deferred`] (the root type on its matching thread: nothing refers to a
+    /// root record, so no caller needs its provisional ordinal).
+    deferred_dedup: Option<TypeId>,
 }
 
 impl Changes {
@@ -65,7 +69,79 @@ impl Changes {
             scratch: Vec::new(),
             guesses: vec![Guess::default(); types],
             recent: vec![Recent::default(); types],
+            deferred_dedup: None,
         }
+    }
+
+    /// Changes whose records of `ty` are deduplicated only by [`Changes::dedup_deferred`].
+    pub(crate) fn deferring_dedup(types: usize, ty: TypeId) -> Self {
+        Changes {
+            deferred_dedup: Some(ty),
+            ..Changes::new(types)
+        }
+    }
+
+    /// Stores a packed pending record of `ty` with its hash, without deduplicating it yet.
+    fn push_packed(&mut self, ty: TypeId, packed: &[u8], hash: u64) -> Option<u32> {
+        let t = ty.index();
+        if self.pending[t].len() >= MAX_PENDING {
+            return None;
+        }
+        self.pending_hashes[t].push(hash);
+        Some(self.pending[t].push_packed(packed))
+    }
+
+    /// Deduplicates the pending records of the deferred type (see
+    /// [`Changes::deferring_dedup`]): the first of identical records stays. Entries go into
+    /// the dedup table in the order of their hashes' low bits, so the inserts walk the table
+    /// instead of missing the cache on each (see `index::bucket_order`).
+    pub(crate) fn dedup_deferred(&mut self) {
+        let Some(ty) = self.deferred_dedup.take() else {
+            return;
+        };
+        let t = ty.index();
+        let duplicates = self.index_pending(t);
+        if duplicates.is_empty() {
+            return;
+        }
+        let (rows, hashes) = (&self.pending[t], &self.pending_hashes[t]);
+        let mut kept = (
+            Rows::new(),
+            Vec::with_capacity(hashes.len() - duplicates.len()),
+        );
+        for i in (0..rows.len()).filter(|i| duplicates.binary_search(i).is_err()) {
+            kept.0
+                .push_packed(rows.packed(i).expect("a row below the count"));
+            kept.1.push(hashes[i as usize]);
+        }
+        (self.pending[t], self.pending_hashes[t]) = kept;
+        self.index_pending(t);
+    }
+
+    /// Builds type `t`'s dedup table from its pending records; returns the rows that are
+    /// identical to an earlier one (not indexed), in order.
+    fn index_pending(&mut self, t: usize) -> Vec<u32> {
+        let (rows, hashes) = (&self.pending[t], &self.pending_hashes[t]);
+        let table = &mut self.pending_index[t];
+        table.clear();
+        table.reserve(hashes.len(), |&j| hashes[j as usize]);
+        let entries: Vec<(u32, u64)> = hashes
+            .iter()
+            .enumerate()
+            .map(|(i, &h)| (i as u32, h))
+            .collect();
+        let mut duplicates = Vec::new();
+        for (i, hash) in bucket_order(entries, |&(_, h)| h) {
+            let packed = rows.packed(i);
+            match table.entry(hash, |&j| rows.packed(j) == packed, |&j| hashes[j as usize]) {
+                hashbrown::hash_table::Entry::Occupied(_) => duplicates.push(i),
+                hashbrown::hash_table::Entry::Vacant(vacant) => {
+                    vacant.insert(i);
+                }
+            }
+        }
+        duplicates.sort_unstable();
+        duplicates
     }
 
     /// Stores a packed pending record of `ty` with its known hash (dedup included); returns
@@ -159,7 +235,11 @@ impl Changes {
             self.seen[ty.index()].insert(o.0);
             return Ok(o);
         }
-        let i = self.adopt_packed(ty, packed, hash);
+        let i = if self.deferred_dedup == Some(ty) {
+            self.push_packed(ty, packed, hash)
+        } else {
+            self.adopt_packed(ty, packed, hash)
+        };
         Ok(Ordinal(PROVISIONAL + i.ok_or_else(too_many)?))
     }
 }

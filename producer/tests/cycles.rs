@@ -628,3 +628,31 @@ async fn same_records_in_any_order(threads: usize) {
         assert_eq!(producer.state().unwrap(), v1, "{name}, {threads} threads");
     }
 }
+
+#[tokio::test]
+async fn a_record_added_twice_is_stored_once_where_it_first_came() {
+    // On two threads root records are deduplicated all at once when the input ends: the
+    // first of identical records keeps its place, as on one thread where each is matched as
+    // it comes.
+    let mut rng = Rng::new(11);
+    let movies: Vec<Movie> = catalog(&mut rng, 3000).into_values().collect();
+    let twice: Vec<Movie> = movies
+        .iter()
+        .enumerate()
+        .flat_map(|(i, m)| std::iter::repeat_n(m.clone(), 1 + usize::from(i % 3 == 0)))
+        .chain(movies[..500].iter().cloned())
+        .collect();
+    for threads in [1, 2] {
+        let (once_dir, twice_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (mut once, _) = producer_on(once_dir.path(), threads).await;
+        publish_in_order(&mut once, movies.clone()).await.unwrap();
+        let (mut doubled, _) = producer_on(twice_dir.path(), threads).await;
+        let report = publish_in_order(&mut doubled, twice.clone()).await.unwrap();
+        assert!(report.published, "{threads} threads: {report}");
+        assert_eq!(
+            doubled.state().unwrap(),
+            once.state().unwrap(),
+            "{threads} threads"
+        );
+    }
+}
