@@ -59,6 +59,15 @@ pub trait RecordSink {
     fn add_str(&mut self, ty: TypeId, value: &str) -> Result<Ordinal> {
         self.add(ty, Record::Object(vec![Value::String(value.into())]))
     }
+
+    /// Stores again the one-string record of `ty` that [`add_str`](Self::add_str) stored as
+    /// `ordinal` earlier (a column's dictionary names a string once and many rows use it):
+    /// what `add_str` of the same string would do, without the lookup. The default returns
+    /// `ordinal`; a sink that counts what it was offered counts it.
+    fn add_str_again(&mut self, ty: TypeId, ordinal: Ordinal) -> Result<Ordinal> {
+        let _ = ty;
+        Ok(ordinal)
+    }
 }
 
 impl RecordSink for StateBuilder {

@@ -398,6 +398,11 @@ impl RecordSink for CycleWriter<'_> {
             .add_str(self.current, self.index, ty, value)
             .map_err(format_error)
     }
+
+    fn add_str_again(&mut self, _ty: TypeId, ordinal: Ordinal) -> shoal_format::Result<Ordinal> {
+        self.changes.offered += 1;
+        Ok(ordinal)
+    }
 }
 
 /// Receives the changes of an incremental cycle: [`upsert`](Self::upsert) records of keyed

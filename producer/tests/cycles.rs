@@ -647,7 +647,10 @@ async fn a_record_added_twice_is_stored_once_where_it_first_came() {
     publish_in_order(&mut once, movies.clone()).await.unwrap();
     let once = once.state().unwrap();
     let lists = once.records(TypeId(2)).count();
-    assert!(lists < 1000, "tag lists repeat across movies: {lists} lists");
+    assert!(
+        lists < 1000,
+        "tag lists repeat across movies: {lists} lists"
+    );
     for threads in [1, 2] {
         let dir = tempfile::tempdir().unwrap();
         let (mut doubled, _) = producer_on(dir.path(), threads).await;

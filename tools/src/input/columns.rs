@@ -34,6 +34,8 @@ use arrow_array::{
     Array, ArrowPrimitiveType, FixedSizeListArray, GenericListArray, MapArray, OffsetSizeTrait,
     StructArray,
 };
+use std::sync::Arc;
+
 use arrow_buffer::ArrowNativeType;
 use arrow_schema::{DataType, TimeUnit};
 use shoal_format::{
@@ -144,6 +146,40 @@ pub fn plan_field(
         wanted: readable(dt)
             .then(|| format!("field `{}` ({}) of {}", field.name, field.kind, owner.name)),
     })
+}
+
+/// The type to read a column of `dt` planned as `plan` as, when a dictionary reads faster:
+/// strings that become one-string records (a country code, a tag list's tags), which
+/// [`build`] then looks up once per distinct string. `None` to read it as it is.
+pub fn dictionary_hint(plan: &FieldPlan, dt: &DataType) -> Option<DataType> {
+    match plan {
+        FieldPlan::Ref(_, plan) => records_hint(plan, dt),
+        _ => None,
+    }
+}
+
+fn records_hint(plan: &RecordPlan, dt: &DataType) -> Option<DataType> {
+    let dictionary =
+        |value: DataType| DataType::Dictionary(Box::new(DataType::Int32), Box::new(value));
+    match (plan, dt) {
+        (
+            RecordPlan::Bare(FieldPlan::Scalar(FieldKind::String)),
+            DataType::Utf8 | DataType::LargeUtf8,
+        ) => Some(dictionary(dt.clone())),
+        (RecordPlan::List { plan, .. }, DataType::List(item)) => {
+            let hint = records_hint(plan, item.data_type())?;
+            Some(DataType::List(Arc::new(
+                item.as_ref().clone().with_data_type(hint),
+            )))
+        }
+        (RecordPlan::List { plan, .. }, DataType::LargeList(item)) => {
+            let hint = records_hint(plan, item.data_type())?;
+            Some(DataType::LargeList(Arc::new(
+                item.as_ref().clone().with_data_type(hint),
+            )))
+        }
+        _ => None,
+    }
 }
 
 /// Checks that a column of `dt` can hold records of `ty`, and plans how.
@@ -421,7 +457,15 @@ pub fn build(
     plan: &RecordPlan,
     array: &dyn Array,
 ) -> Result<Vec<Built>, BadValue> {
-    if let DataType::Dictionary(..) = array.data_type() {
+    if let DataType::Dictionary(_, value) = array.data_type() {
+        if matches!(plan, RecordPlan::Bare(FieldPlan::Scalar(FieldKind::String)))
+            && is_string(value)
+        {
+            return Ok(dictionary_strings(sink, ty, array)?
+                .into_iter()
+                .map(|o| o.map_or(Built::Null, Built::Added))
+                .collect());
+        }
         let flat = flatten(array)?;
         return build(sink, ty, plan, flat.as_ref());
     }
@@ -492,6 +536,53 @@ fn flatten(array: &dyn Array) -> Result<arrow_array::ArrayRef, BadValue> {
     let dict = array.as_any_dictionary();
     arrow_select::take::take(dict.values().as_ref(), dict.keys(), None)
         .map_err(|e| BadValue::new(0, format!("cannot read a dictionary: {e}")))
+}
+
+/// True for the Arrow string types.
+fn is_string(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
+}
+
+/// String `i` of a string array (see [`is_string`]).
+fn string_at(array: &dyn Array, i: usize) -> &str {
+    match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().value(i),
+        DataType::LargeUtf8 => array.as_string::<i64>().value(i),
+        _ => array.as_string_view().value(i),
+    }
+}
+
+/// One-string records from a dictionary column of strings (as Parquet stores a column of
+/// few distinct values): a string the rows use is looked up once, at its first row, so the
+/// records come in the order the rows give them, and each later row that uses it is given
+/// to the sink by its ordinal ([`RecordSink::add_str_again`]). A tag list column of a
+/// million rows looks up a few hundred strings, not millions.
+fn dictionary_strings(
+    sink: &mut dyn RecordSink,
+    ty: TypeId,
+    array: &dyn Array,
+) -> Result<Vec<Option<Ordinal>>, BadValue> {
+    let dict = array.as_any_dictionary();
+    let values = dict.values().as_ref();
+    let mut known: Vec<Option<Ordinal>> = vec![None; values.len()];
+    let mut out = Vec::with_capacity(array.len());
+    for (i, k) in dict.normalized_keys().into_iter().enumerate() {
+        if array.is_null(i) || values.is_null(k) {
+            out.push(None);
+            continue;
+        }
+        let added = match known[k] {
+            Some(o) => sink.add_str_again(ty, o),
+            None => sink.add_str(ty, string_at(values, k)),
+        };
+        let o = added.map_err(|e| BadValue::new(i, e.to_string()))?;
+        known[k] = Some(o);
+        out.push(Some(o));
+    }
+    Ok(out)
 }
 
 /// One-string records (a country code, a tag) straight from a string column: the sink finds

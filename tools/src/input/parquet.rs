@@ -9,14 +9,16 @@
 //! of a data set may get values from its partition folders ([`ParquetFile::open_part`]).
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, NullArray, RecordBatch, StringArray,
 };
-use arrow_schema::{DataType, SchemaRef};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow_schema::{DataType, FieldRef, SchemaRef};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
 use shoal_format::{FieldKind, Record, RecordSink, Schema, TypeDef, TypeId, TypeKind, Value};
 
@@ -39,6 +41,7 @@ pub fn read(
 pub struct ParquetFile {
     builder: ParquetRecordBatchReaderBuilder<File>,
     reader: BatchReader,
+    path: PathBuf,
 }
 
 /// Record batches of one Arrow schema read as records of a root type: the columns named
@@ -157,7 +160,11 @@ impl ParquetFile {
             InputError::file(name, format!("not a Parquet file: {e}")).problem(Problem::NotParquet)
         })?;
         let reader = BatchReader::new(name, schema, root, builder.schema(), partitions)?;
-        Ok(ParquetFile { builder, reader })
+        Ok(ParquetFile {
+            builder,
+            reader,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The file's Arrow schema (from its footer).
@@ -189,30 +196,74 @@ impl ParquetFile {
         sink: &mut dyn RecordSink,
         mut progress: impl FnMut(u64),
     ) -> Result<u64, InputError> {
-        let ParquetFile { builder, reader } = self;
+        let ParquetFile {
+            builder,
+            reader,
+            path,
+        } = self;
         let name = reader.name.clone();
+        let cannot_read =
+            |e: &dyn std::fmt::Display| InputError::file(&name, format!("cannot read: {e}"));
+        let metadata = reader
+            .reader_metadata(&builder)
+            .map_err(|e| cannot_read(&e))?;
         let in_file = reader.columns.iter().filter_map(|c| match c.from {
             Origin::File(index) => Some(index),
             Origin::Partition(_) => None,
         });
         let mask = ProjectionMask::roots(builder.parquet_schema(), in_file);
-        let batches = builder
-            .with_projection(mask)
-            .build()
-            .map_err(|e| InputError::file(&name, format!("cannot read: {e}")))?;
+        let file = File::open(&path).map_err(|e| cannot_read(&e))?;
         let mut rows = 0;
-        for batch in batches {
-            let batch = batch
-                .map_err(|e| InputError::at(&name, "row", rows + 1, format!("cannot read: {e}")))?;
-            reader.add(sink, &batch, rows)?;
-            rows += batch.num_rows() as u64;
-            progress(batch.num_rows() as u64);
+        // A row group at a time, so that no batch spans two: a column's dictionary (one a
+        // row group) then reads as it is stored.
+        for group in 0..builder.metadata().num_row_groups() {
+            let batches = ParquetRecordBatchReaderBuilder::new_with_metadata(
+                file.try_clone().map_err(|e| cannot_read(&e))?,
+                metadata.clone(),
+            )
+            .with_projection(mask.clone())
+            .with_row_groups(vec![group])
+            .build()
+            .map_err(|e| cannot_read(&e))?;
+            for batch in batches {
+                let batch = batch.map_err(|e| {
+                    InputError::at(&name, "row", rows + 1, format!("cannot read: {e}"))
+                })?;
+                reader.add(sink, &batch, rows)?;
+                rows += batch.num_rows() as u64;
+                progress(batch.num_rows() as u64);
+            }
         }
         Ok(rows)
     }
 }
 
 impl BatchReader {
+    /// How to read the file `builder` opened: the columns that [`columns::dictionary_hint`]
+    /// names as dictionaries (the footer is not read again), or every column as it is when
+    /// none would or the Parquet reader refuses.
+    fn reader_metadata(
+        &self,
+        builder: &ParquetRecordBatchReaderBuilder<File>,
+    ) -> parquet::errors::Result<ArrowReaderMetadata> {
+        let file_schema = builder.schema();
+        let mut fields: Vec<FieldRef> = file_schema.fields().iter().cloned().collect();
+        for column in &self.columns {
+            let Origin::File(index) = column.from else {
+                continue;
+            };
+            if let Some(dt) = columns::dictionary_hint(&column.plan, fields[index].data_type()) {
+                fields[index] = Arc::new(fields[index].as_ref().clone().with_data_type(dt));
+            }
+        }
+        let schema =
+            arrow_schema::Schema::new_with_metadata(fields, file_schema.metadata().clone());
+        let hinted = ArrowReaderOptions::new().with_schema(Arc::new(schema));
+        let metadata = builder.metadata().clone();
+        ArrowReaderMetadata::try_new(metadata.clone(), hinted)
+            .or_else(|_| ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::new()))
+    }
+
     /// Checks each column of `arrow` named like a field of `root` against that field, and
     /// adds a column for each partition value (see [`ParquetFile::open_part`]). Fails naming
     /// the column, its Arrow type and the field when they do not fit, and when no column is
@@ -478,7 +529,7 @@ mod tests {
     use parquet::arrow::ArrowWriter;
     use parquet::file::properties::WriterProperties;
     use serde_json::{json, Value as Json};
-    use shoal_format::{DataState, Record, StateBuilder, Value};
+    use shoal_format::{DataState, Ordinal, Record, StateBuilder, Value};
     use std::path::PathBuf;
     use std::sync::Arc;
 
@@ -630,6 +681,76 @@ fields = ["name: string", "founded: i32"]
                 "tags": null, "cast": null, "studio": null, "poster": null, "seen": null,
                 "budget": null}),
         ]
+    }
+
+    /// A sink that counts the strings it is asked to find.
+    struct Counting {
+        inner: StateBuilder,
+        found: usize,
+        again: usize,
+    }
+
+    impl RecordSink for Counting {
+        fn schema(&self) -> &Schema {
+            RecordSink::schema(&self.inner)
+        }
+
+        fn add(&mut self, ty: TypeId, record: Record) -> shoal_format::Result<Ordinal> {
+            self.inner.add(ty, record)
+        }
+
+        fn add_str(&mut self, ty: TypeId, value: &str) -> shoal_format::Result<Ordinal> {
+            self.found += 1;
+            self.inner.add_str(ty, value)
+        }
+
+        fn add_str_again(&mut self, ty: TypeId, o: Ordinal) -> shoal_format::Result<Ordinal> {
+            self.again += 1;
+            self.inner.add_str_again(ty, o)
+        }
+    }
+
+    #[test]
+    fn a_string_column_of_few_values_is_read_as_a_dictionary_and_each_found_once() {
+        // Parquet stores a column of few distinct strings as a dictionary; the reader asks
+        // for it as one, and each distinct tag or country is looked up once a batch.
+        let (tags, countries) = (["crime", "la", "heist"], ["US", "FR"]);
+        let rows: Vec<Json> = (0..200)
+            .map(|i| {
+                let tags: Vec<&str> = (0..i % 4).map(|k| tags[(i + k) % 3]).collect();
+                json!({"id": i, "country": countries[i % 2], "tags": tags})
+            })
+            .collect();
+        let lists: Vec<Vec<&str>> = rows
+            .iter()
+            .map(|r| {
+                r["tags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap())
+                    .collect()
+            })
+            .collect();
+        let lists: Vec<Option<&[&str]>> = lists.iter().map(|l| Some(&l[..])).collect();
+        let country: Vec<Option<&str>> = (0..200).map(|i| Some(countries[i % 2])).collect();
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("id", Arc::new(Int64Array::from_iter_values(0..200))),
+            ("country", strings(&country)),
+            ("tags", tag_lists(&lists)),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "few.parquet", columns, 1000);
+        let schema = Arc::new(schema());
+        let mut sink = Counting {
+            inner: StateBuilder::new(schema.clone()),
+            found: 0,
+            again: 0,
+        };
+        read(&path, &schema, "Movie", &mut sink).unwrap();
+        let uses = 200 + lists.iter().map(|l| l.unwrap().len()).sum::<usize>();
+        assert_eq!((sink.found, sink.found + sink.again), (5, uses));
+        assert_eq!(sink.inner.finish(), state_of(&schema, &rows));
     }
 
     #[test]
