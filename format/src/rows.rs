@@ -19,7 +19,7 @@
 use crate::ids::{FieldId, Ordinal};
 use crate::read::{Elements, FieldValue};
 use crate::record::Record;
-use crate::schema::TypeKind;
+use crate::schema::{TypeDef, TypeKind};
 
 /// Rows per chunk.
 const CHUNK_SHIFT: u32 = 14;
@@ -64,16 +64,8 @@ impl Rows {
             Record::Object(values) => {
                 Self::pack_object(values.iter().map(FieldValue::from), out);
             }
-            Record::List(e) | Record::Set(e) => {
-                out.push(if matches!(record, Record::List(_)) {
-                    LIST
-                } else {
-                    SET
-                });
-                put_varint(out, e.len() as u64);
-                e.iter()
-                    .for_each(|o| out.extend_from_slice(&o.0.to_le_bytes()));
-            }
+            Record::List(e) => Self::pack_list(false, e, out),
+            Record::Set(e) => Self::pack_list(true, e, out),
             Record::Map(e) => {
                 out.push(MAP);
                 put_varint(out, e.len() as u64);
@@ -91,9 +83,31 @@ impl Rows {
         values: impl ExactSizeIterator<Item = FieldValue<'v>>,
         out: &mut Vec<u8>,
     ) {
+        Self::pack_object_head(values.len(), out);
+        values.for_each(|v| Self::pack_field(v, out));
+    }
+
+    /// The start of a packed object record of `fields` fields, appended to `out`: then
+    /// [`Rows::pack_field`] each field's value, in order (a record built column by column,
+    /// with nothing on the heap per value).
+    pub fn pack_object_head(fields: usize, out: &mut Vec<u8>) {
         out.push(OBJECT);
-        put_varint(out, values.len() as u64);
-        values.for_each(|v| pack_value(v, out));
+        put_varint(out, fields as u64);
+    }
+
+    /// One field's value of a packed object record, appended to `out` (see
+    /// [`Rows::pack_object_head`]).
+    pub fn pack_field(value: FieldValue<'_>, out: &mut Vec<u8>) {
+        pack_value(value, out);
+    }
+
+    /// The packed bytes of a list (or, `set`, a set) record of `elements`, appended to `out`.
+    pub fn pack_list(set: bool, elements: &[Ordinal], out: &mut Vec<u8>) {
+        out.push(if set { SET } else { LIST });
+        put_varint(out, elements.len() as u64);
+        elements
+            .iter()
+            .for_each(|o| out.extend_from_slice(&o.0.to_le_bytes()));
     }
 
     /// The packed bytes of the list, set or map record of `kind` holding `elements`,
@@ -235,6 +249,41 @@ impl<'a> Row<'a> {
     /// The packed bytes (equal records have equal bytes).
     pub fn bytes(self) -> &'a [u8] {
         self.0
+    }
+
+    /// True when the row is a whole record of `def`: its kind, as many fields as the type
+    /// has, each null or of its field's kind (a reference of a reference field), a set or
+    /// map in its canonical order, and no byte past its end. What a sink checks of a row
+    /// given to it packed.
+    pub fn fits(self, def: &TypeDef) -> bool {
+        let mut r = Reader(self.0);
+        let (Some(kind), Some(count)) = (r.byte(), r.varint()) else {
+            return false;
+        };
+        let width = match (&def.kind, kind) {
+            (TypeKind::Object { fields, .. }, OBJECT) => {
+                return count == fields.len() as u64
+                    && fields.iter().all(|f| {
+                        let tag = r.0.first().copied();
+                        (tag == Some(0) || tag == Some(f.kind.code())) && r.skip().is_some()
+                    })
+                    && r.0.is_empty();
+            }
+            (TypeKind::List { .. }, LIST) | (TypeKind::Set { .. }, SET) => 4,
+            (TypeKind::Map { .. }, MAP) => 8,
+            _ => return false,
+        };
+        count.checked_mul(width) == Some(r.0.len() as u64) && (kind == LIST || self.canonical())
+    }
+
+    /// True when a set's elements, or a map's keys, rise strictly (see
+    /// [`Record::canonicalize`]).
+    fn canonical(self) -> bool {
+        let mut keys = self.elements().into_iter().flatten().map(|(k, _)| k);
+        let Some(mut last) = keys.next() else {
+            return true;
+        };
+        keys.all(|k| std::mem::replace(&mut last, k) < k)
     }
 
     /// The value of `field`, or `None` when the row is not an object or has no such field.
@@ -537,5 +586,61 @@ mod tests {
         assert_eq!(pack(&a), pack(&a.clone()));
         assert_ne!(pack(&a), pack(&b));
         assert_eq!(a == b, pack(&a) == pack(&b));
+    }
+
+    #[test]
+    fn a_row_fits_its_own_type_and_no_other_nor_a_bent_copy() {
+        use crate::schema::{FieldKind, Schema};
+        let schema = Schema::new(vec![
+            TypeDef::object("Movie")
+                .field("id", FieldKind::I64)
+                .field("title", FieldKind::String)
+                .reference("tags", "Tags"),
+            TypeDef::list("Tags", "Tag"),
+            TypeDef::set("Seen", "Tag"),
+            TypeDef::map("Votes", "Tag", "Tag"),
+            TypeDef::object("Tag").field("name", FieldKind::String),
+        ])
+        .unwrap();
+        let def = |name: &str| schema.type_def(schema.type_id(name).unwrap()).unwrap();
+        let packed = |r: &Record| {
+            let mut out = Vec::new();
+            Rows::pack(r, &mut out);
+            out
+        };
+        let movie = packed(&Record::Object(vec![
+            Value::I64(7),
+            Value::Null,
+            Value::Ref(Ordinal(2)),
+        ]));
+        let fits = |bytes: &[u8], name: &str| Row::of(bytes).fits(def(name));
+        assert!(fits(&movie, "Movie"));
+        assert!(!fits(&movie, "Tag"), "another type");
+        assert!(!fits(&movie[..movie.len() - 1], "Movie"), "cut short");
+        assert!(
+            !fits(&[&movie[..], &[0]].concat(), "Movie"),
+            "a byte past its end"
+        );
+        let mut bent = movie.clone();
+        bent[2] = 6; // the id tagged as a string
+        assert!(!fits(&bent, "Movie"), "a value of another kind");
+        let list = packed(&Record::List(vec![Ordinal(3), Ordinal(1)]));
+        assert!(fits(&list, "Tags"));
+        assert!(!fits(&list, "Seen"), "a list is no set");
+        let mut set = Vec::new();
+        Rows::pack_list(true, &[Ordinal(3), Ordinal(1)], &mut set);
+        assert!(!fits(&set, "Seen"), "a set out of order");
+        assert!(fits(
+            &packed(&Record::Set(vec![Ordinal(1), Ordinal(3)])),
+            "Seen"
+        ));
+        let votes = |k: u32| {
+            packed(&Record::Map(vec![
+                (Ordinal(1), Ordinal(2)),
+                (Ordinal(k), Ordinal(0)),
+            ]))
+        };
+        assert!(fits(&votes(4), "Votes"));
+        assert!(!fits(&votes(1), "Votes"), "one key twice");
     }
 }

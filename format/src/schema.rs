@@ -32,7 +32,8 @@ pub enum FieldKind {
 }
 
 impl FieldKind {
-    fn code(&self) -> u8 {
+    /// The kind's code (the tag of its values in a packed row, see `rows`).
+    pub(crate) fn code(&self) -> u8 {
         match self {
             FieldKind::Bool => 1,
             FieldKind::I32 => 2,

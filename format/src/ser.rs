@@ -68,6 +68,32 @@ pub trait RecordSink {
         let _ = ty;
         Ok(ordinal)
     }
+
+    /// Stores a record of `ty` given packed ([`Rows::pack`](crate::Rows::pack)'s bytes,
+    /// built column by column without a [`Record`]); its ordinal, as [`add`](Self::add).
+    /// A row that is not a whole record of `ty` ([`Row::fits`](crate::Row::fits)) is an
+    /// error. The default unpacks it and calls `add`.
+    fn add_packed(&mut self, ty: TypeId, packed: &[u8]) -> Result<Ordinal> {
+        let record = packed_record(self.schema(), ty, packed)?;
+        self.add(ty, record)
+    }
+}
+
+/// The record `packed` holds, when it is a whole record of `ty` (see
+/// [`RecordSink::add_packed`]).
+pub fn packed_record(schema: &Schema, ty: TypeId, packed: &[u8]) -> Result<Record> {
+    let row = crate::Row::of(packed);
+    let def = schema
+        .type_def(ty)
+        .ok_or_else(|| Error::Schema(format!("no type {ty}")))?;
+    match row.fits(def).then(|| row.to_record()).flatten() {
+        Some(record) => Ok(record),
+        None => Err(Error::Schema(format!(
+            "a packed row of {} bytes is not a record of type {}",
+            packed.len(),
+            def.name
+        ))),
+    }
 }
 
 impl RecordSink for StateBuilder {

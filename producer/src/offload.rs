@@ -128,9 +128,9 @@ enum Item {
 }
 
 impl Batch {
-    fn push(&mut self, item: Item, record: &Record) {
+    fn push(&mut self, item: Item, packed: &[u8]) {
         self.items.push(item);
-        self.rows.push(record);
+        self.rows.push_packed(packed);
     }
 
     fn len(&self) -> usize {
@@ -146,6 +146,8 @@ pub(crate) struct Offload {
     children: u32,
     tx: SyncSender<Batch>,
     closed: bool,
+    /// The record being queued, packed.
+    scratch: Vec<u8>,
 }
 
 impl Offload {
@@ -159,6 +161,7 @@ impl Offload {
             children: 0,
             tx,
             closed: false,
+            scratch: Vec::new(),
         }
     }
 
@@ -170,8 +173,18 @@ impl Offload {
     /// Queues a record of a type it [`wants`](Self::wants); returns the ordinal to hand out
     /// (a placeholder for a child, nothing meaningful for a root record).
     pub(crate) fn push(&mut self, ty: TypeId, record: Record) -> Result<Ordinal> {
+        let mut packed = std::mem::take(&mut self.scratch);
+        packed.clear();
+        Rows::pack(&record, &mut packed);
+        let pushed = self.push_packed(ty, &packed);
+        self.scratch = packed;
+        pushed
+    }
+
+    /// [`push`](Self::push) for a record given packed.
+    pub(crate) fn push_packed(&mut self, ty: TypeId, packed: &[u8]) -> Result<Ordinal> {
         if ty == self.plan.root {
-            self.batch.push(Item::Root, &record);
+            self.batch.push(Item::Root, packed);
             if self.batch.len() >= Self::BATCH * 3 {
                 self.send();
             }
@@ -183,7 +196,7 @@ impl Offload {
                  cycle"
             )));
         }
-        self.batch.push(Item::Child(ty), &record);
+        self.batch.push(Item::Child(ty), packed);
         self.children += 1;
         Ok(Ordinal(DEFERRED + self.children - 1))
     }

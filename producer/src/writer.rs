@@ -403,6 +403,23 @@ impl RecordSink for CycleWriter<'_> {
         self.changes.offered += 1;
         Ok(ordinal)
     }
+
+    fn add_packed(&mut self, ty: TypeId, packed: &[u8]) -> shoal_format::Result<Ordinal> {
+        let fits = self
+            .schema
+            .type_def(ty)
+            .is_some_and(|def| Row::of(packed).fits(def));
+        if !fits {
+            // The default names what does not fit.
+            shoal_format::ser::packed_record(self.schema, ty, packed)?;
+        }
+        if let Some(o) = self.offload.as_mut().filter(|o| o.wants(ty)) {
+            return o.push_packed(ty, packed).map_err(format_error);
+        }
+        self.changes
+            .add_packed(self.current, self.index, ty, packed)
+            .map_err(format_error)
+    }
 }
 
 /// Receives the changes of an incremental cycle: [`upsert`](Self::upsert) records of keyed

@@ -659,3 +659,61 @@ async fn a_record_added_twice_is_stored_once_where_it_first_came() {
         assert_eq!(doubled.state().unwrap(), once, "{threads} threads");
     }
 }
+
+#[tokio::test]
+async fn records_added_packed_publish_what_the_same_records_publish_and_a_bent_row_is_refused() {
+    use shoal_format::{Record, RecordSink, Rows};
+    let movie = |id: i64, list: Ordinal| {
+        Record::Object(vec![
+            Value::I64(id),
+            Value::String(format!("movie {id}").into()),
+            Value::I32(2000),
+            Value::F64(5.0),
+            Value::Null,
+            Value::Ref(list),
+        ])
+    };
+    for threads in [1, 2] {
+        let mut states = Vec::new();
+        for packed in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut producer, _) = producer_on(dir.path(), threads).await;
+            producer
+                .run_cycle(move |w| {
+                    for id in 0..300 {
+                        let list = add_tag_list(w, id as usize % 7)?;
+                        let record = movie(id, list);
+                        if packed {
+                            let mut bytes = Vec::new();
+                            Rows::pack(&record, &mut bytes);
+                            w.add_packed(TypeId(0), &bytes)?;
+                        } else {
+                            RecordSink::add(w, TypeId(0), record)?;
+                        }
+                    }
+                    Ok::<_, Error>(())
+                })
+                .await
+                .unwrap();
+            states.push(producer.state().unwrap());
+        }
+        assert_eq!(states[0], states[1], "{threads} threads");
+        assert_eq!(states[0].records(TypeId(0)).count(), 300);
+
+        let dir = tempfile::tempdir().unwrap();
+        let (mut producer, store) = producer_on(dir.path(), threads).await;
+        let err = producer
+            .run_cycle(move |w| {
+                let list = add_tag_list(w, 0)?;
+                let mut bytes = Vec::new();
+                Rows::pack(&movie(1, list), &mut bytes);
+                bytes[2] = 6; // the id tagged as a string
+                w.add_packed(TypeId(0), &bytes)?;
+                Ok::<_, Error>(())
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not a record of type Movie"), "{err}");
+        assert!(read_announced(&*store).await.unwrap().is_none(), "{err}");
+    }
+}

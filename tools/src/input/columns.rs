@@ -39,7 +39,8 @@ use std::sync::Arc;
 use arrow_buffer::ArrowNativeType;
 use arrow_schema::{DataType, TimeUnit};
 use shoal_format::{
-    FieldDef, FieldKind, Ordinal, Record, RecordSink, Schema, TypeDef, TypeId, TypeKind, Value,
+    FieldDef, FieldKind, Ordinal, Record, RecordSink, Rows, Schema, TypeDef, TypeId, TypeKind,
+    Value,
 };
 
 /// How a column becomes the values of one field.
@@ -411,7 +412,7 @@ pub fn field_values(
 pub enum Built {
     /// Null: no record.
     Null,
-    /// A record the sink already holds (a one-string record, found by its string).
+    /// A record the sink already holds (a one-string record, found by its string; a list).
     Added(Ordinal),
     /// A record still to add.
     Record(Record),
@@ -447,10 +448,11 @@ fn records(
         .collect()
 }
 
-/// Every value of `array` as a record of `ty`, not added yet: the records it refers to are
-/// added to `sink` first. A root record's children are added just before it, row by row:
-/// the producer no longer needs it (any order gives the same records), but it keeps each
-/// child in the matching batch of its root.
+/// Every value of `array` as a record of `ty`: the records it refers to are added to `sink`
+/// first. Lists, sets and one-string records are added here, the column's at once, packed
+/// (the producer takes a column's children before its roots: records of one type still come
+/// in row order, so the ordinals are those of adding each just before its root); objects
+/// and maps are built to be added just before their root record, row by row.
 pub fn build(
     sink: &mut dyn RecordSink,
     ty: TypeId,
@@ -498,17 +500,46 @@ pub fn build(
                 DataType::LargeList(_) => lists(sink, array.as_list::<i64>(), *element, plan)?,
                 _ => fixed_lists(sink, array.as_fixed_size_list(), *element, plan)?,
             };
-            let make = |items| match set {
-                true => Record::Set(items),
-                false => Record::List(items),
-            };
-            lists.into_iter().map(|l| record(l.map(make))).collect()
+            packed_lists(sink, ty, *set, lists)?
         }
         RecordPlan::Map { key, value } => maps(sink, array.as_map(), key, value)?
             .into_iter()
             .map(|m| record(m.map(Record::Map)))
             .collect(),
     })
+}
+
+/// The list (or set) records of `flat`, each added to `sink` packed (no `Vec` per list); a
+/// set is brought into its canonical order first.
+fn packed_lists(
+    sink: &mut dyn RecordSink,
+    ty: TypeId,
+    set: bool,
+    flat: Flat,
+) -> Result<Vec<Built>, BadValue> {
+    let mut packed = Vec::new();
+    let mut elements = Vec::new();
+    let mut add = |i: usize, items: &[Ordinal]| {
+        packed.clear();
+        if set {
+            elements.clear();
+            elements.extend_from_slice(items);
+            elements.sort_unstable();
+            elements.dedup();
+            Rows::pack_list(true, &elements, &mut packed);
+        } else {
+            Rows::pack_list(false, items, &mut packed);
+        }
+        sink.add_packed(ty, &packed)
+            .map(Built::Added)
+            .map_err(|e| BadValue::new(i, e.to_string()))
+    };
+    let Flat { items, lists } = flat;
+    lists
+        .into_iter()
+        .enumerate()
+        .map(|(i, list)| list.map_or(Ok(Built::Null), |range| add(i, &items[range])))
+        .collect()
 }
 
 /// Fails for the first object whose key field (one of `key`) is null.
@@ -539,7 +570,7 @@ fn flatten(array: &dyn Array) -> Result<arrow_array::ArrayRef, BadValue> {
 }
 
 /// True for the Arrow string types.
-fn is_string(dt: &DataType) -> bool {
+pub fn is_string(dt: &DataType) -> bool {
     matches!(
         dt,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
@@ -547,7 +578,7 @@ fn is_string(dt: &DataType) -> bool {
 }
 
 /// String `i` of a string array (see [`is_string`]).
-fn string_at(array: &dyn Array, i: usize) -> &str {
+pub fn string_at(array: &dyn Array, i: usize) -> &str {
     match array.data_type() {
         DataType::Utf8 => array.as_string::<i32>().value(i),
         DataType::LargeUtf8 => array.as_string::<i64>().value(i),
@@ -679,12 +710,19 @@ fn elements(
         .collect()
 }
 
+/// The lists of a list column: every element's ordinal, one after another, and where each
+/// list's elements are among them (`None` for a null list).
+struct Flat {
+    items: Vec<Ordinal>,
+    lists: Vec<Option<std::ops::Range<usize>>>,
+}
+
 fn lists<O: OffsetSizeTrait>(
     sink: &mut dyn RecordSink,
     a: &GenericListArray<O>,
     element: TypeId,
     plan: &RecordPlan,
-) -> Result<Vec<Option<Vec<Ordinal>>>, BadValue> {
+) -> Result<Flat, BadValue> {
     let offsets = a.value_offsets();
     let (start, end) = (offsets[0].as_usize(), offsets[a.len()].as_usize());
     let values = a.values().slice(start, end - start);
@@ -692,15 +730,12 @@ fn lists<O: OffsetSizeTrait>(
         let (list, at) = locate(offsets, start + bad.index);
         bad.in_element(list, at)
     })?;
-    let mut items = items.into_iter();
-    Ok(offsets
+    let lists = offsets
         .windows(2)
         .enumerate()
-        .map(|(i, w)| {
-            let list: Vec<Ordinal> = items.by_ref().take((w[1] - w[0]).as_usize()).collect();
-            (!a.is_null(i)).then_some(list)
-        })
-        .collect())
+        .map(|(i, w)| (!a.is_null(i)).then(|| w[0].as_usize() - start..w[1].as_usize() - start))
+        .collect();
+    Ok(Flat { items, lists })
 }
 
 fn fixed_lists(
@@ -708,7 +743,7 @@ fn fixed_lists(
     a: &FixedSizeListArray,
     element: TypeId,
     plan: &RecordPlan,
-) -> Result<Vec<Option<Vec<Ordinal>>>, BadValue> {
+) -> Result<Flat, BadValue> {
     // Slicing a fixed-size list slices its values: they start at 0.
     let size = a.value_length().max(0) as usize;
     let values = a.values().slice(0, a.len() * size);
@@ -716,13 +751,10 @@ fn fixed_lists(
         let (list, at) = (bad.index / size.max(1), bad.index % size.max(1));
         bad.in_element(list, at)
     })?;
-    let mut items = items.into_iter();
-    Ok((0..a.len())
-        .map(|i| {
-            let list: Vec<Ordinal> = items.by_ref().take(size).collect();
-            (!a.is_null(i)).then_some(list)
-        })
-        .collect())
+    let lists = (0..a.len())
+        .map(|i| (!a.is_null(i)).then_some(i * size..(i + 1) * size))
+        .collect();
+    Ok(Flat { items, lists })
 }
 
 type Pairs = Vec<(Ordinal, Ordinal)>;

@@ -20,7 +20,9 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
-use shoal_format::{FieldKind, Record, RecordSink, Schema, TypeDef, TypeId, TypeKind, Value};
+use shoal_format::{
+    FieldKind, FieldValue, RecordSink, Rows, Schema, TypeDef, TypeId, TypeKind, Value,
+};
 
 use super::columns::{self, field_values, plan_field, Built, FieldPlan};
 use super::{InputError, Problem};
@@ -327,64 +329,87 @@ impl BatchReader {
                 let message = format!("the batch has no column `{}`", column.name);
                 InputError::at(name, "row", before + 1, message)
             })?;
-            let values = column_values(sink, &column.plan, array.as_ref()).map_err(|bad| {
+            let values = column_values(sink, &column.plan, array).map_err(|bad| {
                 InputError::at(name, "row", before + bad.index as u64 + 1, bad.message)
                     .field(format!("{}{}", column.name, bad.at))
             })?;
             fields[column.field] = Some(values);
         }
+        let mut packed = Vec::new();
         for row in 0..batch.num_rows() {
-            self.add_row(sink, &mut fields, before + row as u64 + 1)?;
+            self.add_row(sink, &mut fields, row, &mut packed, before + row as u64 + 1)?;
         }
         Ok(())
     }
 
-    /// Adds the root record of row `number` from the next value of each column.
+    /// Adds the root record of `row` (the input's row `number`) from each column, packed
+    /// into `packed` field by field (no `Record`, no `String` per value).
     fn add_row(
         &self,
         sink: &mut dyn RecordSink,
         fields: &mut [Option<Values>],
+        row: usize,
+        packed: &mut Vec<u8>,
         number: u64,
     ) -> Result<(), InputError> {
         let fail = |field: &str, message: String| {
             InputError::at(&self.name, "row", number, message).field(field.to_string())
         };
-        let mut values = Vec::with_capacity(fields.len());
-        for (field, column) in self.def.fields().iter().zip(fields.iter_mut()) {
-            let value = match column {
-                None => Value::Null,
+        packed.clear();
+        Rows::pack_object_head(fields.len(), packed);
+        for (k, (field, column)) in self.def.fields().iter().zip(fields.iter_mut()).enumerate() {
+            let null = match column {
+                None => {
+                    Rows::pack_field(FieldValue::Null, packed);
+                    true
+                }
                 Some(column) => column
-                    .next(sink)
+                    .pack(sink, row, packed)
                     .map_err(|e| fail(&field.name, e.to_string()))?,
             };
-            values.push(value);
+            if null && self.key.contains(&k) {
+                return Err(fail(&field.name, columns::missing_key(&self.def, k)));
+            }
         }
-        if let Some(&k) = self.key.iter().find(|&&k| values[k].is_null()) {
-            let field = &self.def.fields()[k].name;
-            return Err(fail(field, columns::missing_key(&self.def, k)));
-        }
-        sink.add(self.root, Record::Object(values))
+        sink.add_packed(self.root, packed)
             .map_err(|e| InputError::at(&self.name, "row", number, e.to_string()))?;
         Ok(())
     }
 }
 
-/// One column's values for a batch: scalars, or records of a type that are added one by
-/// one just before the root record that refers to them.
+/// One column's values for a batch: scalars, strings read in place, or records of a type
+/// that are added one by one just before the root record that refers to them.
 enum Values {
     Scalars(std::vec::IntoIter<Value>),
+    Strings(ArrayRef),
     Records(TypeId, std::vec::IntoIter<Built>),
 }
 
 impl Values {
-    /// The next row's value (adding its record, for a reference).
-    fn next(&mut self, sink: &mut dyn RecordSink) -> shoal_format::Result<Value> {
-        match self {
-            Values::Scalars(values) => Ok(values.next().unwrap_or(Value::Null)),
-            Values::Records(ty, built) => {
-                built.next().map_or(Ok(Value::Null), |b| b.add(sink, *ty))
+    /// Packs the value of `row` (the next one: rows come in order), adding its record for a
+    /// reference; true when it is null.
+    fn pack(
+        &mut self,
+        sink: &mut dyn RecordSink,
+        row: usize,
+        packed: &mut Vec<u8>,
+    ) -> shoal_format::Result<bool> {
+        let value = match self {
+            Values::Scalars(values) => values.next().unwrap_or(Value::Null),
+            Values::Strings(array) if array.is_null(row) => Value::Null,
+            Values::Strings(array) => {
+                Rows::pack_field(
+                    FieldValue::Str(columns::string_at(array.as_ref(), row)),
+                    packed,
+                );
+                return Ok(false);
             }
-        }
+            Values::Records(ty, built) => {
+                built.next().map_or(Ok(Value::Null), |b| b.add(sink, *ty))?
+            }
+        };
+        Rows::pack_field(FieldValue::from(&value), packed);
+        Ok(value.is_null())
     }
 }
 
@@ -392,13 +417,17 @@ impl Values {
 fn column_values(
     sink: &mut dyn RecordSink,
     plan: &FieldPlan,
-    array: &dyn arrow_array::Array,
+    array: ArrayRef,
 ) -> Result<Values, columns::BadValue> {
     Ok(match plan {
-        FieldPlan::Ref(ty, plan) => {
-            Values::Records(*ty, columns::build(sink, *ty, plan, array)?.into_iter())
+        FieldPlan::Ref(ty, plan) => Values::Records(
+            *ty,
+            columns::build(sink, *ty, plan, array.as_ref())?.into_iter(),
+        ),
+        FieldPlan::Scalar(FieldKind::String) if columns::is_string(array.data_type()) => {
+            Values::Strings(array)
         }
-        plan => Values::Scalars(field_values(sink, plan, array)?.into_iter()),
+        plan => Values::Scalars(field_values(sink, plan, array.as_ref())?.into_iter()),
     })
 }
 
@@ -751,6 +780,42 @@ fields = ["name: string", "founded: i32"]
         let uses = 200 + lists.iter().map(|l| l.unwrap().len()).sum::<usize>();
         assert_eq!((sink.found, sink.found + sink.again), (5, uses));
         assert_eq!(sink.inner.finish(), state_of(&schema, &rows));
+    }
+
+    #[test]
+    fn a_list_column_read_as_a_set_is_sorted_and_without_duplicates() {
+        let schema = crate::schema_file::parse(
+            r#"
+root = "Movie"
+[types.Movie]
+key = ["id"]
+fields = ["id: i64", "tags: TagSet"]
+[types.TagSet]
+set = "Tag"
+[types.Tag]
+fields = ["name: string"]
+"#,
+        )
+        .unwrap()
+        .schema;
+        let schema = Arc::new(schema);
+        let lists: [&[&str]; 3] = [&["b", "a", "b"], &["a", "c"], &["c", "a", "a"]];
+        let lists: Vec<Option<&[&str]>> = lists.into_iter().map(Some).collect();
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("id", Arc::new(Int64Array::from_iter_values(0..3))),
+            ("tags", tag_lists(&lists)),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "sets.parquet", columns, 1000);
+        let rows: Vec<Json> = lists
+            .iter()
+            .enumerate()
+            .map(|(i, l)| json!({"id": i, "tags": l.unwrap()}))
+            .collect();
+        let read = read_state(&path, &schema).unwrap();
+        assert_eq!(read, state_of(&schema, &rows));
+        // {a, b} and {a, c}: the third row's set is the second's.
+        assert_eq!(read.records(TypeId(1)).count(), 2);
     }
 
     #[test]
