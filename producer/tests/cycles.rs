@@ -713,7 +713,10 @@ async fn records_added_packed_publish_what_the_same_records_publish_and_a_bent_r
             })
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("not a record of type Movie"), "{err}");
+        assert!(
+            err.to_string().contains("not a record of type Movie"),
+            "{err}"
+        );
         assert!(read_announced(&*store).await.unwrap().is_none(), "{err}");
     }
 }
