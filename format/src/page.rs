@@ -470,8 +470,8 @@ struct Dictionary<'c> {
 
 impl<'c> Dictionary<'c> {
     fn of(cells: &[VarCell<'c>]) -> Self {
-        let mut index: std::collections::HashMap<&'c [u8], u64> =
-            std::collections::HashMap::with_capacity(cells.len());
+        let mut index: hashbrown::HashMap<&'c [u8], u64> =
+            hashbrown::HashMap::with_capacity(cells.len());
         let mut values = Vec::new();
         let mut heap = 0;
         let codes = cells
