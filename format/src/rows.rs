@@ -356,6 +356,17 @@ impl<'a> Row<'a> {
         })
     }
 
+    /// Calls `f(where, ordinal)` for every reference of the row, in order. The other values
+    /// are skipped, not read (no title is checked for UTF-8 to find a movie's references).
+    pub fn for_each_ref_ordinal(self, mut f: impl FnMut(RefAt, Ordinal)) {
+        self.for_each_ref(|at, offset| {
+            if let Some(word) = self.0.get(offset..offset + 4) {
+                let word: [u8; 4] = word.try_into().expect("four bytes");
+                f(at, Ordinal(u32::from_le_bytes(word)));
+            }
+        });
+    }
+
     /// Calls `f(where, byte offset)` for every reference of the row.
     fn for_each_ref(self, mut f: impl FnMut(RefAt, usize)) {
         let mut r = Reader(self.0);
@@ -554,6 +565,24 @@ mod tests {
         assert_eq!(movie.field(FieldId(4)), Some(FieldValue::Ref(Ordinal(7))));
         assert_eq!(movie.field(FieldId(10)), None);
         assert_eq!(movie.field_count(), Some(10));
+        let refs = |row: Row<'_>| {
+            let mut refs = Vec::new();
+            row.for_each_ref_ordinal(|at, o| refs.push((at, o)));
+            refs
+        };
+        assert_eq!(refs(movie), [(RefAt::Field(FieldId(4)), Ordinal(7))]);
+        let map = rows.row(3).unwrap();
+        let entries = [
+            (RefAt::Key, 1),
+            (RefAt::Value, 2),
+            (RefAt::Key, 4),
+            (RefAt::Value, 9),
+        ];
+        assert_eq!(refs(map), entries.map(|(at, o)| (at, Ordinal(o))));
+        assert_eq!(
+            refs(rows.row(1).unwrap()),
+            [(RefAt::Element, Ordinal(3)), (RefAt::Element, Ordinal(1))]
+        );
         rows.rewrite_refs(0, |at, o| {
             assert_eq!(at, RefAt::Field(FieldId(4)));
             Ordinal(o.0 + 100)

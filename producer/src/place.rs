@@ -150,13 +150,13 @@ impl RefTargets {
     /// Calls `f(target type, ordinal)` for every reference of a packed record.
     pub(crate) fn for_each_row(&self, row: Row<'_>, mut f: impl FnMut(TypeId, Ordinal)) {
         match self {
-            RefTargets::Object(targets) => {
-                for (t, v) in targets.iter().zip(row.fields()) {
-                    if let (Some(t), FieldValue::Ref(o)) = (t, v) {
+            RefTargets::Object(targets) => row.for_each_ref_ordinal(|at, o| {
+                if let RefAt::Field(field) = at {
+                    if let Some(Some(t)) = targets.get(field.index()) {
                         f(*t, o);
                     }
                 }
-            }
+            }),
             RefTargets::Elements(t) => row
                 .elements()
                 .into_iter()
