@@ -79,21 +79,29 @@ pub trait RecordSink {
     }
 }
 
-/// The record `packed` holds, when it is a whole record of `ty` (see
-/// [`RecordSink::add_packed`]).
-pub fn packed_record(schema: &Schema, ty: TypeId, packed: &[u8]) -> Result<Record> {
-    let row = crate::Row::of(packed);
+/// An error unless `packed` is a whole record of `ty` ([`Row::fits`](crate::Row::fits)),
+/// naming the type: what a sink checks of a row given to it packed.
+pub fn check_packed(schema: &Schema, ty: TypeId, packed: &[u8]) -> Result<()> {
     let def = schema
         .type_def(ty)
         .ok_or_else(|| Error::Schema(format!("no type {ty}")))?;
-    match row.fits(def).then(|| row.to_record()).flatten() {
-        Some(record) => Ok(record),
-        None => Err(Error::Schema(format!(
-            "a packed row of {} bytes is not a record of type {}",
-            packed.len(),
-            def.name
-        ))),
+    if crate::Row::of(packed).fits(def) {
+        return Ok(());
     }
+    Err(Error::Schema(format!(
+        "a packed row of {} bytes is not a record of type {}",
+        packed.len(),
+        def.name
+    )))
+}
+
+/// The record `packed` holds, when it is a whole record of `ty` (see
+/// [`RecordSink::add_packed`]).
+pub fn packed_record(schema: &Schema, ty: TypeId, packed: &[u8]) -> Result<Record> {
+    check_packed(schema, ty, packed)?;
+    crate::Row::of(packed)
+        .to_record()
+        .ok_or_else(|| Error::Schema(format!("a packed row of type {ty} does not unpack")))
 }
 
 impl RecordSink for StateBuilder {

@@ -405,14 +405,7 @@ impl RecordSink for CycleWriter<'_> {
     }
 
     fn add_packed(&mut self, ty: TypeId, packed: &[u8]) -> shoal_format::Result<Ordinal> {
-        let fits = self
-            .schema
-            .type_def(ty)
-            .is_some_and(|def| Row::of(packed).fits(def));
-        if !fits {
-            // The default names what does not fit.
-            shoal_format::ser::packed_record(self.schema, ty, packed)?;
-        }
+        shoal_format::ser::check_packed(self.schema, ty, packed)?;
         if let Some(o) = self.offload.as_mut().filter(|o| o.wants(ty)) {
             return o.push_packed(ty, packed).map_err(format_error);
         }
