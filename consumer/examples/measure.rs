@@ -221,15 +221,42 @@ async fn main() {
     };
     let (snapshot, delta) = (read("snapshot/1"), read("delta/1-2"));
     let loaded = Dataset::from_snapshot(snapshot).expect("load");
-    apply_in_turns(&loaded, &delta, None);
+    let [in_place, built] = apply_in_turns(&loaded, &delta, None);
+    lookups_after_the_delta(&in_place, &built);
+    drop((in_place, built));
     // Both index updates split their work over the dataset's threads (by default every core
     // but one): on this 2-core machine that is one, so the split is measured apart.
     apply_in_turns(&loaded, &delta, Some(2));
 }
 
+/// Lookups in version 2 as the delta made it: the key index from the snapshot with the
+/// delta's changes over it, against the heap index, in alternating rounds.
+fn lookups_after_the_delta(in_place: &Dataset, built: &Dataset) {
+    let movie = in_place.type_id("Movie").expect("type");
+    let id = in_place.field("Movie", "id").expect("id");
+    let rating = in_place.field("Movie", "rating").expect("rating");
+    let ids: Vec<i64> = in_place
+        .ordinals(movie)
+        .step_by(997)
+        .filter_map(|o| in_place.get_i64(id, o))
+        .collect();
+    let pk = in_place.index_id("Movie").expect("index");
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        a.push(lookup_ns(in_place, pk, &ids, rating));
+        b.push(lookup_ns(built, pk, &ids, rating));
+    }
+    let (a, b) = (median(a), median(b));
+    println!(
+        "key lookup + one field read after the delta 1 -> 2, median of 20 alternating rounds: {a:.1} ns with the key index from the snapshot, {b:.1} ns with it on the heap ({:.2}x)",
+        a / b
+    );
+}
+
 /// Applies `delta` to `loaded` with the key index from the snapshot, with the same key
-/// indexed on the heap (built at load) and with no index, in turns; prints the medians.
-fn apply_in_turns(loaded: &Dataset, delta: &Bytes, threads: Option<usize>) {
+/// indexed on the heap (built at load) and with no index, in turns; prints the medians and
+/// returns the last versions made with the two indexes.
+fn apply_in_turns(loaded: &Dataset, delta: &Bytes, threads: Option<usize>) -> [Dataset; 2] {
     let with = |paths: Option<Vec<String>>| {
         let data = match threads {
             Some(n) => loaded.clone().with_threads(n),
@@ -251,6 +278,7 @@ fn apply_in_turns(loaded: &Dataset, delta: &Bytes, threads: Option<usize>) {
     ];
     let mut times = [Vec::new(), Vec::new(), Vec::new()];
     let mut stats = None;
+    let mut made: [Option<Dataset>; 3] = [None, None, None];
     for round in 0..6 {
         // Each goes first in turn: the first apply of a round pays more.
         let order = [round % 3, (round + 1) % 3, (round + 2) % 3];
@@ -261,7 +289,7 @@ fn apply_in_turns(loaded: &Dataset, delta: &Bytes, threads: Option<usize>) {
             let (next, s) = base.apply(&view).expect("apply");
             times.push(t.elapsed().as_secs_f64() * 1e3);
             stats = Some(s);
-            drop(next);
+            made[i] = Some(next);
         }
     }
     let [in_place, built, columns] = times.map(median);
@@ -272,4 +300,6 @@ fn apply_in_turns(loaded: &Dataset, delta: &Bytes, threads: Option<usize>) {
         in_place / built,
         stats.expect("ran")
     );
+    let [a, b, _] = made.map(|d| d.expect("applied"));
+    [a, b]
 }

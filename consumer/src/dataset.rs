@@ -129,7 +129,7 @@ impl Dataset {
     /// deltas they equal the section of the same version's snapshot).
     #[doc(hidden)]
     pub fn key_index_slots(&self, index: IndexId) -> Option<Vec<shoal_format::keyindex::Slot>> {
-        Some(self.indexes.get(index.0)?.key_table()?.slots())
+        self.indexes.get(index.0)?.key_table()?.slots()
     }
 
     /// An index by name.

@@ -3,12 +3,18 @@
 //! straight from the snapshot's memory map.
 //!
 //! Loading one reads no key and allocates nothing, so a consumer starts in the time it takes
-//! to map its snapshot. Applying a delta updates the table slot by slot, the way the format
-//! defines (an insertion shifts one run right, a removal shifts one run left), copying the
-//! small pages it writes (copy-on-write, like columns) and sharing the rest: the result is
-//! exactly the table the producer writes into the next snapshot. A delta whose record count
-//! crosses a capacity step re-places every entry in one sequential pass (the table is
-//! already in order).
+//! to map its snapshot. Applying a delta files the slots it removes and adds in an
+//! [`Overlay`] over the pages, which costs what the delta changed and copies no page. Once
+//! the overlay has grown to a share of the table ([`FOLD_SHARE`]), the next apply folds it
+//! into the pages the way the format defines (an insertion shifts one run right, a removal
+//! shifts one run left), copying the pages it writes (copy-on-write, like columns) and
+//! sharing the rest: the result is exactly the table the producer writes into that version's
+//! snapshot. A delta whose record count crosses a capacity step re-places every entry in
+//! one sequential pass (the table is already in order).
+
+mod overlay;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use shoal_format::keyindex::{
@@ -18,6 +24,13 @@ use shoal_format::keyindex::{
 use shoal_format::KeyIndexRef;
 
 use crate::parallel::map_parts;
+use overlay::Overlay;
+
+/// The overlay is folded into the pages when it holds more changes than one entry in this
+/// many: at 10M records, after about six deltas of 1%. A lookup then pays one probe of a
+/// table of at most this share, and a fold, which costs about what one edit of the pages
+/// cost before the overlay, comes once every few deltas.
+const FOLD_SHARE: u64 = 16;
 
 /// Slots per page, as a power of two: 12 KiB pages. A delta copies each page it writes in
 /// one sequential read, and its later edits there hit the copy in cache; with small pages
@@ -33,6 +46,7 @@ const PAGE_BYTES: usize = PAGE_SLOTS * SLOT_LEN;
 #[derive(Debug, Clone)]
 pub(crate) struct KeyTable {
     capacity: u64,
+    /// Entries in the pages (the overlay adds and removes some).
     entries: u64,
     /// Slots in the table (`L`); slots from here on read as empty.
     len: u64,
@@ -42,6 +56,9 @@ pub(crate) struct KeyTable {
     /// The pages deltas wrote, by page number; a page past the end or `None` is `base`'s.
     /// Empty until the first delta, so loading allocates nothing.
     pages: Vec<Option<Bytes>>,
+    /// The slots removed from the pages and added since they were written; `None` when
+    /// there are none (a lookup then reads the pages alone).
+    overlay: Option<Arc<Overlay>>,
 }
 
 impl KeyTable {
@@ -55,6 +72,7 @@ impl KeyTable {
             len: index.header.slots,
             base: blob.slice(start..start + bytes),
             pages: Vec::new(),
+            overlay: None,
         }
     }
 
@@ -73,6 +91,7 @@ impl KeyTable {
             len: table.len() as u64,
             base: Bytes::from(base),
             pages: Vec::new(),
+            overlay: None,
         }
     }
 
@@ -110,10 +129,21 @@ impl KeyTable {
         (self.len as usize).div_ceil(PAGE_SLOTS)
     }
 
-    /// Every ordinal whose entry carries `hash`, in table order: the candidates a lookup
-    /// confirms by reading the key (or, for a one-field fixed-width key, takes as found).
+    /// Every ordinal whose entry carries `hash`, the pages' in table order, then the
+    /// overlay's: the candidates a lookup confirms by reading the key (or, for a one-field
+    /// fixed-width key, takes as found).
     #[inline]
     pub(crate) fn candidates(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
+        let overlay = self.overlay.as_deref();
+        self.in_pages(hash)
+            .filter(move |&s| overlay.is_none_or(|o| !o.hides(s)))
+            .map(keyindex::slot_ordinal)
+            .chain(overlay.into_iter().flat_map(move |o| o.added_under(hash)))
+    }
+
+    /// The pages' slots that carry `hash`, in table order.
+    #[inline]
+    fn in_pages(&self, hash: u64) -> impl Iterator<Item = Slot> + '_ {
         let mut i = home(hash, self.capacity);
         std::iter::from_fn(move || loop {
             let s = self.slot(i);
@@ -122,7 +152,7 @@ impl KeyTable {
                 return None;
             }
             if slot_hash(s) == hash {
-                return Some(keyindex::slot_ordinal(s));
+                return Some(s);
             }
         })
     }
@@ -140,23 +170,68 @@ impl KeyTable {
         ((0..total).filter(|&p| !shared(p)).count(), total)
     }
 
-    /// Every slot in table order (for tests).
-    pub(crate) fn slots(&self) -> Vec<Slot> {
-        (0..self.len).map(|i| self.slot(i)).collect()
+    /// Every slot in table order, the overlay folded in (for tests); `None` when the fold
+    /// finds the overlay and the pages disagree.
+    pub(crate) fn slots(&self) -> Option<Vec<Slot>> {
+        if let Some(overlay) = &self.overlay {
+            return self.folded(overlay, self.entries_now(overlay)?, 1)?.slots();
+        }
+        Some((0..self.len).map(|i| self.slot(i)).collect())
     }
 
-    /// The table after `removed` slots leave and `inserted` come in, edited on up to
-    /// `threads` threads; `None` when a removed slot is not in the table (the table and the
-    /// data disagree: rebuild from the data).
+    /// Entries in the table, the overlay's changes counted.
+    fn entries_now(&self, overlay: &Overlay) -> Option<u64> {
+        let (added, removed) = overlay.counts();
+        (self.entries + added).checked_sub(removed)
+    }
+
+    /// The table after `removed` slots leave and `inserted` come in; `None` when a removed
+    /// slot is not in the table (the table and the data disagree: rebuild from the data).
+    /// The changes go to the overlay; a fold into the pages, when due, is edited on up to
+    /// `threads` threads.
     pub(crate) fn updated(
         &self,
         removed: &[Slot],
         inserted: &[Slot],
         threads: usize,
     ) -> Option<KeyTable> {
-        let entries = (self.entries + inserted.len() as u64).checked_sub(removed.len() as u64)?;
+        self.updated_folding_past(removed, inserted, threads, |entries| entries / FOLD_SHARE)
+    }
+
+    /// [`Self::updated`], folding when the overlay holds more changes than `limit(entries)`.
+    fn updated_folding_past(
+        &self,
+        removed: &[Slot],
+        inserted: &[Slot],
+        threads: usize,
+        limit: impl Fn(u64) -> u64,
+    ) -> Option<KeyTable> {
+        let mut overlay = self.overlay.as_deref().cloned().unwrap_or_default();
+        for &s in removed {
+            if !overlay.remove(s, || self.in_pages(slot_hash(s)).any(|t| t == s)) {
+                return None;
+            }
+        }
+        for &s in inserted {
+            overlay.insert(s);
+        }
+        let (added, gone) = overlay.counts();
+        let entries = (self.entries + added).checked_sub(gone)?;
+        if capacity_for(entries) == self.capacity && overlay.len() as u64 <= limit(entries) {
+            return Some(KeyTable {
+                overlay: (!overlay.is_empty()).then(|| Arc::new(overlay)),
+                ..self.clone()
+            });
+        }
+        self.folded(&overlay, entries, threads)
+    }
+
+    /// The pages with `overlay` folded in, holding `entries`: edited in table order on up to
+    /// `threads` threads, or re-placed when `entries` crosses a capacity step.
+    fn folded(&self, overlay: &Overlay, entries: u64, threads: usize) -> Option<KeyTable> {
+        let (removed, inserted) = overlay.edits();
         if capacity_for(entries) != self.capacity {
-            return self.replaced(removed, inserted, entries);
+            return self.replaced(&removed, &inserted, entries);
         }
         // In table order: each page is copied once and the table read front to back.
         let mut ops: Vec<Op> = removed
@@ -211,12 +286,8 @@ impl KeyTable {
     }
 
     /// Every entry re-placed at the capacity of `entries`: one pass over the table (already
-    /// sorted) merged with the sorted insertions.
+    /// sorted) merged with the insertions (`removed` and `inserted` sorted).
     fn replaced(&self, removed: &[Slot], inserted: &[Slot], entries: u64) -> Option<KeyTable> {
-        let mut removed = removed.to_vec();
-        removed.sort_unstable();
-        let mut inserted = inserted.to_vec();
-        inserted.sort_unstable();
         let kept: Vec<Slot> = (0..self.len)
             .map(|i| self.slot(i))
             .filter(|&s| s != EMPTY_SLOT && removed.binary_search(&s).is_err())
@@ -224,7 +295,7 @@ impl KeyTable {
         if kept.len() as u64 + removed.len() as u64 != self.entries {
             return None;
         }
-        let merged = merge_sorted(&kept, &inserted);
+        let merged = merge_sorted(&kept, inserted);
         Some(Self::placed(place(merged, capacity_for(entries)), entries))
     }
 }
@@ -421,6 +492,7 @@ impl<'a> Edit<'a> {
             len: self.len,
             base: self.table.base.clone(),
             pages,
+            overlay: None,
         }
     }
 }
@@ -432,6 +504,22 @@ mod tests {
 
     fn slot(key: u64, o: u32) -> Slot {
         slot_of(key_hash([key]), o)
+    }
+
+    /// Fold at once (the pages edited, as before the overlay) or never (all in the overlay).
+    const FOLD_NOW: fn(u64) -> u64 = |_| 0;
+    const FOLD_NEVER: fn(u64) -> u64 = |_| u64::MAX;
+
+    /// The canonical table of `start` after `removed` leave and `inserted` come in.
+    fn canonical(start: &[Slot], removed: &[Slot], inserted: &[Slot]) -> Vec<Slot> {
+        let mut expected: Vec<Slot> = start
+            .iter()
+            .copied()
+            .filter(|s| !removed.contains(s))
+            .chain(inserted.iter().copied())
+            .collect();
+        expected.sort_unstable();
+        KeyTable::of_slots(expected).slots().unwrap()
     }
 
     #[test]
@@ -447,16 +535,61 @@ mod tests {
                 .collect();
             let entries = 5000 - removed.len() as u64 + added;
             assert_eq!(capacity_for(entries) == table.capacity, step == 97);
-            let next = table.updated(&removed, &inserted, 1).expect("consistent");
-            let mut expected: Vec<Slot> = start
+            let expected = canonical(&start, &removed, &inserted);
+            for limit in [FOLD_NOW, FOLD_NEVER] {
+                let next = table
+                    .updated_folding_past(&removed, &inserted, 1, limit)
+                    .expect("consistent");
+                assert_eq!(next.slots().unwrap(), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn a_chain_of_edits_held_in_the_overlay_and_folded_finds_every_key_and_no_removed_one() {
+        let mut keys: Vec<u64> = (0..3000).collect();
+        let mut table = KeyTable::of_slots(keys.iter().map(|&k| slot(k, k as u32)).collect());
+        let mut next_key = 3000;
+        let mut folds = 0;
+        for step in 0..12u64 {
+            // Each step removes 40 keys (some added by earlier steps) and adds 45.
+            let gone: Vec<u64> = keys
                 .iter()
                 .copied()
-                .filter(|s| !removed.contains(s))
-                .chain(inserted.iter().copied())
+                .skip(step as usize * 7)
+                .step_by(70)
+                .take(40)
                 .collect();
-            expected.sort_unstable();
-            assert_eq!(next.slots(), KeyTable::of_slots(expected).slots());
+            keys.retain(|k| !gone.contains(k));
+            let fresh: Vec<u64> = (next_key..next_key + 45).collect();
+            next_key += 45;
+            keys.extend(&fresh);
+            let removed: Vec<Slot> = gone.iter().map(|&k| slot(k, k as u32)).collect();
+            let inserted: Vec<Slot> = fresh.iter().map(|&k| slot(k, k as u32)).collect();
+            let before = table.clone();
+            table = table
+                .updated_folding_past(&removed, &inserted, 2, |_| 200)
+                .expect("consistent");
+            if table.overlay.is_none() {
+                folds += 1;
+            } else {
+                assert_eq!(
+                    table.pages_copied(&before).0,
+                    0,
+                    "an overlay apply copies no page"
+                );
+            }
+            for &k in &keys {
+                let found: Vec<u32> = table.candidates(key_hash([k])).collect();
+                assert_eq!(found, [k as u32], "key {k} at step {step}");
+            }
+            for &k in &gone {
+                assert_eq!(table.candidates(key_hash([k])).count(), 0, "removed {k}");
+            }
+            let all: Vec<Slot> = keys.iter().map(|&k| slot(k, k as u32)).collect();
+            assert_eq!(table.slots().unwrap(), canonical(&all, &[], &[]));
         }
+        assert!((2..12).contains(&folds), "{folds} folds");
     }
 
     /// A slot homed at `h` in a table of `capacity` (`j` tells slots of one home apart).
@@ -487,14 +620,7 @@ mod tests {
             capacity_for(n + inserted.len() as u64 - removed.len() as u64),
             capacity
         );
-        let mut expected: Vec<Slot> = start
-            .iter()
-            .copied()
-            .filter(|s| !removed.contains(s))
-            .chain(inserted.iter().copied())
-            .collect();
-        expected.sort_unstable();
-        let expected = KeyTable::of_slots(expected).slots();
+        let expected = canonical(&start, &removed, &inserted);
         let mut ops: Vec<Op> = inserted.iter().map(|&s| op(s, true)).collect();
         ops.sort_unstable();
         let cut = table.parts(&ops, 2)[0].0;
@@ -507,9 +633,10 @@ mod tests {
         );
         for threads in [1, 2, 3, 8] {
             let next = table
-                .updated(&removed, &inserted, threads)
+                .updated_folding_past(&removed, &inserted, threads, FOLD_NOW)
                 .expect("consistent");
-            assert_eq!(next.slots(), expected, "{threads} threads");
+            assert!(next.overlay.is_none(), "folded");
+            assert_eq!(next.slots().unwrap(), expected, "{threads} threads");
         }
     }
 
@@ -517,31 +644,46 @@ mod tests {
     fn an_empty_change_leaves_the_table_as_it_is() {
         let start: Vec<Slot> = (0..10).map(|k| slot(k, k as u32)).collect();
         let table = KeyTable::of_slots(start.clone());
-        let removed: Vec<Slot> = vec![];
-        let inserted: Vec<Slot> = vec![];
-        let next = table.updated(&removed, &inserted, 1).expect("consistent");
-        let mut expected: Vec<Slot> = start
-            .into_iter()
-            .filter(|s| !removed.contains(s))
-            .chain(inserted.iter().copied())
-            .collect();
-        expected.sort_unstable();
-        assert_eq!(next.slots(), KeyTable::of_slots(expected).slots());
+        for limit in [FOLD_NOW, FOLD_NEVER] {
+            let next = table
+                .updated_folding_past(&[], &[], 1, limit)
+                .expect("consistent");
+            assert_eq!(next.slots().unwrap(), canonical(&start, &[], &[]));
+        }
     }
 
     #[test]
-    fn a_small_edit_copies_only_the_pages_it_writes() {
+    fn a_small_edit_copies_no_page_and_its_fold_only_the_pages_it_writes() {
         let table = KeyTable::of_slots((0..100_000).map(|k| slot(k, k as u32)).collect());
-        let next = table
-            .updated(&[slot(7, 7)], &[slot(100_007, 7)], 2)
+        let (removed, inserted) = ([slot(7, 7)], [slot(100_007, 7)]);
+        let held = table.updated(&removed, &inserted, 2).expect("consistent");
+        assert_eq!(held.pages_copied(&table).0, 0);
+        assert!(held.overlay.is_some());
+        let folded = table
+            .updated_folding_past(&removed, &inserted, 2, FOLD_NOW)
             .expect("consistent");
-        let (copied, total) = next.pages_copied(&table);
-        assert!(copied <= 4 && total > 100, "{copied} of {total}");
+        let (copied, total) = folded.pages_copied(&table);
+        assert!(
+            (1..=4).contains(&copied) && total > 100,
+            "{copied} of {total}"
+        );
     }
 
     #[test]
     fn removing_what_is_not_there_is_refused() {
         let table = KeyTable::of_slots((0..100).map(|k| slot(k, k as u32)).collect());
-        assert!(table.updated(&[slot(1000, 3)], &[], 1).is_none());
+        for limit in [FOLD_NOW, FOLD_NEVER] {
+            assert!(table
+                .updated_folding_past(&[slot(1000, 3)], &[], 1, limit)
+                .is_none());
+            let held = table
+                .updated_folding_past(&[slot(5, 5)], &[], 1, FOLD_NEVER)
+                .unwrap();
+            assert!(
+                held.updated_folding_past(&[slot(5, 5)], &[], 1, limit)
+                    .is_none(),
+                "twice"
+            );
+        }
     }
 }
