@@ -12,8 +12,21 @@
 use hashbrown::HashTable;
 use shoal_format::keyindex::{slot_hash, slot_ordinal, Slot};
 
-/// A change to the table's pages: the slot and whether it is added (else removed).
-type Change = (Slot, bool);
+/// A change to the table's pages: a slot (96 bits) with [`ADDED`] set when it is added, else
+/// it is removed. 16 bytes an entry.
+type Change = u128;
+
+/// The mark of an added slot.
+const ADDED: Change = 1 << 127;
+
+/// The slot a change is about.
+fn slot(c: Change) -> Slot {
+    c & !ADDED
+}
+
+fn added(c: Change) -> bool {
+    c & ADDED != 0
+}
 
 /// The changes over a table's pages (see the module docs). Cloned, never shared mutably: a
 /// version keeps its own, as it keeps its pages.
@@ -25,8 +38,8 @@ pub(super) struct Overlay {
 }
 
 /// The hash a change is filed under: its slot's key hash (already mixed).
-fn filed(&(s, _): &Change) -> u64 {
-    slot_hash(s)
+fn filed(&c: &Change) -> u64 {
+    slot_hash(slot(c))
 }
 
 impl Overlay {
@@ -47,9 +60,7 @@ impl Overlay {
     /// True when `s`, an entry of the pages, has been removed.
     #[inline]
     pub(super) fn hides(&self, s: Slot) -> bool {
-        self.changes
-            .find(slot_hash(s), |&c| c == (s, false))
-            .is_some()
+        self.changes.find(slot_hash(s), |&c| c == s).is_some()
     }
 
     /// The ordinals of the slots added under `hash`.
@@ -57,25 +68,23 @@ impl Overlay {
     pub(super) fn added_under(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
         self.changes
             .iter_hash(hash)
-            .filter(move |&&(s, added)| added && slot_hash(s) == hash)
-            .map(|&(s, _)| slot_ordinal(s))
+            .filter(move |&&c| added(c) && slot_hash(slot(c)) == hash)
+            .map(|&c| slot_ordinal(slot(c)))
     }
 
     /// `s` leaves the table: an added slot is dropped, an entry of the pages (`in_pages`
     /// tells whether it is one) is hidden. False when `s` is neither: the table and the data
     /// disagree.
     pub(super) fn remove(&mut self, s: Slot, in_pages: impl FnOnce() -> bool) -> bool {
-        match self.changes.find_entry(slot_hash(s), |&(c, _)| c == s) {
-            Ok(found) if found.get().1 => {
+        match self.changes.find_entry(slot_hash(s), |&c| slot(c) == s) {
+            Ok(found) if added(*found.get()) => {
                 found.remove();
                 self.added -= 1;
                 true
             }
             Ok(_) => false,
             Err(absent) if in_pages() => {
-                absent
-                    .into_table()
-                    .insert_unique(slot_hash(s), (s, false), filed);
+                absent.into_table().insert_unique(slot_hash(s), s, filed);
                 self.removed += 1;
                 true
             }
@@ -86,8 +95,8 @@ impl Overlay {
     /// `s` comes into the table: an entry of the pages hidden before shows again, any other
     /// slot is added (once).
     pub(super) fn insert(&mut self, s: Slot) {
-        match self.changes.find_entry(slot_hash(s), |&(c, _)| c == s) {
-            Ok(found) if !found.get().1 => {
+        match self.changes.find_entry(slot_hash(s), |&c| slot(c) == s) {
+            Ok(found) if !added(*found.get()) => {
                 found.remove();
                 self.removed -= 1;
             }
@@ -95,7 +104,7 @@ impl Overlay {
             Err(absent) => {
                 absent
                     .into_table()
-                    .insert_unique(slot_hash(s), (s, true), filed);
+                    .insert_unique(slot_hash(s), s | ADDED, filed);
                 self.added += 1;
             }
         }
@@ -104,12 +113,12 @@ impl Overlay {
     /// The removed slots and the added slots, each sorted: the edits that fold this overlay
     /// into the pages.
     pub(super) fn edits(&self) -> (Vec<Slot>, Vec<Slot>) {
-        let (mut added, mut removed): (Vec<Change>, Vec<Change>) =
-            self.changes.iter().partition(|&&(_, added)| added);
-        added.sort_unstable();
-        removed.sort_unstable();
-        let slots = |v: Vec<Change>| v.into_iter().map(|(s, _)| s).collect();
-        (slots(removed), slots(added))
+        let (mut coming, mut gone): (Vec<Slot>, Vec<Slot>) =
+            self.changes.iter().partition(|&&c| added(c));
+        coming.iter_mut().for_each(|c| *c = slot(*c));
+        coming.sort_unstable();
+        gone.sort_unstable();
+        (gone, coming)
     }
 }
 
@@ -118,21 +127,21 @@ mod tests {
     use super::*;
     use shoal_format::keyindex::{key_hash, slot_of};
 
-    fn slot(key: u64, o: u32) -> Slot {
+    fn keyed(key: u64, o: u32) -> Slot {
         slot_of(key_hash([key]), o)
     }
 
     #[test]
     fn a_change_undone_leaves_nothing_and_a_double_removal_is_refused() {
         let mut overlay = Overlay::default();
-        let (a, b) = (slot(1, 1), slot(2, 2));
+        let (a, b) = (keyed(1, 1), keyed(2, 2));
         assert!(overlay.remove(a, || true));
         assert!(overlay.hides(a));
         overlay.insert(b);
         assert_eq!(overlay.added_under(slot_hash(b)).collect::<Vec<_>>(), [2]);
         assert_eq!(overlay.counts(), (1, 1));
         assert!(!overlay.remove(a, || true), "removed twice");
-        assert!(!overlay.remove(slot(3, 3), || false), "never there");
+        assert!(!overlay.remove(keyed(3, 3), || false), "never there");
         overlay.insert(a);
         assert!(overlay.remove(b, || unreachable!("an added slot is not looked for")));
         assert!(overlay.is_empty());
