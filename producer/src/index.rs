@@ -614,21 +614,47 @@ pub(crate) fn bucket_order<T: Copy>(entries: Vec<T>, hash: impl Fn(&T) -> u64) -
     if entries.len() < 1 << BUCKET_BITS {
         return entries; // a table this small stays in cache either way
     }
-    let bucket = |e: &T| (hash(e) & ((1 << BUCKET_BITS) - 1)) as usize;
-    let mut starts = vec![0usize; (1 << BUCKET_BITS) + 1];
-    for e in &entries {
-        starts[bucket(e) + 1] += 1;
-    }
-    for b in 1..starts.len() {
-        starts[b] += starts[b - 1];
-    }
+    let mut starts = bucket_starts(entries.iter().map(|e| bucket(hash(e))));
     let mut out = entries.clone();
     for e in entries {
-        let at = &mut starts[bucket(&e)];
+        let at = &mut starts[bucket(hash(&e))];
         out[*at] = e;
         *at += 1;
     }
     out
+}
+
+/// The positions of `hashes` in [`bucket_order`]'s order: 4 bytes a hash, where pairing each
+/// hash with its position and ordering the pairs holds two copies of 16 bytes.
+pub(crate) fn bucket_order_of(hashes: &[u64]) -> Vec<u32> {
+    if hashes.len() < 1 << BUCKET_BITS {
+        return (0..hashes.len() as u32).collect();
+    }
+    let mut starts = bucket_starts(hashes.iter().map(|&h| bucket(h)));
+    let mut out = vec![0u32; hashes.len()];
+    for (i, &h) in hashes.iter().enumerate() {
+        let at = &mut starts[bucket(h)];
+        out[*at] = i as u32;
+        *at += 1;
+    }
+    out
+}
+
+/// The bucket [`bucket_order`] files a hash under.
+fn bucket(hash: u64) -> usize {
+    (hash & ((1 << BUCKET_BITS) - 1)) as usize
+}
+
+/// Where each bucket starts in the order, given every entry's bucket.
+fn bucket_starts(buckets: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut starts = vec![0usize; (1 << BUCKET_BITS) + 1];
+    for b in buckets {
+        starts[b + 1] += 1;
+    }
+    for b in 1..starts.len() {
+        starts[b] += starts[b - 1];
+    }
+    starts
 }
 
 /// The hash of a record's key, streamed from where the record is (equal to hashing the
@@ -669,6 +695,24 @@ mod tests {
         assert_eq!(back, entries);
         let few: Vec<(u64, u64)> = entries[..100].to_vec();
         assert_eq!(bucket_order(few.clone(), |&(_, h)| h), few);
+    }
+
+    #[test]
+    fn bucket_order_of_hashes_gives_the_positions_in_the_same_order() {
+        let n = 3u64 << BUCKET_BITS;
+        let hashes: Vec<u64> = (0..n)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & 0xF_FFFF)
+            .collect();
+        let pairs: Vec<(u32, u64)> = (0..).zip(hashes.iter().copied()).collect();
+        let expected: Vec<u32> = bucket_order(pairs, |&(_, h)| h)
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(bucket_order_of(&hashes), expected);
+        assert_eq!(
+            bucket_order_of(&hashes[..100]),
+            (0..100).collect::<Vec<u32>>()
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use shoal_format::{Ordinal, Record, RecordSink, Row, Rows, Schema, TypeId, Value
 
 use crate::cycle::{Current, Op};
 use crate::error::{Error, Result};
-use crate::index::{bucket_order, Guess, KeyIndex, Recent, RecordIndex};
+use crate::index::{bucket_order_of, Guess, KeyIndex, Recent, RecordIndex};
 
 /// Ordinals at or above this are provisional (pending records of the current cycle).
 pub(crate) const PROVISIONAL: u32 = 1 << 31;
@@ -125,15 +125,11 @@ impl Changes {
         let table = &mut self.pending_index[t];
         table.clear();
         table.reserve(hashes.len(), |&j| hashes[j as usize]);
-        let entries: Vec<(u32, u64)> = hashes
-            .iter()
-            .enumerate()
-            .map(|(i, &h)| (i as u32, h))
-            .collect();
         let mut duplicates = Vec::new();
-        for (i, hash) in bucket_order(entries, |&(_, h)| h) {
-            let packed = rows.packed(i);
-            match table.entry(hash, |&j| rows.packed(j) == packed, |&j| hashes[j as usize]) {
+        for i in bucket_order_of(hashes) {
+            // The row is looked at only when an entry of the same hash is found.
+            let same = |&j: &u32| rows.packed(j) == rows.packed(i);
+            match table.entry(hashes[i as usize], same, |&j| hashes[j as usize]) {
                 hashbrown::hash_table::Entry::Occupied(_) => duplicates.push(i),
                 hashbrown::hash_table::Entry::Vacant(vacant) => {
                     vacant.insert(i);
