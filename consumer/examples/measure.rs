@@ -179,12 +179,7 @@ async fn main() {
     let mut sorted = ids.clone();
     sorted.sort_unstable();
     for (order, ids) in [("in ordinal order", &sorted), ("in random order", &ids)] {
-        let (mut in_place, mut on_heap) = (Vec::new(), Vec::new());
-        for _ in 0..20 {
-            in_place.push(lookup_ns(&data, pk, ids, rating));
-            on_heap.push(lookup_ns(&built, built_pk, ids, rating));
-        }
-        let (shoal_ns, built_ns) = (median(in_place), median(on_heap));
+        let (shoal_ns, built_ns) = in_turns((&data, pk), (&built, built_pk), ids, rating);
         println!(
             "key lookup + one field read {order}, median of 20 alternating rounds of {}: {shoal_ns:.1} ns with the key index from the snapshot, {built_ns:.1} ns with it built on the heap ({:.2}x)",
             ids.len(),
@@ -255,18 +250,28 @@ async fn main() {
     apply_in_turns(&loaded, &delta, Some(2));
 }
 
+/// The medians of 20 alternating rounds of [`lookup_ns`] through `a` and through `b`.
+fn in_turns(
+    a: (&Dataset, IndexId),
+    b: (&Dataset, IndexId),
+    ids: &[i64],
+    field: Field,
+) -> (f64, f64) {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        x.push(lookup_ns(a.0, a.1, ids, field));
+        y.push(lookup_ns(b.0, b.1, ids, field));
+    }
+    (median(x), median(y))
+}
+
 /// Lookups in version 2 as the delta made it: the key index from the snapshot with the
 /// delta's changes over it, against the heap index, in alternating rounds.
 fn lookups_after_the_delta(in_place: &Dataset, built: &Dataset) {
     let rating = in_place.field("Movie", "rating").expect("rating");
     let ids = sample_ids(in_place);
     let pk = in_place.index_id("Movie").expect("index");
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..20 {
-        a.push(lookup_ns(in_place, pk, &ids, rating));
-        b.push(lookup_ns(built, pk, &ids, rating));
-    }
-    let (a, b) = (median(a), median(b));
+    let (a, b) = in_turns((in_place, pk), (built, pk), &ids, rating);
     println!(
         "key lookup + one field read after the delta 1 -> 2, median of 20 alternating rounds: {a:.1} ns with the key index from the snapshot, {b:.1} ns with it on the heap ({:.2}x)",
         a / b

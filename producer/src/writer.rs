@@ -94,7 +94,7 @@ impl Changes {
     /// Deduplicates the pending records of the deferred type (see
     /// [`Changes::deferring_dedup`]): the first of identical records stays. Entries go into
     /// the dedup table in the order of their hashes' low bits, so the inserts walk the table
-    /// instead of missing the cache on each (see `index::bucket_order`).
+    /// instead of missing the cache on each (see `index::bucket_order_of`).
     pub(crate) fn dedup_deferred(&mut self) {
         let Some(ty) = self.deferred_dedup.take() else {
             return;
