@@ -3,7 +3,9 @@
 //! straight from the snapshot's memory map.
 //!
 //! Loading one reads no key and allocates nothing, so a consumer starts in the time it takes
-//! to map its snapshot. Applying a delta files the slots it removes and adds in an
+//! to map its snapshot. A lookup reads the slots from its key's home [`SCAN`] at a time,
+//! deciding with selects rather than a branch per slot, so the CPU keeps several lookups'
+//! memory reads in flight. Applying a delta files the slots it removes and adds in an
 //! [`Overlay`] over the pages, which costs what the delta changed and copies no page. Once
 //! the overlay has grown to a share of the table ([`FOLD_SHARE`]), the next apply folds it
 //! into the pages the way the format defines (an insertion shifts one run right, a removal
@@ -41,6 +43,35 @@ const PAGE_SLOTS: usize = 1 << PAGE_SHIFT;
 
 /// Bytes of a page.
 const PAGE_BYTES: usize = PAGE_SLOTS * SLOT_LEN;
+
+/// Slots a lookup reads at a time. A lookup that decided slot by slot would branch on
+/// each slot's value: at the table's load (about 0.8) the run it reads is one to a few
+/// slots long, the branch is mispredicted often, and each misprediction discards the next
+/// lookups the CPU had started, so lookups stop overlapping their memory reads. Four slots
+/// (48 bytes) hold the whole run for most keys (measured at 10M keys in random order: 50.7
+/// against 80.6 ns a lookup and column read, in a throwaway loop over the same table).
+const SCAN: usize = 4;
+
+/// The index in `run` (whole slots) of the first slot that is empty or holds a hash not
+/// below `hash`, or the number of slots if none is. Decided with selects, not branches.
+#[inline]
+fn not_below_in(run: &[u8], hash: u64) -> usize {
+    let mut first = run.len() / SLOT_LEN;
+    for (k, slot) in run.chunks_exact(SLOT_LEN).enumerate().rev() {
+        first = if is_below(slot_from(slot), hash) {
+            first
+        } else {
+            k
+        };
+    }
+    first
+}
+
+/// True when `slot` holds an entry whose hash is below `hash`: a lookup of `hash` reads on.
+#[inline]
+fn is_below(slot: Slot, hash: u64) -> bool {
+    slot != EMPTY_SLOT && slot_hash(slot) < hash
+}
 
 /// A canonical key table (see the module docs).
 #[derive(Debug, Clone)]
@@ -98,17 +129,21 @@ impl KeyTable {
     /// Slot `i` (empty past the table).
     #[inline]
     fn slot(&self, i: u64) -> Slot {
-        if i >= self.len {
-            return EMPTY_SLOT;
+        self.run_bytes(i, 1).map_or(EMPTY_SLOT, slot_from)
+    }
+
+    /// The bytes of the `n` slots from `i` on, when they lie in the table and in one page.
+    #[inline]
+    fn run_bytes(&self, i: u64, n: usize) -> Option<&[u8]> {
+        let within = i as usize & (PAGE_SLOTS - 1);
+        if i + n as u64 > self.len || within + n > PAGE_SLOTS {
+            return None;
         }
-        if let Some(Some(page)) = self.pages.get((i >> PAGE_SHIFT) as usize) {
-            let at = (i as usize & (PAGE_SLOTS - 1)) * SLOT_LEN;
-            return slot_from(&page[at..at + SLOT_LEN]);
-        }
-        let at = i as usize * SLOT_LEN;
-        self.base
-            .get(at..at + SLOT_LEN)
-            .map_or(EMPTY_SLOT, slot_from)
+        let (bytes, at) = match self.pages.get((i >> PAGE_SHIFT) as usize) {
+            Some(Some(page)) => (&page[..], within * SLOT_LEN),
+            _ => (&self.base[..], i as usize * SLOT_LEN),
+        };
+        bytes.get(at..at + n * SLOT_LEN)
     }
 
     /// Page `p` as it stands, copied to write (one pass over the bytes, zeros past the end).
@@ -144,17 +179,30 @@ impl KeyTable {
     /// The pages' slots that carry `hash`, in table order.
     #[inline]
     fn in_pages(&self, hash: u64) -> impl Iterator<Item = Slot> + '_ {
-        let mut i = home(hash, self.capacity);
-        std::iter::from_fn(move || loop {
+        let mut i = self.first_not_below(hash);
+        std::iter::from_fn(move || {
             let s = self.slot(i);
             i += 1;
-            if s == EMPTY_SLOT || slot_hash(s) > hash {
-                return None;
-            }
-            if slot_hash(s) == hash {
-                return Some(s);
-            }
+            (s != EMPTY_SLOT && slot_hash(s) == hash).then_some(s)
         })
+    }
+
+    /// The first slot from `hash`'s home on that is empty or holds a hash not below `hash`:
+    /// where the entries carrying `hash` start, if any. Read [`SCAN`] slots at a time, with
+    /// no branch on any one slot's value (see [`not_below_in`]).
+    #[inline]
+    fn first_not_below(&self, hash: u64) -> u64 {
+        let mut i = home(hash, self.capacity);
+        loop {
+            match self.run_bytes(i, SCAN) {
+                Some(run) => match not_below_in(run, hash) {
+                    SCAN => i += SCAN as u64,
+                    k => return i + k as u64,
+                },
+                None if is_below(self.slot(i), hash) => i += 1,
+                None => return i,
+            }
+        }
     }
 
     /// The pages of this table not shared with `other`, and the pages in all (for tests).
@@ -520,6 +568,68 @@ mod tests {
             .collect();
         expected.sort_unstable();
         KeyTable::of_slots(expected).slots().unwrap()
+    }
+
+    /// The slots carrying `hash`, read one by one from its home (the format's lookup).
+    fn found_slot_by_slot(slots: &[Slot], capacity: u64, hash: u64) -> Vec<Slot> {
+        slots[home(hash, capacity) as usize..]
+            .iter()
+            .take_while(|&&s| s != EMPTY_SLOT && slot_hash(s) <= hash)
+            .filter(|&&s| slot_hash(s) == hash)
+            .copied()
+            .collect()
+    }
+
+    #[test]
+    fn a_lookup_read_in_runs_finds_what_slot_by_slot_finds_across_pages_and_the_end() {
+        // Runs of every length, from one slot to one that spans pages and spills past the
+        // capacity: hashes with equal top halves share a home. Some hashes come twice (two
+        // keys, one hash), and the probes include hashes between and past the entries.
+        let mut slots: Vec<Slot> = Vec::new();
+        let runs = [1u64, 2, 3, 4, 5, 7, 9, 40, 1500, 1501, 1502, 1503, 3000];
+        for (group, len) in runs.into_iter().enumerate() {
+            // Homes in ascending order, at varied offsets from the scan's steps.
+            let top =
+                (group as u64 * 0x1300_0000 + keyindex::fmix64(group as u64) % (1 << 24)) << 32;
+            for j in 0..len {
+                let o = slots.len() as u32;
+                slots.push(slot_of(top | (j * 2 + 2), o));
+                if j % 5 == 3 {
+                    slots.push(slot_of(top | (j * 2 + 2), o + 1));
+                }
+            }
+        }
+        let table = KeyTable::of_slots(slots.clone());
+        // The same table with the entry at each page start removed, folded at once: the
+        // pages from there on are copies whose runs moved, the pages before are not.
+        let page_starts: Vec<Slot> = table.slots().unwrap()[..]
+            .iter()
+            .step_by(PAGE_SLOTS)
+            .copied()
+            .filter(|&s| s != EMPTY_SLOT)
+            .collect();
+        let edited = table
+            .updated_folding_past(&page_starts, &[], 1, FOLD_NOW)
+            .unwrap();
+        assert!(edited.pages.iter().any(Option::is_some));
+        for t in [&table, &edited] {
+            let laid = t.slots().unwrap();
+            assert!(
+                laid.len() as u64 > t.capacity,
+                "the last run spills past the capacity"
+            );
+            let probes = slots
+                .iter()
+                .flat_map(|&s| [slot_hash(s) - 1, slot_hash(s), slot_hash(s) + 1])
+                .chain([0, 1, u64::MAX]);
+            let mut found = 0;
+            for hash in probes {
+                let expected = found_slot_by_slot(&laid, t.capacity, hash);
+                assert_eq!(t.in_pages(hash).collect::<Vec<_>>(), expected, "{hash:x}");
+                found += expected.len();
+            }
+            assert!(found >= t.entries as usize);
+        }
     }
 
     #[test]
