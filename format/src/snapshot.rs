@@ -14,7 +14,7 @@ use crate::keyindex::{
     self, check_placement, indexed_key, KeyIndexHeader, EMPTY_SLOT, KEY_INDEX_HEADER_LEN,
     SECTION_KEY_INDEX,
 };
-use crate::parallel::map_parts;
+use crate::parallel::for_each_in_order;
 use crate::read::{missing, Elements, FieldValue, RecordSource, VersionSource};
 use crate::schema::{ColumnKind, Schema, TypeKind};
 use crate::section::{
@@ -88,11 +88,12 @@ pub fn write_snapshot<S: VersionSource + Sync + ?Sized, W: Write>(
     write_snapshot_on(source, version, options, 1, w)
 }
 
-/// [`write_snapshot`], the column and key index sections of each type encoded on up to
-/// `threads` threads, `threads` sections at a time: the same bytes, with up to `threads`
-/// sections held in memory before they are written (with 1, none: each is written as it is
-/// encoded). A section does not depend on where it lands (each starts 8-aligned and is
-/// padded to 8), so one encoded apart is appended as it is.
+/// [`write_snapshot`], its sections encoded on up to `threads` threads, each taking the next
+/// section as it finishes one, and appended in order: the same bytes. A section encoded
+/// while one before it is still being encoded waits in memory, at most
+/// [`SECTIONS_AHEAD`] per thread (with 1 thread none does: each is written as it is
+/// encoded). A section does not depend on where it lands (each
+/// starts 8-aligned and is padded to 8), so one encoded apart is appended as it is.
 pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
     source: &S,
     version: Version,
@@ -111,35 +112,67 @@ pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
     };
     let schema = source.schema();
     let mut writer = BlobWriter::new(w, &header, schema)?;
-    for t in 0..schema.type_count() {
-        let ty = TypeId(t as u32);
-        let of_type = OfType {
-            ty,
-            populated: source.populated(ty),
-            slot_count: source.slot_count(ty),
+    let types: Vec<OfType<'_>> = (0..schema.type_count())
+        .map(|t| {
+            let ty = TypeId(t as u32);
+            OfType {
+                ty,
+                populated: source.populated(ty),
+                slot_count: source.slot_count(ty),
+            }
+        })
+        .collect();
+    let jobs: Vec<(&OfType<'_>, Job)> = types
+        .iter()
+        .flat_map(|of_type| {
+            let parts = parts_of(schema, of_type.ty, options).into_iter();
+            std::iter::once(Job::Type)
+                .chain(parts.map(Job::Part))
+                .map(move |job| (of_type, job))
+        })
+        .collect();
+    if threads <= 1 {
+        for &(of_type, job) in &jobs {
+            write_job(&mut writer, source, of_type, job, options)?;
+        }
+    } else {
+        let detached = |&(of_type, job): &(&OfType<'_>, Job)| {
+            let mut detached = BlobWriter::detached();
+            write_job(&mut detached, source, of_type, job, options).map(|()| detached)
         };
-        writer.begin(SECTION_TYPE, ty, 0);
-        write_type_section(&mut writer, of_type.slot_count, &[&of_type.populated])?;
-        writer.end()?;
-        let parts = parts_of(schema, ty, options);
-        if threads <= 1 {
-            for &part in &parts {
-                write_part(&mut writer, source, &of_type, part, options)?;
-            }
-            continue;
-        }
-        for group in parts.chunks(threads) {
-            let written = map_parts(group, |&part| {
-                let mut detached = BlobWriter::detached();
-                write_part(&mut detached, source, &of_type, part, options).map(|()| detached)
-            });
-            for w in written {
-                writer.append(w?)?;
-            }
-        }
+        let ahead = threads * SECTIONS_AHEAD;
+        for_each_in_order(&jobs, (threads, ahead), detached, |w| writer.append(w?))?;
     }
     let (_, len) = writer.finish()?;
     Ok(len)
+}
+
+/// Sections a thread may encode past the first one not yet written, per thread: the sections
+/// held in memory at once are at most this many per thread.
+const SECTIONS_AHEAD: usize = 2;
+
+/// A section to write: a type's type section, or one of the sections after it.
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    Type,
+    Part(Part),
+}
+
+fn write_job<S: VersionSource + ?Sized, W: Write>(
+    writer: &mut BlobWriter<W>,
+    source: &S,
+    of_type: &OfType<'_>,
+    job: Job,
+    options: &WriteOptions,
+) -> Result<()> {
+    match job {
+        Job::Type => {
+            writer.begin(SECTION_TYPE, of_type.ty, 0);
+            write_type_section(writer, of_type.slot_count, &[&of_type.populated])?;
+            writer.end()
+        }
+        Job::Part(part) => write_part(writer, source, of_type, part, options),
+    }
 }
 
 /// What every section of a type needs to know of it.

@@ -67,7 +67,8 @@ impl RecordIndex {
             let ty = TypeId(t as u32);
             let hashes = index.hashes(version, ty, threads);
             index.tables[t].reserve(hashes.len(), |_| 0);
-            for (o, h) in bucket_order(hashes, |&(_, h)| h) {
+            for i in bucket_order(hashes.len(), |i| hashes[i].1) {
+                let (o, h) = hashes[i as usize];
                 index.insert(version, ty, o, h);
             }
         }
@@ -165,10 +166,9 @@ impl RecordIndex {
         for (t, (new, hashes)) in added.iter().zip(hashes).enumerate() {
             let ty = TypeId(t as u32);
             self.reserve(after, ty, new.len());
-            let entries: Vec<(Ordinal, u64)> =
-                new.iter().copied().zip(hashes.iter().copied()).collect();
-            for (o, h) in bucket_order(entries, |&(_, h)| h) {
-                self.insert(after, ty, o, h);
+            for i in bucket_order(hashes.len(), |i| hashes[i]) {
+                let i = i as usize;
+                self.insert(after, ty, new[i], hashes[i]);
             }
         }
     }
@@ -364,7 +364,8 @@ impl KeyIndex {
             if index.paths[t].is_some() {
                 let hashes = index.key_hashes(version, ty);
                 index.reserve(version, ty, hashes.len());
-                for (o, hash) in bucket_order(hashes, |&(_, h)| h.unwrap_or(0)) {
+                for i in bucket_order(hashes.len(), |i| hashes[i].1.unwrap_or(0)) {
+                    let (o, hash) = hashes[i as usize];
                     let found = match hash {
                         Some(hash) => index.insert_hashed(version, ty, o, hash),
                         None => index.insert(version, ty, o),
@@ -579,7 +580,8 @@ impl KeyIndex {
                 .iter()
                 .map(|&o| (o, self.hash_of(after, ty, o)))
                 .collect();
-            for (o, hash) in bucket_order(hashed, |&(_, h)| h.unwrap_or(0)) {
+            for i in bucket_order(hashed.len(), |i| hashed[i].1.unwrap_or(0)) {
+                let (o, hash) = hashed[i as usize];
                 let found = hash.and_then(|hash| self.insert_hashed(after, ty, o, hash));
                 duplicate = first_duplicate(duplicate, found);
             }
@@ -605,35 +607,20 @@ fn first_duplicate(a: Option<Duplicate>, b: Option<Duplicate>) -> Option<Duplica
 /// Low bits of a hash that [`bucket_order`] sorts by.
 const BUCKET_BITS: u32 = 16;
 
-/// `entries` in the order of the low [`BUCKET_BITS`] bits of their hash (stable: in their
-/// order within one value). A hash table places an entry by the low bits of its hash, so
-/// entries inserted in this order fill it from one end to the other, each insert near the
-/// last, where inserting millions in ordinal order misses the cache on nearly every one. One
-/// counting pass: O(n), and twice the entries in memory for its length.
-pub(crate) fn bucket_order<T: Copy>(entries: Vec<T>, hash: impl Fn(&T) -> u64) -> Vec<T> {
-    if entries.len() < 1 << BUCKET_BITS {
-        return entries; // a table this small stays in cache either way
+/// The positions `0..n` in the order of the low [`BUCKET_BITS`] bits of `hash(position)`
+/// (stable: in position order within one value). A hash table places an entry by the low
+/// bits of its hash, so entries inserted in this order fill it from one end to the other,
+/// each insert near the last, where inserting millions in ordinal order misses the cache on
+/// nearly every one. One counting pass: O(n), and 4 bytes a position (ordering the entries
+/// themselves held two copies of 16 to 24 bytes each).
+pub(crate) fn bucket_order(n: usize, hash: impl Fn(usize) -> u64) -> Vec<u32> {
+    if n < 1 << BUCKET_BITS {
+        return (0..n as u32).collect(); // a table this small stays in cache either way
     }
-    let mut starts = bucket_starts(entries.iter().map(|e| bucket(hash(e))));
-    let mut out = entries.clone();
-    for e in entries {
-        let at = &mut starts[bucket(hash(&e))];
-        out[*at] = e;
-        *at += 1;
-    }
-    out
-}
-
-/// The positions of `hashes` in [`bucket_order`]'s order: 4 bytes a hash, where pairing each
-/// hash with its position and ordering the pairs holds two copies of 16 bytes.
-pub(crate) fn bucket_order_of(hashes: &[u64]) -> Vec<u32> {
-    if hashes.len() < 1 << BUCKET_BITS {
-        return (0..hashes.len() as u32).collect();
-    }
-    let mut starts = bucket_starts(hashes.iter().map(|&h| bucket(h)));
-    let mut out = vec![0u32; hashes.len()];
-    for (i, &h) in hashes.iter().enumerate() {
-        let at = &mut starts[bucket(h)];
+    let mut starts = bucket_starts((0..n).map(|i| bucket(hash(i))));
+    let mut out = vec![0u32; n];
+    for i in 0..n {
+        let at = &mut starts[bucket(hash(i))];
         out[*at] = i as u32;
         *at += 1;
     }
@@ -681,36 +668,21 @@ mod tests {
 
     #[test]
     fn bucket_order_sorts_by_the_low_bits_and_keeps_order_within_a_bucket() {
-        let hash = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i >> 7);
         let n = 3 << BUCKET_BITS;
-        let entries: Vec<(u64, u64)> = (0..n).map(|i| (i, hash(i) & 0xF_FFFF)).collect();
-        let ordered = bucket_order(entries.clone(), |&(_, h)| h);
-        let low = |h: u64| h & ((1 << BUCKET_BITS) - 1);
+        let hashes: Vec<u64> = (0..n as u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & 0xF_FFFF)
+            .collect();
+        let ordered = bucket_order(n, |i| hashes[i]);
+        let low = |i: u32| hashes[i as usize] & ((1 << BUCKET_BITS) - 1);
         for pair in ordered.windows(2) {
             let (a, b) = (pair[0], pair[1]);
-            assert!(low(a.1) < low(b.1) || (low(a.1) == low(b.1) && a.0 < b.0));
+            assert!(low(a) < low(b) || (low(a) == low(b) && a < b));
         }
         let mut back = ordered;
         back.sort_unstable();
-        assert_eq!(back, entries);
-        let few: Vec<(u64, u64)> = entries[..100].to_vec();
-        assert_eq!(bucket_order(few.clone(), |&(_, h)| h), few);
-    }
-
-    #[test]
-    fn bucket_order_of_hashes_gives_the_positions_in_the_same_order() {
-        let n = 3u64 << BUCKET_BITS;
-        let hashes: Vec<u64> = (0..n)
-            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & 0xF_FFFF)
-            .collect();
-        let pairs: Vec<(u32, u64)> = (0..).zip(hashes.iter().copied()).collect();
-        let expected: Vec<u32> = bucket_order(pairs, |&(_, h)| h)
-            .into_iter()
-            .map(|(i, _)| i)
-            .collect();
-        assert_eq!(bucket_order_of(&hashes), expected);
+        assert_eq!(back, (0..n as u32).collect::<Vec<u32>>());
         assert_eq!(
-            bucket_order_of(&hashes[..100]),
+            bucket_order(100, |i| hashes[i]),
             (0..100).collect::<Vec<u32>>()
         );
     }

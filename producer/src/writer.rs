@@ -19,7 +19,7 @@ use shoal_format::{Ordinal, Record, RecordSink, Row, Rows, Schema, TypeId, Value
 
 use crate::cycle::{Current, Op};
 use crate::error::{Error, Result};
-use crate::index::{bucket_order_of, Guess, KeyIndex, Recent, RecordIndex};
+use crate::index::{bucket_order, Guess, KeyIndex, Recent, RecordIndex};
 
 /// Ordinals at or above this are provisional (pending records of the current cycle).
 pub(crate) const PROVISIONAL: u32 = 1 << 31;
@@ -94,7 +94,7 @@ impl Changes {
     /// Deduplicates the pending records of the deferred type (see
     /// [`Changes::deferring_dedup`]): the first of identical records stays. Entries go into
     /// the dedup table in the order of their hashes' low bits, so the inserts walk the table
-    /// instead of missing the cache on each (see `index::bucket_order_of`).
+    /// instead of missing the cache on each (see `index::bucket_order`).
     pub(crate) fn dedup_deferred(&mut self) {
         let Some(ty) = self.deferred_dedup.take() else {
             return;
@@ -126,7 +126,7 @@ impl Changes {
         table.clear();
         table.reserve(hashes.len(), |&j| hashes[j as usize]);
         let mut duplicates = Vec::new();
-        for i in bucket_order_of(hashes) {
+        for i in bucket_order(hashes.len(), |i| hashes[i]) {
             // The row is looked at only when an entry of the same hash is found.
             let same = |&j: &u32| rows.packed(j) == rows.packed(i);
             match table.entry(hashes[i as usize], same, |&j| hashes[j as usize]) {
