@@ -889,6 +889,36 @@ fields = ["name: string"]
     }
 
     #[test]
+    fn a_damaged_row_group_names_its_first_row_after_the_rows_before_it_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = schema();
+        let path = write(
+            dir.path(),
+            "damaged.parquet",
+            vec![("id", Arc::new(Int64Array::from_iter_values(0..3000)))],
+            1000,
+        );
+        // The second row group's column chunk starts with a page header: make it garbage.
+        let file = ParquetFile::open(&path, &schema, "Movie").unwrap();
+        let (start, _) = file.builder.metadata().row_group(1).column(0).byte_range();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[start as usize..start as usize + 16].fill(0xFF);
+        std::fs::write(&path, bytes).unwrap();
+
+        let mut sink = StateBuilder::new(Arc::new(schema.clone()));
+        let e = read(&path, &schema, "Movie", &mut sink).unwrap_err();
+        assert_eq!((e.unit, e.number), ("row", 1001), "{e}");
+        assert!(e.message.contains("cannot read"), "{e}");
+        assert!(e.to_string().contains("damaged.parquet"), "{e}");
+        let movie = schema.type_id("Movie").unwrap();
+        assert_eq!(
+            sink.finish().len(movie),
+            1000,
+            "the first row group was read"
+        );
+    }
+
+    #[test]
     fn a_bad_value_inside_a_list_names_the_element() {
         let dir = tempfile::tempdir().unwrap();
         let schema = crate::schema_file::parse(
