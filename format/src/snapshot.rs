@@ -90,10 +90,10 @@ pub fn write_snapshot<S: VersionSource + Sync + ?Sized, W: Write>(
 
 /// [`write_snapshot`], its sections encoded on up to `threads` threads, each taking the next
 /// section as it finishes one, and appended in order: the same bytes. A section encoded
-/// while one before it is still being encoded waits in memory, at most
-/// [`SECTIONS_AHEAD`] per thread (with 1 thread none does: each is written as it is
-/// encoded). A section does not depend on where it lands (each
-/// starts 8-aligned and is padded to 8), so one encoded apart is appended as it is.
+/// while one before it is still being encoded waits in memory, at most [`SECTIONS_AHEAD`]
+/// per thread (with 1 thread none does: each is written as it is encoded). A section does
+/// not depend on where it lands (each starts 8-aligned and is padded to 8), so one encoded
+/// apart is appended as it is.
 pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
     source: &S,
     version: Version,
@@ -113,24 +113,9 @@ pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
     let schema = source.schema();
     let mut writer = BlobWriter::new(w, &header, schema)?;
     let types: Vec<OfType<'_>> = (0..schema.type_count())
-        .map(|t| {
-            let ty = TypeId(t as u32);
-            OfType {
-                ty,
-                populated: source.populated(ty),
-                slot_count: source.slot_count(ty),
-            }
-        })
+        .map(|t| OfType::of(source, TypeId(t as u32)))
         .collect();
-    let jobs: Vec<(&OfType<'_>, Job)> = types
-        .iter()
-        .flat_map(|of_type| {
-            let parts = parts_of(schema, of_type.ty, options).into_iter();
-            std::iter::once(Job::Type)
-                .chain(parts.map(Job::Part))
-                .map(move |job| (of_type, job))
-        })
-        .collect();
+    let jobs = jobs_of(&types, schema, options);
     if threads <= 1 {
         for &(of_type, job) in &jobs {
             write_job(&mut writer, source, of_type, job, options)?;
@@ -147,8 +132,8 @@ pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
     Ok(len)
 }
 
-/// Sections a thread may encode past the first one not yet written, per thread: the sections
-/// held in memory at once are at most this many per thread.
+/// How far past the first section not yet written a thread may start one, in sections per
+/// thread: at most `threads` times this many encoded sections wait in memory.
 const SECTIONS_AHEAD: usize = 2;
 
 /// A section to write: a type's type section, or one of the sections after it.
@@ -156,6 +141,24 @@ const SECTIONS_AHEAD: usize = 2;
 enum Job {
     Type,
     Part(Part),
+}
+
+/// Every section of the snapshot, in the order they are written: each type's type section,
+/// then its columns and key index.
+fn jobs_of<'t>(
+    types: &'t [OfType<'t>],
+    schema: &Schema,
+    options: &WriteOptions,
+) -> Vec<(&'t OfType<'t>, Job)> {
+    types
+        .iter()
+        .flat_map(|of_type| {
+            let parts = parts_of(schema, of_type.ty, options).into_iter();
+            std::iter::once(Job::Type)
+                .chain(parts.map(Job::Part))
+                .map(move |job| (of_type, job))
+        })
+        .collect()
 }
 
 fn write_job<S: VersionSource + ?Sized, W: Write>(
@@ -180,6 +183,16 @@ struct OfType<'a> {
     ty: TypeId,
     populated: Cow<'a, RoaringBitmap>,
     slot_count: u32,
+}
+
+impl<'a> OfType<'a> {
+    fn of<S: VersionSource + ?Sized>(source: &'a S, ty: TypeId) -> Self {
+        OfType {
+            ty,
+            populated: source.populated(ty),
+            slot_count: source.slot_count(ty),
+        }
+    }
 }
 
 /// A section of a type after its type section.
