@@ -117,13 +117,13 @@ pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
         .collect();
     let jobs = jobs_of(&types, schema, options);
     if threads <= 1 {
-        for &(of_type, job) in &jobs {
-            write_job(&mut writer, source, of_type, job, options)?;
+        for &(of_type, part) in &jobs {
+            write_part(&mut writer, source, of_type, part, options)?;
         }
     } else {
-        let detached = |&(of_type, job): &(&OfType<'_>, Job)| {
+        let detached = |&(of_type, part): &(&OfType<'_>, Part)| {
             let mut detached = BlobWriter::detached();
-            write_job(&mut detached, source, of_type, job, options).map(|()| detached)
+            write_part(&mut detached, source, of_type, part, options).map(|()| detached)
         };
         let ahead = threads * SECTIONS_AHEAD;
         for_each_in_order(&jobs, (threads, ahead), detached, |w| writer.append(w?))?;
@@ -136,46 +136,19 @@ pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
 /// thread: at most `threads` times this many encoded sections wait in memory.
 const SECTIONS_AHEAD: usize = 2;
 
-/// A section to write: a type's type section, or one of the sections after it.
-#[derive(Debug, Clone, Copy)]
-enum Job {
-    Type,
-    Part(Part),
-}
-
-/// Every section of the snapshot, in the order they are written: each type's type section,
-/// then its columns and key index.
+/// Every section of the snapshot, in the order they are written.
 fn jobs_of<'t>(
     types: &'t [OfType<'t>],
     schema: &Schema,
     options: &WriteOptions,
-) -> Vec<(&'t OfType<'t>, Job)> {
+) -> Vec<(&'t OfType<'t>, Part)> {
     types
         .iter()
         .flat_map(|of_type| {
             let parts = parts_of(schema, of_type.ty, options).into_iter();
-            std::iter::once(Job::Type)
-                .chain(parts.map(Job::Part))
-                .map(move |job| (of_type, job))
+            parts.map(move |part| (of_type, part))
         })
         .collect()
-}
-
-fn write_job<S: VersionSource + ?Sized, W: Write>(
-    writer: &mut BlobWriter<W>,
-    source: &S,
-    of_type: &OfType<'_>,
-    job: Job,
-    options: &WriteOptions,
-) -> Result<()> {
-    match job {
-        Job::Type => {
-            writer.begin(SECTION_TYPE, of_type.ty, 0);
-            write_type_section(writer, of_type.slot_count, &[&of_type.populated])?;
-            writer.end()
-        }
-        Job::Part(part) => write_part(writer, source, of_type, part, options),
-    }
 }
 
 /// What every section of a type needs to know of it.
@@ -195,18 +168,23 @@ impl<'a> OfType<'a> {
     }
 }
 
-/// A section of a type after its type section.
+/// A section of a type.
 #[derive(Debug, Clone, Copy)]
 enum Part {
+    Type,
     Column(FieldId),
     KeyIndex,
 }
 
-/// The sections of `ty` after its type section, in the order they are written.
+/// The sections of `ty`, in the order they are written: its type section, its columns, its
+/// key index.
 fn parts_of(schema: &Schema, ty: TypeId, options: &WriteOptions) -> Vec<Part> {
     let columns = (0..schema.columns(ty).len()).map(|c| Part::Column(FieldId(c as u32)));
     let key = indexed_key(schema, ty).filter(|_| options.key_indexes);
-    columns.chain(key.map(|_| Part::KeyIndex)).collect()
+    std::iter::once(Part::Type)
+        .chain(columns)
+        .chain(key.map(|_| Part::KeyIndex))
+        .collect()
 }
 
 fn write_part<S: VersionSource + ?Sized, W: Write>(
@@ -218,6 +196,11 @@ fn write_part<S: VersionSource + ?Sized, W: Write>(
 ) -> Result<()> {
     let (schema, ty) = (source.schema(), of_type.ty);
     match part {
+        Part::Type => {
+            writer.begin(SECTION_TYPE, ty, 0);
+            write_type_section(writer, of_type.slot_count, &[&of_type.populated])?;
+            writer.end()
+        }
         Part::Column(column) => {
             writer.begin(SECTION_COLUMN, ty, column.0);
             write_column(writer, source, of_type, column, options)?;
