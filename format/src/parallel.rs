@@ -77,6 +77,7 @@ where
             let done = done.clone();
             let (f, queue) = (&f, &queue);
             scope.spawn(move || {
+                let _stop = StopOnPanic(queue);
                 while let Some(k) = queue.next_part(parts.len()) {
                     if done.send((k, f(&parts[k]))).is_err() {
                         break;
@@ -100,6 +101,19 @@ where
         }
         Ok(())
     })
+}
+
+/// Stops the other workers when a worker's part panics: the part never arrives, so those
+/// waiting for their turn behind it would wait for ever. The scope then joins them and
+/// passes the panic on to the caller.
+struct StopOnPanic<'q>(&'q Queue);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.set_taken(None);
+        }
+    }
 }
 
 /// The shared state of [`for_each_in_order`]'s workers.
@@ -179,6 +193,20 @@ mod tests {
             assert_eq!(seen, parts);
             assert!(most.load(Ordering::SeqCst) <= ahead, "ahead {ahead}");
         }
+    }
+
+    #[test]
+    fn a_part_that_panics_panics_the_caller_instead_of_leaving_the_others_waiting() {
+        let run = std::panic::catch_unwind(|| {
+            let parts: Vec<u32> = (0..50).collect();
+            let work = |&k: &u32| {
+                assert_ne!(k, 0, "part 0 fails");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                k
+            };
+            for_each_in_order(&parts, (2, 2), work, |_| Ok::<(), ()>(()))
+        });
+        assert!(run.is_err());
     }
 
     #[test]
