@@ -23,6 +23,35 @@ where
     map_parts(&shares, |share| f(share))
 }
 
+/// `f(index of the share's first item, share)` over `items` cut into at most `threads`
+/// contiguous shares that it may change, run on scoped threads; the results in the order of
+/// the shares.
+pub fn map_shares_mut<T, R, F>(items: &mut [T], threads: usize, f: F) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+    F: Fn(usize, &mut [T]) -> R + Sync,
+{
+    let size = items.len().div_ceil(threads.max(1)).max(1);
+    let mut shares = items.chunks_mut(size).enumerate();
+    let Some((_, first)) = shares.next() else {
+        return vec![f(0, items)];
+    };
+    let f = &f;
+    std::thread::scope(|scope| {
+        let others: Vec<_> = shares
+            .map(|(i, share)| scope.spawn(move || f(i * size, share)))
+            .collect();
+        let mut out = vec![f(0, first)];
+        out.extend(
+            others
+                .into_iter()
+                .map(|h| h.join().expect("a worker thread does not panic")),
+        );
+        out
+    })
+}
+
 /// `f` over each of `parts`, one scoped thread each (the calling thread takes the first);
 /// the results in the order of the parts.
 pub fn map_parts<P, R, F>(parts: &[P], f: F) -> Vec<R>

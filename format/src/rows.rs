@@ -178,39 +178,41 @@ impl Rows {
     }
 
     /// Rewrites every reference of row `i` with `map(where, ordinal)`, in place.
-    pub fn rewrite_refs(&mut self, i: u32, mut map: impl FnMut(RefAt, Ordinal) -> Ordinal) {
+    pub fn rewrite_refs(&mut self, i: u32, map: impl FnMut(RefAt, Ordinal) -> Ordinal) {
         let Some(chunk) = self.chunks.get_mut((i >> CHUNK_SHIFT) as usize) else {
             return;
         };
-        let j = (i & ((1 << CHUNK_SHIFT) - 1)) as usize;
-        let Some(&start) = chunk.starts.get(j) else {
-            return;
-        };
-        let end = chunk
-            .starts
-            .get(j + 1)
-            .map_or(chunk.bytes.len(), |&e| e as usize);
-        let row = &mut chunk.bytes[start as usize..end];
-        // The places are found on a copy of the row (it is small, and rewriting a reference
-        // moves nothing), so a row of any length costs no allocation.
-        let mut copy = [0u8; 256];
-        let scratch;
-        let read: &[u8] = match copy.get_mut(..row.len()) {
-            Some(copy) => {
-                copy.copy_from_slice(row);
-                copy
+        chunk.rewrite_refs((i & ((1 << CHUNK_SHIFT) - 1)) as usize, map);
+    }
+
+    /// Rewrites every reference of every row in place, on `threads` threads (shares of whole
+    /// chunks): `map(row, where, ordinal)` gives each reference's ordinal. Returns, in row
+    /// order, the rows of which a reference changed (they hash differently now).
+    pub fn rewrite_all_refs(
+        &mut self,
+        threads: usize,
+        map: impl Fn(u32, RefAt, Ordinal) -> Ordinal + Sync,
+    ) -> Vec<u32> {
+        let rewrite_share = |first: usize, chunks: &mut [Chunk]| -> Vec<u32> {
+            let mut changed = Vec::new();
+            for (c, chunk) in chunks.iter_mut().enumerate() {
+                let base = ((first + c) << CHUNK_SHIFT) as u32;
+                for j in 0..chunk.starts.len() {
+                    let row = base + j as u32;
+                    let mut moved = false;
+                    chunk.rewrite_refs(j, |at, o| {
+                        let to = map(row, at, o);
+                        moved |= to != o;
+                        to
+                    });
+                    if moved {
+                        changed.push(row);
+                    }
+                }
             }
-            None => {
-                scratch = row.to_vec();
-                &scratch
-            }
+            changed
         };
-        Row(read).for_each_ref(|at, offset| {
-            let word: &mut [u8; 4] = (&mut row[offset..offset + 4])
-                .try_into()
-                .expect("a reference is 4 bytes");
-            *word = map(at, Ordinal(u32::from_le_bytes(*word))).0.to_le_bytes();
-        });
+        crate::parallel::map_shares_mut(&mut self.chunks, threads, rewrite_share).concat()
     }
 
     /// Bytes held, bookkeeping included.
@@ -219,6 +221,28 @@ impl Rows {
             .iter()
             .map(|c| c.bytes.capacity() + 4 * c.starts.capacity())
             .sum()
+    }
+}
+
+impl Chunk {
+    /// Rewrites every reference of the chunk's row `j` in place (see [`RefWalk`]).
+    fn rewrite_refs(&mut self, j: usize, mut map: impl FnMut(RefAt, Ordinal) -> Ordinal) {
+        let Some(&start) = self.starts.get(j) else {
+            return;
+        };
+        let end = self
+            .starts
+            .get(j + 1)
+            .map_or(self.bytes.len(), |&e| e as usize);
+        let row = &mut self.bytes[start as usize..end];
+        let mut walk = RefWalk::of(row);
+        while let Some((at, offset)) = walk.next(row) {
+            let Some(word) = row.get_mut(offset..offset + 4) else {
+                return;
+            };
+            let word: &mut [u8; 4] = word.try_into().expect("four bytes");
+            *word = map(at, Ordinal(u32::from_le_bytes(*word))).0.to_le_bytes();
+        }
     }
 }
 
@@ -369,28 +393,87 @@ impl<'a> Row<'a> {
 
     /// Calls `f(where, byte offset)` for every reference of the row.
     fn for_each_ref(self, mut f: impl FnMut(RefAt, usize)) {
-        let mut r = Reader(self.0);
-        let (Some(kind), Some(count)) = (r.byte(), r.varint()) else {
-            return;
-        };
-        let at = |r: &Reader<'_>| self.0.len() - r.0.len();
-        match kind {
-            OBJECT => {
-                for field in 0..count {
-                    if r.0.first() == Some(&TAG_REF) {
-                        f(RefAt::Field(FieldId(field as u32)), at(&r) + 1);
-                    }
-                    if r.skip().is_none() {
-                        return;
-                    }
-                }
-            }
-            LIST | SET => (0..count as usize).for_each(|i| f(RefAt::Element, at(&r) + 4 * i)),
-            _ => (0..count as usize).for_each(|i| {
-                f(RefAt::Key, at(&r) + 8 * i);
-                f(RefAt::Value, at(&r) + 8 * i + 4);
-            }),
+        let mut walk = RefWalk::of(self.0);
+        while let Some((at, offset)) = walk.next(self.0) {
+            f(at, offset);
         }
+    }
+}
+
+/// Where the references of a row are, one after another. It holds no borrow of the row (each
+/// step is given it), so a row's references can be rewritten while it is walked: a reference
+/// is 4 bytes whatever its value, so rewriting one moves nothing after it.
+struct RefWalk {
+    kind: u8,
+    count: u64,
+    /// The next value (or element) to look at.
+    i: u64,
+    /// Its byte offset.
+    at: usize,
+}
+
+impl RefWalk {
+    /// A walk of `row` (one with a bad head has no references).
+    fn of(row: &[u8]) -> Self {
+        let mut r = Reader(row);
+        let (kind, count) = match (r.byte(), r.varint()) {
+            (Some(kind), Some(count)) => (kind, count),
+            _ => (OBJECT, 0),
+        };
+        RefWalk {
+            kind,
+            count,
+            i: 0,
+            at: row.len() - r.0.len(),
+        }
+    }
+
+    /// The next reference of `row` (the row the walk was made of): where it is and the byte
+    /// offset of its 4 bytes.
+    fn next(&mut self, row: &[u8]) -> Option<(RefAt, usize)> {
+        match self.kind {
+            OBJECT => self.next_field(row),
+            LIST | SET => self.next_word(4).map(|at| (RefAt::Element, at)),
+            _ => {
+                let value = self.i % 2 == 1;
+                let at = self.next_word(4)?;
+                Some((if value { RefAt::Value } else { RefAt::Key }, at))
+            }
+        }
+    }
+
+    /// The offset of the next word of `width` bytes (a list's elements; a map's keys and
+    /// values, two words an entry).
+    fn next_word(&mut self, width: usize) -> Option<usize> {
+        let limit = if self.kind == MAP {
+            2 * self.count
+        } else {
+            self.count
+        };
+        if self.i >= limit {
+            return None;
+        }
+        let at = self.at;
+        self.i += 1;
+        self.at += width;
+        Some(at)
+    }
+
+    /// The next reference field of an object row, skipping the other fields.
+    fn next_field(&mut self, row: &[u8]) -> Option<(RefAt, usize)> {
+        while self.i < self.count {
+            let field = FieldId(self.i as u32);
+            let rest = row.get(self.at..)?;
+            let mut r = Reader(rest);
+            r.skip()?;
+            let at = self.at;
+            self.i += 1;
+            self.at += rest.len() - r.0.len();
+            if rest[0] == TAG_REF {
+                return Some((RefAt::Field(field), at + 1));
+            }
+        }
+        None
     }
 }
 
@@ -601,6 +684,54 @@ mod tests {
                 (Ordinal(4), Ordinal(90))
             ]))
         );
+    }
+
+    #[test]
+    fn all_references_rewrite_on_threads_across_chunks_and_the_changed_rows_are_named() {
+        let all: Vec<Record> = records().into_iter().cycle().take(40_000).collect();
+        let mut rows = Rows::new();
+        for r in &all {
+            rows.push(r);
+        }
+        // Each row's references move by its own number, but one row in three is left alone:
+        // a row given the wrong number, or missed, reads wrong.
+        let map = |row: u32, o: Ordinal| match row % 3 {
+            0 => o,
+            _ => Ordinal(o.0 + row),
+        };
+        let changed = rows.rewrite_all_refs(3, |row, _, o| map(row, o));
+        let mut expected_changed = Vec::new();
+        for (i, record) in all.iter().enumerate() {
+            let row = i as u32;
+            let moved = |o: &Ordinal| map(row, *o);
+            let expected = match record {
+                Record::Object(values) => Record::Object(
+                    values
+                        .iter()
+                        .map(|v| match v {
+                            Value::Ref(o) => Value::Ref(moved(o)),
+                            v => v.clone(),
+                        })
+                        .collect(),
+                ),
+                Record::List(e) => Record::List(e.iter().map(moved).collect()),
+                Record::Set(e) => Record::Set(e.iter().map(moved).collect()),
+                Record::Map(e) => {
+                    Record::Map(e.iter().map(|(k, v)| (moved(k), moved(v))).collect())
+                }
+            };
+            if expected != *record {
+                expected_changed.push(row);
+            }
+            let got = rows.row(row).unwrap().to_record().unwrap();
+            // NaN is not equal to itself: compare the packed bytes.
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            Rows::pack(&got, &mut a);
+            Rows::pack(&expected, &mut b);
+            assert_eq!(a, b, "row {row}");
+        }
+        assert_eq!(changed, expected_changed);
+        assert!(changed.len() > 15_000, "most rows hold references");
     }
 
     #[test]

@@ -318,8 +318,8 @@ pub(crate) fn place<'a>(
 }
 
 /// Points the live pending records of type `t` at the final ordinals of what they refer to;
-/// returns (final ordinal, row, hash) of each. The rows whose references changed are hashed
-/// again on `threads` threads (every row, in a first cycle).
+/// returns (final ordinal, row, hash) of each. References are rewritten, and the rows whose
+/// references changed hashed again (every row, in a first cycle), on `threads` threads.
 fn finalize_rows(
     rows: &mut Rows,
     mut hashes: Vec<u64>,
@@ -328,27 +328,14 @@ fn finalize_rows(
     t: usize,
     (index, threads): (&RecordIndex, usize),
 ) -> Vec<(Ordinal, u32, u64)> {
-    let mut list = Vec::new();
-    let mut rewritten = Vec::new();
-    for (i, &fin) in finals[t].iter().enumerate() {
-        let Some(o) = fin else { continue };
-        let i = i as u32;
-        let mut changed = false;
-        rows.rewrite_refs(i, |at, r| {
-            if r.0 < PROVISIONAL {
-                return r;
-            }
-            changed = true;
-            let target = targets.at(at);
-            finals[target.index()][(r.0 - PROVISIONAL) as usize]
-                .expect("a live record refers only to live records")
-        });
-        // A record whose references are rewritten hashes differently afterwards.
-        if changed {
-            rewritten.push(i);
+    let own = &finals[t];
+    let rewritten = rows.rewrite_all_refs(threads, |i, at, r| {
+        if r.0 < PROVISIONAL || own[i as usize].is_none() {
+            return r;
         }
-        list.push((o, i, 0));
-    }
+        finals[targets.at(at).index()][(r.0 - PROVISIONAL) as usize]
+            .expect("a live record refers only to live records")
+    });
     let rows = &*rows;
     let rehash = |share: &[u32]| -> Vec<u64> {
         share
@@ -360,8 +347,8 @@ fn finalize_rows(
     for (&i, h) in rewritten.iter().zip(again) {
         hashes[i as usize] = h;
     }
-    for entry in &mut list {
-        entry.2 = hashes[entry.1 as usize];
-    }
-    list
+    own.iter()
+        .enumerate()
+        .filter_map(|(i, fin)| fin.map(|o| (o, i as u32, hashes[i])))
+        .collect()
 }
