@@ -477,6 +477,31 @@ impl<D: AsRef<[u8]>> SnapshotView<D> {
         })
     }
 
+    /// The pairs of records of `ty` whose keys hash alike, read from its key index section
+    /// (`None` when the snapshot has none): entries are in hash order there, so such records
+    /// are neighbours, and they are the only ones that can share a key. Each pair is (lower,
+    /// higher ordinal). One pass over the slots.
+    pub fn key_hash_twins(&self, ty: TypeId) -> Option<Vec<(Ordinal, Ordinal)>> {
+        let index = self.key_index(ty)?;
+        let start = index.slots_offset as usize;
+        let len = index.header.slots as usize * keyindex::SLOT_LEN;
+        let slots = self.data.as_ref().get(start..start + len)?;
+        let entries = slots
+            .chunks_exact(keyindex::SLOT_LEN)
+            .map(keyindex::slot_from)
+            .filter(|&s| s != EMPTY_SLOT);
+        let mut twins = Vec::new();
+        let mut last = EMPTY_SLOT;
+        for slot in entries {
+            if last != EMPTY_SLOT && keyindex::slot_hash(last) == keyindex::slot_hash(slot) {
+                let ordinal = |s| Ordinal(keyindex::slot_ordinal(s));
+                twins.push((ordinal(last), ordinal(slot)));
+            }
+            last = slot;
+        }
+        Some(twins)
+    }
+
     /// Checks every column's page headers now rather than at first use (what opening used
     /// to check): O(pages).
     pub fn check_pages(&self) -> Result<()> {
@@ -732,5 +757,56 @@ impl<D: AsRef<[u8]>> RecordSource for SnapshotView<D> {
         reader
             .elements(ordinal.index())
             .map_err(|e| self.read_err(ty, 0, ordinal.index(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Record, Value};
+    use crate::schema::{FieldKind, TypeDef};
+
+    fn movie(id: i64, title: &str) -> Record {
+        Record::Object(vec![Value::I64(id), Value::String(title.into())])
+    }
+
+    fn snapshot_of(movies: &[Record], options: &WriteOptions) -> SnapshotView<Vec<u8>> {
+        let schema = Schema::new(vec![
+            TypeDef::object("Movie")
+                .field("id", FieldKind::I64)
+                .field("title", FieldKind::String)
+                .primary_key(&["id"]),
+            TypeDef::object("Tag").field("name", FieldKind::String),
+        ]);
+        let mut state = DataState::new(Arc::new(schema.unwrap()));
+        for (o, m) in movies.iter().enumerate() {
+            state
+                .insert(TypeId(0), Ordinal(o as u32), m.clone())
+                .unwrap();
+        }
+        let mut bytes = Vec::new();
+        write_snapshot(&state, Version(1), options, &mut bytes).unwrap();
+        SnapshotView::open(bytes).unwrap()
+    }
+
+    #[test]
+    fn records_whose_keys_hash_alike_are_neighbours_in_the_key_index() {
+        let ids = [5, 1, 9, 5, 2, 1, 5];
+        let movies: Vec<Record> = ids.iter().map(|&id| movie(id, "t")).collect();
+        let view = snapshot_of(&movies, &WriteOptions::default());
+        let mut twins = view.key_hash_twins(TypeId(0)).unwrap();
+        twins.sort();
+        let pairs = [(0, 3), (1, 5), (3, 6)].map(|(a, b)| (Ordinal(a), Ordinal(b)));
+        assert_eq!(twins, pairs);
+        let unique: Vec<Record> = (0..3000).map(|id| movie(id, "t")).collect();
+        let view = snapshot_of(&unique, &WriteOptions::default());
+        assert_eq!(view.key_hash_twins(TypeId(0)), Some(Vec::new()));
+        assert_eq!(view.key_hash_twins(TypeId(1)), None, "Tag has no key");
+        let options = WriteOptions {
+            key_indexes: false,
+            ..WriteOptions::default()
+        };
+        let view = snapshot_of(&movies, &options);
+        assert_eq!(view.key_hash_twins(TypeId(0)), None, "no section written");
     }
 }

@@ -15,14 +15,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shoal_format::{
-    write_delta_of, write_snapshot, write_snapshot_on, DataState, Ordinal, OrdinalChanges, Overlay,
+    keyindex::indexed_key, write_delta_of, write_snapshot_on, Ordinal, OrdinalChanges, Overlay,
     Projected, RecordSource, Schema, SnapshotView, TypeId, Value, Version, VersionSource,
     WriteOptions,
 };
 use shoal_store::BlobName;
 
+use crate::data::{Current, Data, IndexChanges};
 use crate::error::{BoxError, Error, Result};
-use crate::index::{key_with, Hasher, KeyIndex, RecordIndex};
+use crate::index::{key_with, Duplicate, Hasher};
 use crate::offload::{self, Offload, Plan};
 use crate::place::{place, Placed, Placement, RefTargets};
 use crate::records::WithPending;
@@ -70,50 +71,6 @@ impl Options {
     }
 }
 
-/// The version a producer is on: its own snapshot, held as plain bytes and read in place.
-/// Between cycles this and the indexes are all the producer holds (see `docs/PRODUCER.md`).
-pub(crate) type Current = SnapshotView<Bytes>;
-
-/// A version with the indexes a cycle matches against.
-pub(crate) struct Data {
-    pub(crate) current: Current,
-    pub(crate) index: RecordIndex,
-    pub(crate) keys: KeyIndex,
-}
-
-impl Data {
-    /// `version` with its indexes built (a duplicate primary key is logged and kept).
-    ///
-    /// The two indexes are built side by side, and the identity index's hashes on `threads`
-    /// threads: restoring 10M records spent most of its time here.
-    pub(crate) fn of(version: Current, hasher: &Hasher, threads: usize) -> Data {
-        let ((keys, duplicate), index) = std::thread::scope(|scope| {
-            let keys = scope.spawn(|| KeyIndex::build(&version, hasher.clone()));
-            let index = RecordIndex::build(&version, hasher.clone(), threads);
-            (
-                keys.join().expect("building the key index does not panic"),
-                index,
-            )
-        });
-        if let Some(d) = duplicate {
-            tracing::warn!(?d, "the restored version holds a duplicate primary key");
-        }
-        Data {
-            index,
-            keys,
-            current: version,
-        }
-    }
-
-    /// The empty version of `schema`, before the first cycle.
-    pub(crate) fn empty(schema: &Arc<Schema>, hasher: &Hasher) -> Result<Data> {
-        let mut bytes = Vec::new();
-        let empty = DataState::new(schema.clone());
-        write_snapshot(&empty, Version(0), &WriteOptions::default(), &mut bytes)?;
-        Ok(Data::of(SnapshotView::open(Bytes::from(bytes))?, hasher, 1))
-    }
-}
-
 /// One cycle's inputs, moved onto a blocking thread.
 pub(crate) struct Cycle {
     pub(crate) setup: Arc<Setup>,
@@ -141,7 +98,10 @@ pub(crate) enum Prepared {
 /// A new version, checked and encoded, not yet published.
 pub(crate) struct Next {
     pub(crate) version: Version,
-    pub(crate) data: Data,
+    /// The version itself; its indexes are updated from the current ones with `changes` once
+    /// it is published ([`Data::move_on`]).
+    pub(crate) current: Current,
+    pub(crate) changes: IndexChanges,
     pub(crate) blobs: Vec<(BlobName, Bytes)>,
     pub(crate) with_snapshot: bool,
     /// When the cycle started.
@@ -149,9 +109,6 @@ pub(crate) struct Next {
     /// The report, but for the blobs written and the publish and total times.
     pub(crate) report: CycleReport,
 }
-
-/// What the checks of the next version hand back: its indexes and the time they took.
-type Checked = (RecordIndex, KeyIndex, Duration);
 
 /// The blobs of a cycle to publish, and the next version's snapshot (published or not: the
 /// producer holds it as its next current version).
@@ -180,7 +137,7 @@ impl Cycle {
         let types = self.setup.schema.type_count();
         let mut writer = IncrementalWriter {
             inner: self.writer(),
-            keys: &self.data.keys,
+            keys: self.data.keys(),
             ops: Vec::new(),
         };
         fill(&mut writer).map_err(|e| input_error(e.into()))?;
@@ -194,7 +151,7 @@ impl Cycle {
         CycleWriter {
             schema: &self.setup.schema,
             current: &self.data.current,
-            index: &self.data.index,
+            index: self.data.index(),
             root: self.setup.root.as_deref(),
             changes: Changes::new(self.setup.schema.type_count()),
             offload: None,
@@ -226,7 +183,8 @@ impl Cycle {
         E: Into<BoxError>,
     {
         let plan = self.plan();
-        let (current, index, targets) = (&self.data.current, &self.data.index, &self.setup.targets);
+        let (current, index, targets) =
+            (&self.data.current, self.data.index(), &self.setup.targets);
         std::thread::scope(|scope| -> Result<Changes> {
             let mut writer = self.writer();
             let workers = plan.as_ref().map(|plan| {
@@ -262,8 +220,8 @@ impl Cycle {
         let data = &self.data;
         let placed = place(
             &data.current,
-            &data.index,
-            &data.keys,
+            data.index(),
+            data.keys(),
             changes,
             live.as_deref(),
             (self.setup.options.placement, self.setup.options.page_shift),
@@ -296,23 +254,31 @@ impl Cycle {
             self.guard_removals(&placed, version)?;
         }
         let t = Instant::now();
-        let ((next_index, next_keys, validate_time), encoded) =
+        let (validate_time, Encoded { blobs, snapshot }) =
             self.check_and_encode(&placed, version)?;
-        drop(placed);
+        let Placed {
+            removed,
+            added,
+            added_hashes,
+            ..
+        } = placed;
+        let current = SnapshotView::open(snapshot)?;
+        let keys_time = Instant::now();
+        self.refuse_duplicate_keys(&current, version)?;
         report.version = version;
         report.published = true;
-        report.timings.validate = validate_time;
+        report.timings.validate = validate_time + keys_time.elapsed();
         report.timings.encode = t.elapsed();
-        let Encoded { blobs, snapshot } = encoded;
         let with_snapshot = blobs
             .iter()
             .any(|(n, _)| matches!(n, BlobName::Snapshot(_)));
         Ok(Prepared::Publish(Box::new(Next {
             version,
-            data: Data {
-                current: SnapshotView::open(snapshot)?,
-                index: next_index,
-                keys: next_keys,
+            current,
+            changes: IndexChanges {
+                removed,
+                added,
+                added_hashes,
             },
             blobs,
             with_snapshot,
@@ -323,15 +289,15 @@ impl Cycle {
 
     /// Checks the next version and encodes its blobs (deltas first, the snapshot last). With
     /// two threads or more the snapshot is encoded on a second thread while this one checks
-    /// the next version (references, the indexes it needs, validators) and encodes the two
-    /// deltas: all of them only read the two versions. A vetoed cycle throws the bytes away.
-    /// The snapshot is encoded every cycle, published or not: it is the producer's next
-    /// current version.
+    /// the next version (references, validators) and encodes the two deltas: all of them only
+    /// read the two versions. A vetoed cycle throws the bytes away. The snapshot is encoded
+    /// every cycle, published or not: it is the producer's next current version. Returns the
+    /// time the checks took.
     fn check_and_encode(
         &self,
         placed: &Placed<'_>,
         version: Version,
-    ) -> Result<(Checked, Encoded)> {
+    ) -> Result<(Duration, Encoded)> {
         let first = self.previous.is_none();
         // A compatible schema change publishes a snapshot beside its deltas (format version
         // 2): a consumer too old to read them falls back to it instead of staying behind.
@@ -448,7 +414,7 @@ impl Cycle {
         // The last operation on each key wins.
         let mut last: HashMap<(TypeId, Vec<Value>), Option<Ordinal>> = HashMap::new();
         for (ty, op) in ops {
-            let paths = self.data.keys.paths(ty).expect("checked when added");
+            let paths = self.data.keys().paths(ty).expect("checked when added");
             match op {
                 Op::Delete(key) => {
                     last.insert((ty, key), None);
@@ -471,7 +437,7 @@ impl Cycle {
         let mut dropped: Vec<Bitset> = vec![Bitset::default(); types];
         let mut roots: Vec<(TypeId, Ordinal)> = Vec::new();
         for ((ty, key), op) in &last {
-            let existing = self.data.keys.find(current, *ty, key);
+            let existing = self.data.keys().find(current, *ty, key);
             match (op, existing) {
                 (None, Some(e)) => dropped[ty.index()].insert(e.0),
                 (None, None) => {}
@@ -534,52 +500,20 @@ impl Cycle {
         Ok(live)
     }
 
-    /// Checks the next version: every reference resolves, no primary key twice (while
-    /// building the indexes the next version needs), and every validator agrees. Returns
-    /// the indexes and the time it took.
-    fn check_next(
-        &self,
-        placed: &Placed<'_>,
-        version: Version,
-        first: bool,
-    ) -> Result<(RecordIndex, KeyIndex, Duration)> {
+    /// Checks the next version: every reference resolves, no primary key twice (here only
+    /// where the snapshot's key index sections cannot tell: see
+    /// [`refuse_duplicate_keys`](Self::refuse_duplicate_keys)), and every validator agrees.
+    /// Returns the time it took.
+    fn check_next(&self, placed: &Placed<'_>, version: Version, first: bool) -> Result<Duration> {
         let t = Instant::now();
         check_references(placed, &self.setup.targets)
             .map_err(|e| Error::Usage(format!("version {} would not be whole: {e}", version.0)))?;
-        let mut next_index = self.data.index.clone();
-        next_index.update(
-            &self.data.current,
-            &placed.next,
-            &placed.removed,
-            &placed.added,
-            &placed.added_hashes,
-        );
-        let mut next_keys = self.data.keys.clone();
-        if let Some(d) = next_keys.update(
-            &self.data.current,
-            &placed.next,
-            &placed.removed,
-            &placed.added,
-        ) {
-            let name = &self.setup.schema.types()[d.ty.index()].name;
-            let key = crate::index::key_with(
-                &placed.next,
-                d.ty,
-                d.second,
-                next_keys.paths(d.ty).unwrap_or_default(),
-            );
-            let reason = format!(
-                "two `{name}` records (#{} and #{}) share the primary key {:?}",
-                d.first.0,
-                d.second.0,
-                key.unwrap_or_default()
-            );
-            tracing::warn!(version = version.0, %reason, "cycle vetoed");
-            return Err(Error::Vetoed {
-                version,
-                validator: "duplicate primary keys".into(),
-                reason,
-            });
+        if !self.sections_show_duplicate_keys() {
+            let mut next_keys = self.data.keys().clone();
+            let (before, next) = (&self.data.current, &placed.next);
+            if let Some(d) = next_keys.update(before, next, &placed.removed, &placed.added) {
+                return Err(self.duplicate_keys(version, d, next));
+            }
         }
         let view = CycleView {
             version,
@@ -599,7 +533,72 @@ impl Cycle {
                 });
             }
         }
-        Ok((next_index, next_keys, t.elapsed()))
+        Ok(t.elapsed())
+    }
+
+    /// True when the snapshot has a key index section for every keyed type (the default; not
+    /// with key indexes off, nor for a key through a reference). Its entries are in hash
+    /// order, so two records with one key are neighbours there: finding them costs one pass
+    /// over the section, where building the next version's key index to find them took a
+    /// third of the CPU of a first cycle's encoding (10M records).
+    fn sections_show_duplicate_keys(&self) -> bool {
+        let schema = &self.setup.schema;
+        let keyed = (0..schema.type_count())
+            .map(|t| TypeId(t as u32))
+            .filter(|&ty| schema.type_def(ty).is_some_and(|d| d.key().is_some()));
+        self.setup.options.key_indexes
+            && keyed
+                .into_iter()
+                .all(|ty| indexed_key(schema, ty).is_some())
+    }
+
+    /// Refuses `next` when two records of a keyed type share a key, found among the records
+    /// whose keys hash alike in its key index sections (see
+    /// [`sections_show_duplicate_keys`](Self::sections_show_duplicate_keys); otherwise
+    /// `check_next` did). Of several, the pair whose second record comes first is named.
+    fn refuse_duplicate_keys(&self, next: &Current, version: Version) -> Result<()> {
+        if !self.sections_show_duplicate_keys() {
+            return Ok(());
+        }
+        let keys = self.data.keys();
+        for t in 0..self.setup.schema.type_count() {
+            let ty = TypeId(t as u32);
+            let (Some(paths), Some(twins)) = (keys.paths(ty), next.key_hash_twins(ty)) else {
+                continue;
+            };
+            let key = |o| key_with(next, ty, o, paths);
+            let shared = twins
+                .into_iter()
+                .filter(|&(a, b)| key(a).is_some_and(|k| Some(k) == key(b)))
+                .min_by_key(|&(a, b)| (b, a));
+            if let Some((first, second)) = shared {
+                let d = Duplicate { ty, first, second };
+                return Err(self.duplicate_keys(version, d, next));
+            }
+        }
+        Ok(())
+    }
+
+    /// The veto of a version in which two records share a primary key.
+    fn duplicate_keys<S: RecordSource + ?Sized>(
+        &self,
+        version: Version,
+        d: Duplicate,
+        next: &S,
+    ) -> Error {
+        let name = &self.setup.schema.types()[d.ty.index()].name;
+        let paths = self.data.keys().paths(d.ty).unwrap_or_default();
+        let key = key_with(next, d.ty, d.second, paths).unwrap_or_default();
+        let reason = format!(
+            "two `{name}` records (#{} and #{}) share the primary key {key:?}",
+            d.first.0, d.second.0,
+        );
+        tracing::warn!(version = version.0, %reason, "cycle vetoed");
+        Error::Vetoed {
+            version,
+            validator: "duplicate primary keys".into(),
+            reason,
+        }
     }
 
     /// The default guard against a truncated or empty input (see [`RemovalGuard`]).

@@ -62,6 +62,7 @@
 #![forbid(unsafe_code)]
 
 mod cycle;
+mod data;
 mod error;
 mod index;
 mod infer;

@@ -37,7 +37,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 
 use shoal_format::{Ordinal, Record, RecordSource, RefAt, Rows, TypeId};
 
-use crate::cycle::Current;
+use crate::data::Current;
 use crate::error::{Error, Result};
 use crate::index::RecordIndex;
 use crate::place::RefTargets;

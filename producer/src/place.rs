@@ -27,7 +27,7 @@ use shoal_format::{
 
 use shoal_format::parallel::map_shares;
 
-use crate::cycle::Current;
+use crate::data::Current;
 use crate::error::{Error, Result};
 use crate::index::{KeyIndex, RecordIndex};
 use crate::records::WithPending;

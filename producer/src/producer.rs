@@ -11,7 +11,8 @@ use shoal_format::{
 };
 use shoal_store::{announce_with, packing, read_announced, Announced, BlobName, BlobStore};
 
-use crate::cycle::{Current, Cycle, Data, Next, Options, Prepared, Setup};
+use crate::cycle::{Cycle, Next, Options, Prepared, Setup};
+use crate::data::{Current, Data};
 use crate::error::{BoxError, Error, Result};
 use crate::index::Hasher;
 use crate::lease::{owner_id, Lease};
@@ -562,12 +563,13 @@ impl Producer {
     fn commit(&mut self, next: Next, announced: Announced) -> CycleReport {
         let Next {
             version,
-            data,
+            current,
+            changes,
             with_snapshot,
             report,
             ..
         } = next;
-        self.data = Arc::new(data);
+        Data::move_on(&mut self.data, current, changes);
         self.version = Some(version);
         self.announced = Some(announced);
         self.schema_changed = false;

@@ -17,7 +17,8 @@ use hashbrown::HashTable;
 use serde::Serialize;
 use shoal_format::{Ordinal, Record, RecordSink, Row, Rows, Schema, TypeId, Value};
 
-use crate::cycle::{Current, Op};
+use crate::cycle::Op;
+use crate::data::Current;
 use crate::error::{Error, Result};
 use crate::index::{bucket_order, Guess, KeyIndex, Recent, RecordIndex};
 

@@ -224,6 +224,71 @@ async fn validators_veto_and_the_producer_stays_on_its_version() {
     assert_eq!(report.types[0].changed, 1, "{report}");
 }
 
+/// The example schema with `key` as Movie's primary key.
+fn schema_keyed_by(key: &[&str]) -> Arc<Schema> {
+    let mut types = schema().types().to_vec();
+    types[0] = types[0].clone().primary_key(key);
+    Arc::new(Schema::new(types).unwrap())
+}
+
+/// Two movies with one primary key are refused, in a first cycle and in a later one, whether
+/// the snapshot's key index sections find them (the default: records whose keys hash alike
+/// are neighbours there) or the next version's key index does (sections off); nothing is
+/// announced. Keys of one integer (whose hash is the key) and of a string and an integer.
+#[tokio::test]
+async fn two_records_with_one_key_are_refused_with_or_without_key_index_sections() {
+    for sections in [true, false] {
+        for key in [&["id"][..], &["title", "year"]] {
+            let case = format!("sections {sections}, key {key:?}");
+            let dir = tempfile::tempdir().unwrap();
+            let store = fs_store(dir.path());
+            let mut producer = Producer::builder(store.clone())
+                .schema(schema_keyed_by(key))
+                .key_indexes(sections)
+                .build()
+                .await
+                .unwrap();
+            let movies = catalog(&mut Rng::new(9), 300);
+            let mut twin = movies[&17].clone();
+            twin.rating += 1.0;
+            twin.id = if key == ["id"] { 17 } else { 1000 };
+            let with_twin = |movies: &BTreeMap<i64, Movie>| {
+                let (movies, twin) = (movies.clone(), twin.clone());
+                move |w: &mut shoal_producer::CycleWriter<'_>| {
+                    for m in movies.values() {
+                        w.add(m)?;
+                    }
+                    w.add(&twin).map(|_| ())
+                }
+            };
+            let refused = |err: Error| match err {
+                Error::Vetoed {
+                    validator, reason, ..
+                } => {
+                    assert_eq!(validator, "duplicate primary keys", "{case}");
+                    let shown = if key == ["id"] {
+                        "I64(17)"
+                    } else {
+                        "Title 17 #"
+                    };
+                    assert!(reason.contains(shown), "{case}: {reason}");
+                }
+                other => panic!("{case}: {other}"),
+            };
+            refused(producer.run_cycle(with_twin(&movies)).await.unwrap_err());
+            assert_eq!(producer.version(), None, "{case}");
+            assert!(read_announced(&*store).await.unwrap().is_none(), "{case}");
+            full(&mut producer, &movies).await.unwrap();
+            refused(producer.run_cycle(with_twin(&movies)).await.unwrap_err());
+            assert_eq!(producer.version(), Some(Version(1)), "{case}");
+            let mut edited = movies.clone();
+            edited.get_mut(&3).unwrap().rating = 0.5;
+            let report = full(&mut producer, &edited).await.unwrap();
+            assert_eq!(report.types[0].changed, 1, "{case}: {report}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn one_writer_per_store() {
     let dir = tempfile::tempdir().unwrap();
