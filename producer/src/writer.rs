@@ -275,6 +275,17 @@ impl Changes {
 pub(crate) struct Bitset(Vec<u64>);
 
 impl Bitset {
+    /// The set of `sorted` (ascending).
+    pub(crate) fn of_sorted(sorted: impl DoubleEndedIterator<Item = u32> + Clone) -> Self {
+        let words = sorted
+            .clone()
+            .next_back()
+            .map_or(0, |max| max as usize / 64 + 1);
+        let mut set = Bitset(vec![0; words]);
+        sorted.for_each(|i| set.0[(i / 64) as usize] |= 1 << (i % 64));
+        set
+    }
+
     pub(crate) fn insert(&mut self, i: u32) {
         let w = (i / 64) as usize;
         if w >= self.0.len() {

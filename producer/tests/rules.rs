@@ -289,6 +289,64 @@ async fn two_records_with_one_key_are_refused_with_or_without_key_index_sections
     }
 }
 
+/// A record given packed (as the columnar input gives them) whose reference points at no
+/// record of the next version is refused, naming both, and nothing is announced.
+#[tokio::test]
+async fn a_record_that_refers_to_no_record_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let mut producer = Producer::builder(store.clone())
+        .schema(schema())
+        .build()
+        .await
+        .unwrap();
+    let movie = |country: u32| {
+        let values = vec![
+            Value::I64(1000),
+            Value::String("Heat".into()),
+            Value::I32(1995),
+            Value::F64(8.3),
+            Value::Ref(shoal_format::Ordinal(country)),
+            Value::Null,
+        ];
+        let mut packed = Vec::new();
+        shoal_format::Rows::pack(&shoal_format::Record::Object(values), &mut packed);
+        packed
+    };
+    let with_dangling = |movies: &BTreeMap<i64, Movie>, country: u32| {
+        let (movies, packed) = (movies.clone(), movie(country));
+        move |w: &mut shoal_producer::CycleWriter<'_>| {
+            use shoal_format::RecordSink;
+            for m in movies.values() {
+                w.add(m)?;
+            }
+            w.add_packed(shoal_format::TypeId(0), &packed)?;
+            Ok::<_, Error>(())
+        }
+    };
+    let none = BTreeMap::new();
+    let err = producer
+        .run_cycle(with_dangling(&none, 5))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`Movie` #0 refers to `Country` #5"),
+        "{err}"
+    );
+    assert_eq!(producer.version(), None);
+    let movies = catalog(&mut Rng::new(3), 50);
+    full(&mut producer, &movies).await.unwrap();
+    let err = producer
+        .run_cycle(with_dangling(&movies, 40))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refers to `Country` #40"), "{err}");
+    assert_eq!(producer.version(), Some(Version(1)));
+    let announced = read_announced(&*store).await.unwrap().unwrap();
+    assert_eq!(announced.version, Version(1));
+}
+
 #[tokio::test]
 async fn one_writer_per_store() {
     let dir = tempfile::tempdir().unwrap();
