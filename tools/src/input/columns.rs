@@ -697,17 +697,16 @@ fn elements(
     element: TypeId,
     plan: &RecordPlan,
 ) -> Result<Vec<Ordinal>, BadValue> {
-    records(sink, element, plan, values)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, o)| {
-            let name = sink.schema().type_def(element).map(|d| d.name.clone());
-            o.ok_or_else(|| {
-                let name = name.unwrap_or_default();
-                BadValue::new(i, format!("expected a value for type {name}, found null"))
-            })
-        })
-        .collect()
+    let elements = records(sink, element, plan, values)?;
+    if let Some(i) = elements.iter().position(Option::is_none) {
+        let def = sink.schema().type_def(element);
+        let name = def.map_or("", |d| d.name.as_str());
+        return Err(BadValue::new(
+            i,
+            format!("expected a value for type {name}, found null"),
+        ));
+    }
+    Ok(elements.into_iter().flatten().collect())
 }
 
 /// The lists of a list column: every element's ordinal, one after another, and where each

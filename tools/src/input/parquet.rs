@@ -940,6 +940,23 @@ fields = ["name: string"]
         let e = read_state(&path, &schema).unwrap_err();
         assert_eq!((e.unit, e.number), ("row", 2));
         assert_eq!(e.field.as_deref(), Some("scores[1]"));
+        // A null element: a list of records holds no null.
+        let scores = ListArray::from_iter_primitive::<Float64Type, _, _>(vec![
+            Some(vec![Some(1.0)]),
+            Some(vec![Some(2.0)]),
+            Some(vec![Some(3.0), None]),
+        ]);
+        let columns = vec![("scores", Arc::new(scores) as ArrayRef)];
+        let path = write(dir.path(), "null.parquet", columns, 10);
+        let e = read_state(&path, &schema).unwrap_err();
+        assert_eq!((e.unit, e.number), ("row", 3));
+        assert_eq!(e.field.as_deref(), Some("scores[1]"));
+        assert!(
+            e.message
+                .contains("expected a value for type Score, found null"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
