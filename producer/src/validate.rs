@@ -2,7 +2,7 @@
 //! the cycle. A vetoed cycle announces nothing, and the producer stays on its previous version.
 //!
 //! Built in: duplicate primary keys (always on: two records of a keyed type with one key, found
-//! while the next version's key index is built), the removal guard (on by default: see
+//! among the neighbours of the snapshot's key index section, see `cycle`), the removal guard (on by default: see
 //! [`ProducerBuilder::max_removal`](crate::ProducerBuilder::max_removal)) and
 //! [`RecordCountChange`] (a type's record count moved by more than a percentage). Users
 //! implement [`Validator`] or wrap a closure with [`validator_fn`].
