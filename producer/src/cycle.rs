@@ -257,11 +257,13 @@ impl Cycle {
         let (validate_time, Encoded { blobs, snapshot }) =
             self.check_and_encode(&placed, version)?;
         let Placed {
+            next,
             removed,
             added,
             added_hashes,
             ..
         } = placed;
+        drop(next); // the new records, packed: the snapshot holds them now
         let current = SnapshotView::open(snapshot)?;
         let keys_time = Instant::now();
         self.refuse_duplicate_keys(&current, version)?;
@@ -543,13 +545,10 @@ impl Cycle {
     /// third of the CPU of a first cycle's encoding (10M records).
     fn sections_show_duplicate_keys(&self) -> bool {
         let schema = &self.setup.schema;
-        let keyed = (0..schema.type_count())
+        let mut keyed = (0..schema.type_count())
             .map(|t| TypeId(t as u32))
             .filter(|&ty| schema.type_def(ty).is_some_and(|d| d.key().is_some()));
-        self.setup.options.key_indexes
-            && keyed
-                .into_iter()
-                .all(|ty| indexed_key(schema, ty).is_some())
+        self.setup.options.key_indexes && keyed.all(|ty| indexed_key(schema, ty).is_some())
     }
 
     /// Refuses `next` when two records of a keyed type share a key, found among the records
