@@ -434,11 +434,12 @@ impl RefWalk {
         match self.kind {
             OBJECT => self.next_field(row),
             LIST | SET => self.next_word(4).map(|at| (RefAt::Element, at)),
-            _ => {
+            MAP => {
                 let value = self.i % 2 == 1;
                 let at = self.next_word(4)?;
                 Some((if value { RefAt::Value } else { RefAt::Key }, at))
             }
+            _ => None, // not a row `Rows::pack` makes: no references
         }
     }
 
