@@ -8,6 +8,7 @@
 //! 2^60 records is an error, not an abort.
 
 use std::io::Write;
+use std::ops::Range;
 
 use roaring::RoaringBitmap;
 
@@ -214,40 +215,122 @@ pub(crate) fn write_pages<'a, W: Write>(
     (page_shift, dictionary): (u8, bool),
     mut cells: impl FnMut(usize, usize, &mut Vec<Cell<'a>>) -> Result<()>,
 ) -> Result<()> {
-    let per_page = 1usize << page_shift;
-    let n_pages = count.div_ceil(per_page);
-    let mut offsets = Vec::with_capacity(n_pages);
-    let mut page_cells = Vec::with_capacity(per_page);
-    let mut fixed = Vec::with_capacity(per_page);
-    let mut var = Vec::with_capacity(per_page);
+    let mut encoder = PageEncoder::new(kind, count, (page_shift, dictionary));
+    let mut offsets = Vec::with_capacity(count.div_ceil(1 << page_shift));
     let mut buf = Vec::new();
-    for page in 0..n_pages {
-        let start = page * per_page;
-        let end = (start + per_page).min(count);
-        page_cells.clear();
-        cells(start, end, &mut page_cells)?;
-        debug_assert_eq!(page_cells.len(), end - start);
+    for page in 0..count.div_ceil(1 << page_shift) {
         buf.clear();
-        match kind {
-            ColumnKind::Fixed(k) => {
-                fixed.clear();
-                fixed.extend(page_cells.iter().map(fixed_cell));
-                encode_fixed(k, &fixed, &mut buf);
-            }
-            ColumnKind::Var(k) => {
-                var.clear();
-                var.extend(page_cells.iter().map(var_cell));
-                encode_var(k, &var, dictionary, &mut buf);
-            }
-        }
+        encoder.encode(page, &mut cells, &mut buf)?;
         offsets.push(w.section_pos());
         w.write(&buf)?;
     }
-    buf.clear();
-    for o in offsets {
-        buf.extend_from_slice(&o.to_le_bytes());
+    write_directory(w, &offsets)
+}
+
+/// The page directory that closes a column section: where each page starts in it.
+fn write_directory<W: Write>(w: &mut BlobWriter<W>, offsets: &[u64]) -> Result<()> {
+    let bytes: Vec<u8> = offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
+    w.write(&bytes)
+}
+
+/// Encodes the pages of a column of `count` values one at a time (its buffers reused).
+struct PageEncoder<'a> {
+    kind: ColumnKind,
+    count: usize,
+    page_shift: u8,
+    dictionary: bool,
+    cells: Vec<Cell<'a>>,
+    fixed: Vec<FixedCell>,
+    var: Vec<VarCell<'a>>,
+}
+
+impl<'a> PageEncoder<'a> {
+    fn new(kind: ColumnKind, count: usize, (page_shift, dictionary): (u8, bool)) -> Self {
+        let per_page = 1usize << page_shift;
+        PageEncoder {
+            kind,
+            count,
+            page_shift,
+            dictionary,
+            cells: Vec::with_capacity(per_page),
+            fixed: Vec::with_capacity(per_page),
+            var: Vec::with_capacity(per_page),
+        }
     }
-    w.write(&buf)
+
+    /// Appends page `page` to `out`, its cells from `cells(start, end, out)`.
+    fn encode(
+        &mut self,
+        page: usize,
+        cells: &mut impl FnMut(usize, usize, &mut Vec<Cell<'a>>) -> Result<()>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let start = page << self.page_shift;
+        let end = (start + (1 << self.page_shift)).min(self.count);
+        self.cells.clear();
+        cells(start, end, &mut self.cells)?;
+        debug_assert_eq!(self.cells.len(), end - start);
+        match self.kind {
+            ColumnKind::Fixed(k) => {
+                self.fixed.clear();
+                self.fixed.extend(self.cells.iter().map(fixed_cell));
+                encode_fixed(k, &self.fixed, out);
+            }
+            ColumnKind::Var(k) => {
+                self.var.clear();
+                self.var.extend(self.cells.iter().map(var_cell));
+                encode_var(k, &self.var, self.dictionary, out);
+                self.var.clear(); // it borrows the cells
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A band of consecutive pages of one column, encoded apart (on another thread) and
+/// appended to its section later by [`PageBand::append`]: the same bytes as
+/// [`write_pages`] writes, since a page does not depend on where it lands.
+#[derive(Debug, Default)]
+pub(crate) struct PageBand {
+    bytes: Vec<u8>,
+    /// Where each page starts in `bytes`.
+    starts: Vec<u64>,
+}
+
+impl PageBand {
+    /// Pages `pages` of a column of `count` values; `cells` as for [`write_pages`].
+    pub(crate) fn encode<'a>(
+        kind: ColumnKind,
+        count: usize,
+        pages: Range<usize>,
+        options: (u8, bool),
+        mut cells: impl FnMut(usize, usize, &mut Vec<Cell<'a>>) -> Result<()>,
+    ) -> Result<PageBand> {
+        let mut encoder = PageEncoder::new(kind, count, options);
+        let mut band = PageBand::default();
+        for page in pages {
+            band.starts.push(band.bytes.len() as u64);
+            encoder.encode(page, &mut cells, &mut band.bytes)?;
+        }
+        Ok(band)
+    }
+
+    /// Writes the band into the open section after the bands before it, whose page starts
+    /// are in `offsets`; the last band (`last`) writes the page directory too.
+    pub(crate) fn append<W: Write>(
+        self,
+        w: &mut BlobWriter<W>,
+        offsets: &mut Vec<u64>,
+        last: bool,
+    ) -> Result<()> {
+        let at = w.section_pos();
+        offsets.extend(self.starts.iter().map(|s| at + s));
+        w.write(&self.bytes)?;
+        if last {
+            write_directory(w, offsets)?;
+        }
+        Ok(())
+    }
 }
 
 /// The parsed pages of one column: each page's header and where its bytes start in the blob.

@@ -19,7 +19,7 @@ use crate::read::{missing, Elements, FieldValue, RecordSource, VersionSource};
 use crate::schema::{ColumnKind, Schema, TypeKind};
 use crate::section::{
     read_error, read_pages, read_type_section, write_pages, write_type_section, Cell, ColumnReader,
-    PageTable,
+    PageBand, PageTable,
 };
 use crate::state::DataState;
 
@@ -89,7 +89,8 @@ pub fn write_snapshot<S: VersionSource + Sync + ?Sized, W: Write>(
 }
 
 /// [`write_snapshot`], its sections encoded on up to `threads` threads, each taking the next
-/// section as it finishes one, and appended in order: the same bytes. A section encoded
+/// section (or band of a large column's pages, see [`BAND_PAGES`]) as it finishes one, and
+/// appended in order: the same bytes. A section encoded
 /// while one before it is still being encoded waits in memory, at most [`SECTIONS_AHEAD`]
 /// per thread (with 1 thread none does: each is written as it is encoded). A section does
 /// not depend on where it lands (each starts 8-aligned and is padded to 8), so one encoded
@@ -115,18 +116,19 @@ pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
     let types: Vec<OfType<'_>> = (0..schema.type_count())
         .map(|t| OfType::of(source, TypeId(t as u32)))
         .collect();
-    let jobs = jobs_of(&types, schema, options);
     if threads <= 1 {
-        for &(of_type, part) in &jobs {
+        for &(of_type, part) in &jobs_of(&types, schema, options, false) {
             write_part(&mut writer, source, of_type, part, options)?;
         }
     } else {
-        let detached = |&(of_type, part): &(&OfType<'_>, Part)| {
-            let mut detached = BlobWriter::detached();
-            write_part(&mut detached, source, of_type, part, options).map(|()| detached)
-        };
+        let jobs = jobs_of(&types, schema, options, true);
+        let encode =
+            |&(of_type, part): &(&OfType<'_>, Part)| Piece::encode(source, of_type, part, options);
         let ahead = threads * SECTIONS_AHEAD;
-        for_each_in_order(&jobs, (threads, ahead), detached, |w| writer.append(w?))?;
+        let mut offsets = Vec::new();
+        for_each_in_order(&jobs, (threads, ahead), encode, |piece| {
+            piece?.append_to(&mut writer, &mut offsets)
+        })?;
     }
     let (_, len) = writer.finish()?;
     Ok(len)
@@ -136,19 +138,113 @@ pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
 /// thread: at most `threads` times this many encoded sections wait in memory.
 const SECTIONS_AHEAD: usize = 2;
 
-/// Every section of the snapshot, in the order they are written.
+/// A column of more pages than this is encoded in bands of this many pages, each a job of
+/// its own, when sections are encoded on several threads: so the last large column (a list
+/// type's elements, say) is not left to one thread while the others have nothing to do.
+const BAND_PAGES: usize = 256;
+
+/// Every section of the snapshot, in the order they are written; with `bands`, the columns
+/// of more than [`BAND_PAGES`] pages in bands.
 fn jobs_of<'t>(
     types: &'t [OfType<'t>],
     schema: &Schema,
     options: &WriteOptions,
+    bands: bool,
 ) -> Vec<(&'t OfType<'t>, Part)> {
+    let pages_of = |t: &OfType<'_>| (t.slot_count as usize).div_ceil(1 << options.page_shift);
     types
         .iter()
         .flat_map(|of_type| {
             let parts = parts_of(schema, of_type.ty, options).into_iter();
-            parts.map(move |part| (of_type, part))
+            let pages = pages_of(of_type);
+            parts.flat_map(move |part| match part {
+                Part::Column(column) if bands && pages > BAND_PAGES => band_parts(column, pages)
+                    .map(|band| (of_type, band))
+                    .collect(),
+                part => vec![(of_type, part)],
+            })
         })
         .collect()
+}
+
+/// The bands of a column of `pages` pages.
+fn band_parts(column: FieldId, pages: usize) -> impl Iterator<Item = Part> {
+    (0..pages).step_by(BAND_PAGES).map(move |first| Part::Band {
+        column,
+        first,
+        end: (first + BAND_PAGES).min(pages),
+        pages,
+    })
+}
+
+/// A job's output, encoded on a worker thread: whole sections, or a band of a column's
+/// pages.
+enum Piece {
+    Sections(BlobWriter<Vec<u8>>),
+    Band {
+        ty: TypeId,
+        column: FieldId,
+        band: PageBand,
+        first: bool,
+        last: bool,
+    },
+}
+
+impl Piece {
+    fn encode<S: VersionSource + ?Sized>(
+        source: &S,
+        of_type: &OfType<'_>,
+        part: Part,
+        options: &WriteOptions,
+    ) -> Result<Piece> {
+        let Part::Band {
+            column,
+            first,
+            end,
+            pages,
+        } = part
+        else {
+            let mut detached = BlobWriter::detached();
+            write_part(&mut detached, source, of_type, part, options)?;
+            return Ok(Piece::Sections(detached));
+        };
+        let (ty, count) = (of_type.ty, of_type.slot_count as usize);
+        let kind = source.schema().columns(ty)[column.index()];
+        let cells = column_cells(source, ty, column);
+        let band = PageBand::encode(kind, count, first..end, page_options(options), cells)?;
+        Ok(Piece::Band {
+            ty,
+            column,
+            band,
+            first: first == 0,
+            last: end == pages,
+        })
+    }
+
+    /// Appends the piece to the blob; `offsets` carries a column's page starts from one band
+    /// to the next.
+    fn append_to<W: Write>(self, writer: &mut BlobWriter<W>, offsets: &mut Vec<u64>) -> Result<()> {
+        match self {
+            Piece::Sections(sections) => writer.append(sections),
+            Piece::Band {
+                ty,
+                column,
+                band,
+                first,
+                last,
+            } => {
+                if first {
+                    writer.begin(SECTION_COLUMN, ty, column.0);
+                    offsets.clear();
+                }
+                band.append(writer, offsets, last)?;
+                if last {
+                    writer.end()?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// What every section of a type needs to know of it.
@@ -168,11 +264,18 @@ impl<'a> OfType<'a> {
     }
 }
 
-/// A section of a type.
+/// A section of a type, or a part of one.
 #[derive(Debug, Clone, Copy)]
 enum Part {
     Type,
     Column(FieldId),
+    /// Pages `first..end` of a column of `pages` pages.
+    Band {
+        column: FieldId,
+        first: usize,
+        end: usize,
+        pages: usize,
+    },
     KeyIndex,
 }
 
@@ -206,9 +309,12 @@ fn write_part<S: VersionSource + ?Sized, W: Write>(
             write_column(writer, source, of_type, column, options)?;
             writer.end()
         }
+        Part::Band { column, .. } => Err(Error::Schema(format!(
+            "column {column} of {ty}: a band is encoded apart, not written in place"
+        ))),
         Part::KeyIndex => {
             let fields = indexed_key(schema, ty).unwrap_or_default();
-            write_key_index(writer, source, ty, &of_type.populated, &fields)
+            write_key_index(writer, source, of_type, &fields)
         }
     }
 }
@@ -221,33 +327,46 @@ fn write_column<S: VersionSource + ?Sized, W: Write>(
     column: FieldId,
     options: &WriteOptions,
 ) -> Result<()> {
-    let (schema, ty) = (source.schema(), of_type.ty);
-    let object = matches!(schema.types()[ty.index()].kind, TypeKind::Object { .. });
-    let kind = schema.columns(ty)[column.index()];
+    let ty = of_type.ty;
+    let kind = source.schema().columns(ty)[column.index()];
+    let cells = column_cells(source, ty, column);
+    let count = of_type.slot_count as usize;
+    write_pages(writer, kind, count, page_options(options), cells)
+}
+
+fn page_options(options: &WriteOptions) -> (u8, bool) {
+    (options.page_shift, options.dictionary)
+}
+
+/// What fills a page of a column: `cells(start, end, out)` pushes the cells of ordinals
+/// `start..end`, read from `source` a page at a time.
+fn column_cells<'s, S: VersionSource + ?Sized>(
+    source: &'s S,
+    ty: TypeId,
+    column: FieldId,
+) -> impl FnMut(usize, usize, &mut Vec<Cell<'s>>) -> Result<()> {
+    let object = matches!(
+        source.schema().types()[ty.index()].kind,
+        TypeKind::Object { .. }
+    );
     let (mut values, mut elements) = (Vec::new(), Vec::new());
-    write_pages(
-        writer,
-        kind,
-        of_type.slot_count as usize,
-        (options.page_shift, options.dictionary),
-        |start, end, out| {
-            let range = start as u32..end as u32;
-            if object {
-                values.clear();
-                source.column_values(ty, column, range, &mut values)?;
-                out.extend(values.iter().map(|v| v.map_or(Cell::Hole, Cell::Field)));
-            } else {
-                elements.clear();
-                source.column_elements(ty, range, &mut elements)?;
-                out.extend(
-                    elements
-                        .drain(..)
-                        .map(|e| e.map_or(Cell::Hole, Cell::Elements)),
-                );
-            }
-            Ok(())
-        },
-    )
+    move |start, end, out| {
+        let range = start as u32..end as u32;
+        if object {
+            values.clear();
+            source.column_values(ty, column, range, &mut values)?;
+            out.extend(values.iter().map(|v| v.map_or(Cell::Hole, Cell::Field)));
+        } else {
+            elements.clear();
+            source.column_elements(ty, range, &mut elements)?;
+            out.extend(
+                elements
+                    .drain(..)
+                    .map(|e| e.map_or(Cell::Hole, Cell::Elements)),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The key index section of `ty` (see [`crate::keyindex`]): the canonical table of every
@@ -255,19 +374,11 @@ fn write_column<S: VersionSource + ?Sized, W: Write>(
 fn write_key_index<S: VersionSource + ?Sized, W: Write>(
     writer: &mut BlobWriter<W>,
     source: &S,
-    ty: TypeId,
-    populated: &RoaringBitmap,
+    of_type: &OfType<'_>,
     fields: &[FieldId],
 ) -> Result<()> {
-    let mut slots = Vec::with_capacity(populated.len() as usize);
-    for o in populated {
-        let mut hash = keyindex::key_hash([]);
-        for f in fields {
-            let word = keyindex::field_word(&source.field(ty, *f, Ordinal(o))?);
-            hash = keyindex::key_hash_step(hash, word);
-        }
-        slots.push(keyindex::slot_of(hash, o));
-    }
+    let ty = of_type.ty;
+    let mut slots = key_slots(source, of_type, fields)?;
     slots.sort_unstable();
     let capacity = keyindex::capacity_for(slots.len() as u64);
     let len = keyindex::placed_len(&slots, capacity);
@@ -293,6 +404,38 @@ fn write_key_index<S: VersionSource + ?Sized, W: Write>(
     writer.write(&[0u8; 8][..padding])?;
     writer.end()
 }
+
+/// The key index slot of every record of a type keyed by `fields`, in ordinal order. The
+/// keys are read a column at a time, [`KEY_RUN`] ordinals at once, as the columns are
+/// encoded: not a field of a record at a time.
+fn key_slots<S: VersionSource + ?Sized>(
+    source: &S,
+    of_type: &OfType<'_>,
+    fields: &[FieldId],
+) -> Result<Vec<keyindex::Slot>> {
+    let (ty, populated) = (of_type.ty, &of_type.populated);
+    let mut slots = Vec::with_capacity(populated.len() as usize);
+    let mut columns = vec![Vec::new(); fields.len()];
+    for start in (0..of_type.slot_count).step_by(KEY_RUN) {
+        let run = start..of_type.slot_count.min(start.saturating_add(KEY_RUN as u32));
+        for (values, f) in columns.iter_mut().zip(fields) {
+            values.clear();
+            source.column_values(ty, *f, run.clone(), values)?;
+        }
+        for o in populated.range(run) {
+            let at = (o - start) as usize;
+            let hash = columns.iter().fold(keyindex::key_hash([]), |hash, values| {
+                let value = values[at].unwrap_or(FieldValue::Null);
+                keyindex::key_hash_step(hash, keyindex::field_word(&value))
+            });
+            slots.push(keyindex::slot_of(hash, o));
+        }
+    }
+    Ok(slots)
+}
+
+/// Ordinals whose keys [`key_slots`] reads at once.
+const KEY_RUN: usize = 1024;
 
 /// A column's page table, parsed once, when first read: opening a snapshot of 100M records
 /// does not walk its million page headers.
@@ -808,5 +951,75 @@ mod tests {
         };
         let view = snapshot_of(&movies, &options);
         assert_eq!(view.key_hash_twins(TypeId(0)), None, "no section written");
+    }
+
+    /// Movies with a title and a tag list, every seventh ordinal a hole, and 5,000 lists:
+    /// at 16 records a page, more than [`BAND_PAGES`] pages of each.
+    fn banded_state() -> DataState {
+        let schema = Schema::new(vec![
+            TypeDef::object("Movie")
+                .field("id", FieldKind::I64)
+                .field("title", FieldKind::String)
+                .reference("tags", "Tags")
+                .primary_key(&["id"]),
+            TypeDef::object("Tag").field("name", FieldKind::String),
+            TypeDef::list("Tags", "Tag"),
+        ]);
+        let mut state = DataState::new(Arc::new(schema.unwrap()));
+        let mut insert = |ty, o: u32, record| state.insert(TypeId(ty), Ordinal(o), record).unwrap();
+        for t in 0..40 {
+            insert(
+                1,
+                t,
+                Record::Object(vec![Value::String(format!("tag{t}").into())]),
+            );
+        }
+        for l in 0..5_000u32 {
+            let tags = (0..l % 5).map(|k| Ordinal((l * 7 + k) % 40)).collect();
+            insert(2, l, Record::List(tags));
+        }
+        for o in (0..6_000u32).filter(|o| o % 7 != 3) {
+            let title = Value::String(format!("movie {}", o % 900).into());
+            let fields = vec![
+                Value::I64(i64::from(o) * 3),
+                title,
+                Value::Ref(Ordinal(o % 5_000)),
+            ];
+            insert(0, o, Record::Object(fields));
+        }
+        state
+    }
+
+    #[test]
+    fn columns_encoded_in_bands_on_threads_are_the_bytes_one_thread_writes() {
+        let state = banded_state();
+        let options = WriteOptions {
+            page_shift: 4,
+            ..WriteOptions::default()
+        };
+        let types: Vec<OfType<'_>> = (0..3).map(|t| OfType::of(&state, TypeId(t))).collect();
+        let jobs = jobs_of(&types, state.schema(), &options, true);
+        let bands = |ty| {
+            let of = |part: &Part| matches!(part, Part::Band { .. });
+            jobs.iter()
+                .filter(|(t, p)| t.ty == TypeId(ty) && of(p))
+                .count()
+        };
+        assert_eq!(
+            (bands(0), bands(1), bands(2)),
+            (3 * 2, 0, 2),
+            "two bands a column"
+        );
+        let mut one = Vec::new();
+        write_snapshot(&state, Version(1), &options, &mut one).unwrap();
+        for threads in [2, 3] {
+            let mut banded = Vec::new();
+            write_snapshot_on(&state, Version(1), &options, threads, &mut banded).unwrap();
+            assert!(banded == one, "{threads} threads");
+        }
+        let view = SnapshotView::open(one).unwrap();
+        view.verify().unwrap();
+        let title = view.field(TypeId(0), FieldId(1), Ordinal(5_999)).unwrap();
+        assert_eq!(title, FieldValue::Str("movie 599"));
     }
 }
