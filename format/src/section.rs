@@ -216,9 +216,10 @@ pub(crate) fn write_pages<'a, W: Write>(
     mut cells: impl FnMut(usize, usize, &mut Vec<Cell<'a>>) -> Result<()>,
 ) -> Result<()> {
     let mut encoder = PageEncoder::new(kind, count, (page_shift, dictionary));
-    let mut offsets = Vec::with_capacity(count.div_ceil(1 << page_shift));
+    let pages = count.div_ceil(1 << page_shift);
+    let mut offsets = Vec::with_capacity(pages);
     let mut buf = Vec::new();
-    for page in 0..count.div_ceil(1 << page_shift) {
+    for page in 0..pages {
         buf.clear();
         encoder.encode(page, &mut cells, &mut buf)?;
         offsets.push(w.section_pos());
@@ -280,7 +281,6 @@ impl<'a> PageEncoder<'a> {
                 self.var.clear();
                 self.var.extend(self.cells.iter().map(var_cell));
                 encode_var(k, &self.var, self.dictionary, out);
-                self.var.clear(); // it borrows the cells
             }
         }
         Ok(())

@@ -90,10 +90,9 @@ pub fn write_snapshot<S: VersionSource + Sync + ?Sized, W: Write>(
 
 /// [`write_snapshot`], its sections encoded on up to `threads` threads, each taking the next
 /// section (or band of a large column's pages, see [`BAND_PAGES`]) as it finishes one, and
-/// appended in order: the same bytes. A section encoded
-/// while one before it is still being encoded waits in memory, at most [`SECTIONS_AHEAD`]
-/// per thread (with 1 thread none does: each is written as it is encoded). A section does
-/// not depend on where it lands (each starts 8-aligned and is padded to 8), so one encoded
+/// appended in order: the same bytes. A section encoded while one before it is still being
+/// encoded waits in memory, at most [`SECTIONS_AHEAD`] per thread (with 1 thread none does:
+/// each is written as it is encoded). A section does not depend on where it lands (each starts 8-aligned and is padded to 8), so one encoded
 /// apart is appended as it is.
 pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
     source: &S,
@@ -204,20 +203,21 @@ impl Piece {
             pages,
         } = part
         else {
-            let mut detached = BlobWriter::detached();
-            write_part(&mut detached, source, of_type, part, options)?;
-            return Ok(Piece::Sections(detached));
+            let mut sections = BlobWriter::detached();
+            write_part(&mut sections, source, of_type, part, options)?;
+            return Ok(Piece::Sections(sections));
         };
         let (ty, count) = (of_type.ty, of_type.slot_count as usize);
         let kind = source.schema().columns(ty)[column.index()];
         let cells = column_cells(source, ty, column);
         let band = PageBand::encode(kind, count, first..end, page_options(options), cells)?;
+        let (first, last) = (first == 0, end == pages);
         Ok(Piece::Band {
             ty,
             column,
             band,
-            first: first == 0,
-            last: end == pages,
+            first,
+            last,
         })
     }
 
