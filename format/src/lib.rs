@@ -87,7 +87,7 @@ pub use paged::{ApplyStats, ColumnStats, PagedVersion};
 pub use project::{Projected, Projection};
 pub use read::{Elements, FieldValue, RecordSource, VersionSource};
 pub use record::{Record, Value};
-pub use rows::{RefAt, Row, Rows};
+pub use rows::{RefAt, Rewritten, Row, Rows};
 pub use schema::{
     ColumnKind, FieldDef, FieldKind, FieldPath, FixedKind, Schema, TypeDef, TypeKind, VarKind,
 };

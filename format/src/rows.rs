@@ -186,33 +186,41 @@ impl Rows {
     }
 
     /// Rewrites every reference of every row in place, on `threads` threads (shares of whole
-    /// chunks): `map(row, where, ordinal)` gives each reference's ordinal. Returns, in row
-    /// order, the rows of which a reference changed (they hash differently now).
+    /// chunks): `map(row, where, ordinal)` gives each reference's ordinal. Says which rows
+    /// had a reference moved and which had one left where it was.
     pub fn rewrite_all_refs(
         &mut self,
         threads: usize,
         map: impl Fn(u32, RefAt, Ordinal) -> Ordinal + Sync,
-    ) -> Vec<u32> {
-        let rewrite_share = |first: usize, chunks: &mut [Chunk]| -> Vec<u32> {
-            let mut changed = Vec::new();
+    ) -> Rewritten {
+        let rewrite_share = |first: usize, chunks: &mut [Chunk]| -> Rewritten {
+            let mut rewritten = Rewritten::default();
             for (c, chunk) in chunks.iter_mut().enumerate() {
                 let base = ((first + c) << CHUNK_SHIFT) as u32;
                 for j in 0..chunk.starts.len() {
                     let row = base + j as u32;
-                    let mut moved = false;
+                    let (mut moved, mut stayed) = (false, false);
                     chunk.rewrite_refs(j, |at, o| {
                         let to = map(row, at, o);
                         moved |= to != o;
+                        stayed |= to == o;
                         to
                     });
                     if moved {
-                        changed.push(row);
+                        rewritten.moved.push(row);
+                    }
+                    if stayed {
+                        rewritten.stayed.push(row);
                     }
                 }
             }
-            changed
+            rewritten
         };
-        crate::parallel::map_shares_mut(&mut self.chunks, threads, rewrite_share).concat()
+        let shares = crate::parallel::map_shares_mut(&mut self.chunks, threads, rewrite_share);
+        Rewritten {
+            moved: shares.iter().flat_map(|s| &s.moved).copied().collect(),
+            stayed: shares.iter().flat_map(|s| &s.stayed).copied().collect(),
+        }
     }
 
     /// Bytes held, bookkeeping included.
@@ -244,6 +252,15 @@ impl Chunk {
             *word = map(at, Ordinal(u32::from_le_bytes(*word))).0.to_le_bytes();
         }
     }
+}
+
+/// What [`Rows::rewrite_all_refs`] did, each list in row order (a row can be in both).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Rewritten {
+    /// Rows of which a reference moved: they hash differently now.
+    pub moved: Vec<u32>,
+    /// Rows of which a reference stayed where it was.
+    pub stayed: Vec<u32>,
 }
 
 /// Where a reference sits in a row.
@@ -688,7 +705,7 @@ mod tests {
     }
 
     #[test]
-    fn all_references_rewrite_on_threads_across_chunks_and_the_changed_rows_are_named() {
+    fn all_references_rewrite_on_threads_across_chunks_and_the_moved_and_kept_rows_are_named() {
         let all: Vec<Record> = records().into_iter().cycle().take(40_000).collect();
         let mut rows = Rows::new();
         for r in &all {
@@ -700,11 +717,15 @@ mod tests {
             0 => o,
             _ => Ordinal(o.0 + row),
         };
-        let changed = rows.rewrite_all_refs(3, |row, _, o| map(row, o));
-        let mut expected_changed = Vec::new();
+        let rewritten = rows.rewrite_all_refs(3, |row, _, o| map(row, o));
+        let (mut expected_changed, mut expected_stayed) = (Vec::new(), Vec::new());
         for (i, record) in all.iter().enumerate() {
             let row = i as u32;
-            let moved = |o: &Ordinal| map(row, *o);
+            let mut refs = 0;
+            let mut moved = |o: &Ordinal| {
+                refs += 1;
+                map(row, *o)
+            };
             let expected = match record {
                 Record::Object(values) => Record::Object(
                     values
@@ -724,6 +745,9 @@ mod tests {
             if expected != *record {
                 expected_changed.push(row);
             }
+            if refs > 0 && row.is_multiple_of(3) {
+                expected_stayed.push(row);
+            }
             let got = rows.row(row).unwrap().to_record().unwrap();
             // NaN is not equal to itself: compare the packed bytes.
             let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -731,8 +755,10 @@ mod tests {
             Rows::pack(&expected, &mut b);
             assert_eq!(a, b, "row {row}");
         }
-        assert_eq!(changed, expected_changed);
-        assert!(changed.len() > 15_000, "most rows hold references");
+        assert_eq!(rewritten.moved, expected_changed);
+        assert_eq!(rewritten.stayed, expected_stayed);
+        assert!(rewritten.moved.len() > 15_000, "most rows hold references");
+        assert!(rewritten.stayed.len() > 7_000, "a third of them stay");
     }
 
     #[test]

@@ -647,7 +647,9 @@ pub(crate) enum Op {
 
 /// Every reference of a new record points at a record of the next version. Records that
 /// did not change need no check: a full cycle keeps a record only when its references were
-/// matched too, and an incremental one keeps what its live records reach (O(changes)).
+/// matched too, and an incremental one keeps what its live records reach (O(changes)). Of
+/// the new records, only those placing left a reference of unchecked (`Placed::unchecked`):
+/// none in a first cycle.
 fn check_references(
     placed: &Placed<'_>,
     targets: &[RefTargets],
@@ -659,7 +661,10 @@ fn check_references(
     let mut records: Vec<Option<Bitset>> = vec![None; targets.len()];
     for (t, target) in targets.iter().enumerate() {
         let ty = TypeId(t as u32);
-        for (o, row) in next.added_rows(ty) {
+        for &o in &placed.unchecked[t] {
+            let Some(row) = next.added(ty, o) else {
+                continue;
+            };
             let mut missing = None;
             target.for_each_row(row, |rt, ro| {
                 let of_type = records[rt.index()]

@@ -59,6 +59,11 @@ pub(crate) struct Placed<'a> {
     pub(crate) edited: Vec<u64>,
     /// Per type: distinct column pages that new records land on.
     pub(crate) pages_touched: Vec<u64>,
+    /// Per type, sorted: the new records holding a reference that placing did not point at a
+    /// record it placed (an ordinal of the current version, or a provisional one that names
+    /// no live record). Only these can refer to a record missing from the next version: a
+    /// reference placing rewrote points at a record it placed.
+    pub(crate) unchecked: Vec<Vec<Ordinal>>,
 }
 
 impl Placed<'_> {
@@ -293,11 +298,14 @@ pub(crate) fn place<'a>(
     let mut added = Vec::with_capacity(types);
     let mut added_hashes = Vec::with_capacity(types);
     let mut pages_touched = Vec::with_capacity(types);
+    let mut unchecked = Vec::with_capacity(types);
     for t in 0..types {
         let mut rows = std::mem::take(&mut changes.pending[t]);
         let hashes = std::mem::take(&mut changes.pending_hashes[t]);
         let hashing = (index, threads);
-        let mut list = finalize_rows(&mut rows, hashes, &finals, &targets[t], t, hashing);
+        let finalized = finalize_rows(&mut rows, hashes, &finals, &targets[t], t, hashing);
+        let mut list = finalized.list;
+        unchecked.push(finalized.unchecked);
         list.sort_unstable_by_key(|(o, _, _)| *o);
         let mut pages: Vec<u32> = list.iter().map(|(o, _, _)| o.0 >> page_shift).collect();
         pages.dedup();
@@ -314,12 +322,23 @@ pub(crate) fn place<'a>(
         added_hashes,
         edited,
         pages_touched,
+        unchecked,
     })
 }
 
-/// Points the live pending records of type `t` at the final ordinals of what they refer to;
-/// returns (final ordinal, row, hash) of each. References are rewritten, and the rows whose
-/// references changed hashed again (every row, in a first cycle), on `threads` threads.
+/// A type's placed records, from [`finalize_rows`].
+struct Finalized {
+    /// (final ordinal, row, hash) of each live pending record.
+    list: Vec<(Ordinal, u32, u64)>,
+    /// Final ordinals, sorted, of the records holding a reference not pointed at a record
+    /// placed now (see [`Placed::unchecked`]).
+    unchecked: Vec<Ordinal>,
+}
+
+/// Points the live pending records of type `t` at the final ordinals of what they refer to.
+/// References are rewritten, and the rows whose references changed hashed again (every row,
+/// in a first cycle), on `threads` threads. A provisional ordinal that names no live record
+/// (none was handed out as it, say) is left as it is, for the reference check to refuse.
 fn finalize_rows(
     rows: &mut Rows,
     mut hashes: Vec<u64>,
@@ -327,14 +346,15 @@ fn finalize_rows(
     targets: &RefTargets,
     t: usize,
     (index, threads): (&RecordIndex, usize),
-) -> Vec<(Ordinal, u32, u64)> {
+) -> Finalized {
     let own = &finals[t];
     let rewritten = rows.rewrite_all_refs(threads, |i, at, r| {
         if r.0 < PROVISIONAL || own[i as usize].is_none() {
             return r;
         }
-        finals[targets.at(at).index()][(r.0 - PROVISIONAL) as usize]
-            .expect("a live record refers only to live records")
+        let of_target = &finals[targets.at(at).index()];
+        let placed = of_target.get((r.0 - PROVISIONAL) as usize).copied();
+        placed.flatten().unwrap_or(r)
     });
     let rows = &*rows;
     let rehash = |share: &[u32]| -> Vec<u64> {
@@ -343,12 +363,20 @@ fn finalize_rows(
             .map(|&i| index.hash_row(rows.row(i).expect("a row below the count")))
             .collect()
     };
-    let again = map_shares(&rewritten, threads, rehash).concat();
-    for (&i, h) in rewritten.iter().zip(again) {
+    let again = map_shares(&rewritten.moved, threads, rehash).concat();
+    for (&i, h) in rewritten.moved.iter().zip(again) {
         hashes[i as usize] = h;
     }
-    own.iter()
+    let mut unchecked: Vec<Ordinal> = rewritten
+        .stayed
+        .iter()
+        .filter_map(|&i| own[i as usize])
+        .collect();
+    unchecked.sort_unstable();
+    let list = own
+        .iter()
         .enumerate()
         .filter_map(|(i, fin)| fin.map(|o| (o, i as u32, hashes[i])))
-        .collect()
+        .collect();
+    Finalized { list, unchecked }
 }

@@ -343,6 +343,18 @@ async fn a_record_that_refers_to_no_record_is_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("refers to `Country` #40"), "{err}");
     assert_eq!(producer.version(), Some(Version(1)));
+    // An ordinal in the range of this cycle's provisional ones that no record was given.
+    let provisional = (1u32 << 31) + 7;
+    let err = producer
+        .run_cycle(with_dangling(&movies, provisional))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("refers to `Country` #{provisional}")),
+        "{err}"
+    );
+    assert_eq!(producer.version(), Some(Version(1)));
     let announced = read_announced(&*store).await.unwrap().unwrap();
     assert_eq!(announced.version, Version(1));
 }
