@@ -191,12 +191,12 @@ impl Cycle {
                 let (tx, rx) = std::sync::mpsc::sync_channel(8);
                 let (roots_tx, roots_rx) = std::sync::mpsc::sync_channel(8);
                 writer.offload = Some(Offload::new(plan.clone(), tx));
-                let types = targets.len();
+                let sizes = (targets.len(), self.setup.options.threads);
                 let children = scope.spawn(move || {
                     offload::run_children(plan, current, index, targets, rx, roots_tx)
                 });
                 let roots =
-                    scope.spawn(move || offload::run_roots(plan, current, index, types, roots_rx));
+                    scope.spawn(move || offload::run_roots(plan, current, index, sizes, roots_rx));
                 (children, roots)
             });
             let filled = fill(&mut writer).map_err(|e| input_error(e.into()));

@@ -617,6 +617,12 @@ pub(crate) fn bucket_order(n: usize, hash: impl Fn(usize) -> u64) -> Vec<u32> {
     if n < 1 << BUCKET_BITS {
         return (0..n as u32).collect(); // a table this small stays in cache either way
     }
+    bucketed(n, hash).0
+}
+
+/// The positions `0..n` grouped by bucket as [`bucket_order`] orders them, whatever `n`, and
+/// where each bucket ends in that order.
+fn bucketed(n: usize, hash: impl Fn(usize) -> u64) -> (Vec<u32>, Vec<usize>) {
     let mut starts = bucket_starts((0..n).map(|i| bucket(hash(i))));
     let mut out = vec![0u32; n];
     for i in 0..n {
@@ -624,7 +630,54 @@ pub(crate) fn bucket_order(n: usize, hash: impl Fn(usize) -> u64) -> Vec<u32> {
         out[*at] = i as u32;
         *at += 1;
     }
-    out
+    starts.pop(); // each bucket's start has moved to its end: the last entry is spare
+    (out, starts)
+}
+
+/// The positions of `hashes` whose entry is the same as an earlier one's, in order: the
+/// first of equal entries is not one. Entries are compared (`same(earlier, later)`) only
+/// when their hashes are equal. Grouped by [`bucket_order`]'s buckets, each bucket sorted
+/// by hash apart, the buckets shared among `threads` threads: no table of every entry.
+pub(crate) fn repeats(
+    hashes: &[u64],
+    same: impl Fn(u32, u32) -> bool + Sync,
+    threads: usize,
+) -> Vec<u32> {
+    let (order, ends) = bucketed(hashes.len(), |i| hashes[i]);
+    let buckets: Vec<usize> = (0..ends.len()).collect();
+    let in_share = |share: &[usize]| {
+        let (mut found, mut run) = (Vec::new(), Vec::new());
+        for &b in share {
+            let start = b.checked_sub(1).map_or(0, |a| ends[a]);
+            run.clear();
+            run.extend(
+                order[start..ends[b]]
+                    .iter()
+                    .map(|&i| (hashes[i as usize], i)),
+            );
+            run.sort_unstable();
+            for equal in run.chunk_by(|a, b| a.0 == b.0).filter(|e| e.len() > 1) {
+                repeats_among(equal, &same, &mut found);
+            }
+        }
+        found
+    };
+    let mut found = map_shares(&buckets, threads, in_share).concat();
+    found.sort_unstable();
+    found
+}
+
+/// Pushes the positions of `equal` (entries of one hash, in position order) that are the
+/// same as an earlier one of them.
+fn repeats_among(equal: &[(u64, u32)], same: &impl Fn(u32, u32) -> bool, found: &mut Vec<u32>) {
+    let mut firsts: Vec<u32> = Vec::new();
+    for &(_, i) in equal {
+        if firsts.iter().any(|&f| same(f, i)) {
+            found.push(i);
+        } else {
+            firsts.push(i);
+        }
+    }
 }
 
 /// The bucket [`bucket_order`] files a hash under.
@@ -685,6 +738,25 @@ mod tests {
             bucket_order(100, |i| hashes[i]),
             (0..100).collect::<Vec<u32>>()
         );
+    }
+
+    #[test]
+    fn repeats_are_the_later_of_equal_entries_whatever_the_hash_collisions_and_threads() {
+        // Entry i is the value i % 1000 (so every value from the 1000th entry on repeats);
+        // its hash keeps only a few bits of the value, so unequal values collide by
+        // thousands and fall in few buckets.
+        for (n, bits) in [(50_000usize, 0xFu64), (200_000, 0xF_FFFF), (700, 0x3)] {
+            let value = |i: u32| i % 1000;
+            let hashes: Vec<u64> = (0..n as u32)
+                .map(|i| u64::from(value(i)).wrapping_mul(0x9E37_79B9) & bits)
+                .collect();
+            let same = |a: u32, b: u32| value(a) == value(b);
+            let expected: Vec<u32> = (1000.min(n as u32)..n as u32).collect();
+            for threads in [1, 2, 3] {
+                assert_eq!(repeats(&hashes, same, threads), expected, "{n} {threads}");
+            }
+        }
+        assert!(repeats(&[], |_, _| true, 2).is_empty());
     }
 
     #[test]

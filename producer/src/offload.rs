@@ -310,12 +310,12 @@ impl<'a> Resolver<'a> {
 }
 
 /// The third thread: matches root records (the new ones are deduplicated at the end, all at
-/// once).
+/// once, on `threads` threads: the input has ended, the other threads are done).
 pub(crate) fn run_roots(
     plan: &Plan,
     current: &Current,
     index: &RecordIndex,
-    types: usize,
+    (types, threads): (usize, usize),
     rx: Receiver<Rows>,
 ) -> Result<Changes> {
     let mut changes = Changes::deferring_dedup(types, plan.root);
@@ -325,7 +325,7 @@ pub(crate) fn run_roots(
             changes.add_packed(current, index, plan.root, packed)?;
         }
     }
-    changes.dedup_deferred();
+    changes.dedup_deferred(threads);
     Ok(changes)
 }
 

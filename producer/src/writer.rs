@@ -20,7 +20,7 @@ use shoal_format::{Ordinal, Record, RecordSink, Row, Rows, Schema, TypeId, Value
 use crate::cycle::Op;
 use crate::data::Current;
 use crate::error::{Error, Result};
-use crate::index::{bucket_order, Guess, KeyIndex, Recent, RecordIndex};
+use crate::index::{repeats, Guess, KeyIndex, Recent, RecordIndex};
 
 /// Ordinals at or above this are provisional (pending records of the current cycle).
 pub(crate) const PROVISIONAL: u32 = 1 << 31;
@@ -93,19 +93,20 @@ impl Changes {
     }
 
     /// Deduplicates the pending records of the deferred type (see
-    /// [`Changes::deferring_dedup`]): the first of identical records stays. Entries go into
-    /// the dedup table in the order of their hashes' low bits, so the inserts walk the table
-    /// instead of missing the cache on each (see `index::bucket_order`).
-    pub(crate) fn dedup_deferred(&mut self) {
+    /// [`Changes::deferring_dedup`]) on `threads` threads: the first of identical records
+    /// stays. Its dedup table stays empty: no record of the type is looked up again in the
+    /// cycle (see [`Changes::absorb`]).
+    pub(crate) fn dedup_deferred(&mut self, threads: usize) {
         let Some(ty) = self.deferred_dedup.take() else {
             return;
         };
         let t = ty.index();
-        let duplicates = self.index_pending(t);
+        let (rows, hashes) = (&self.pending[t], &self.pending_hashes[t]);
+        let same = |a: u32, b: u32| rows.packed(a) == rows.packed(b);
+        let duplicates = repeats(hashes, same, threads);
         if duplicates.is_empty() {
             return;
         }
-        let (rows, hashes) = (&self.pending[t], &self.pending_hashes[t]);
         let mut kept = (
             Rows::new(),
             Vec::with_capacity(hashes.len() - duplicates.len()),
@@ -116,29 +117,6 @@ impl Changes {
             kept.1.push(hashes[i as usize]);
         }
         (self.pending[t], self.pending_hashes[t]) = kept;
-        self.index_pending(t);
-    }
-
-    /// Builds type `t`'s dedup table from its pending records; returns the rows that are
-    /// identical to an earlier one (not indexed), in order.
-    fn index_pending(&mut self, t: usize) -> Vec<u32> {
-        let (rows, hashes) = (&self.pending[t], &self.pending_hashes[t]);
-        let table = &mut self.pending_index[t];
-        table.clear();
-        table.reserve(hashes.len(), |&j| hashes[j as usize]);
-        let mut duplicates = Vec::new();
-        for i in bucket_order(hashes.len(), |i| hashes[i]) {
-            // The row is looked at only when an entry of the same hash is found.
-            let same = |&j: &u32| rows.packed(j) == rows.packed(i);
-            match table.entry(hashes[i as usize], same, |&j| hashes[j as usize]) {
-                hashbrown::hash_table::Entry::Occupied(_) => duplicates.push(i),
-                hashbrown::hash_table::Entry::Vacant(vacant) => {
-                    vacant.insert(i);
-                }
-            }
-        }
-        duplicates.sort_unstable();
-        duplicates
     }
 
     /// Stores a packed pending record of `ty` with its known hash (dedup included); returns
@@ -164,16 +142,18 @@ impl Changes {
     }
 
     /// Takes in the pending records another thread matched for `ty`; returns where each
-    /// landed among this cycle's. When this side had none and `other`'s dedup index is
-    /// still true to its records, they are moved over whole.
+    /// landed among this cycle's. When this side had none and `other`'s records are
+    /// deduplicated as they are (`deduplicated`: none was rewritten since), they are moved
+    /// over whole, with their dedup table (an empty one for a type whose dedup was
+    /// deferred: nothing adds a record of it after this).
     pub(crate) fn absorb(
         &mut self,
         ty: TypeId,
         other: &mut Changes,
-        index_holds: bool,
+        deduplicated: bool,
     ) -> Result<Vec<u32>> {
         let t = ty.index();
-        if self.pending[t].is_empty() && index_holds {
+        if self.pending[t].is_empty() && deduplicated {
             std::mem::swap(&mut self.pending[t], &mut other.pending[t]);
             std::mem::swap(&mut self.pending_hashes[t], &mut other.pending_hashes[t]);
             std::mem::swap(&mut self.pending_index[t], &mut other.pending_index[t]);
