@@ -273,6 +273,36 @@ impl<S: VersionSource + ?Sized> VersionSource for Overlay<'_, S> {
         )
     }
 
+    fn object_values<'s>(
+        &'s self,
+        ty: TypeId,
+        first: FieldId,
+        range: Range<u32>,
+        out: &mut [Vec<Option<FieldValue<'s>>>],
+    ) -> Result<()> {
+        let firsts: Vec<usize> = out.iter().map(Vec::len).collect();
+        self.base.object_values(ty, first, range.clone(), out)?;
+        let Some(layer) = self.types.get(ty.index()) else {
+            return Ok(());
+        };
+        let at = |o: u32| (o - range.start) as usize;
+        for o in layer.hidden.range(range.clone()) {
+            for (values, start) in out.iter_mut().zip(&firsts) {
+                values[start + at(o)] = None;
+            }
+        }
+        for (o, row) in layer.added_in(range.clone()) {
+            let mut fields = row.fields_from(first);
+            for (i, (values, start)) in out.iter_mut().zip(&firsts).enumerate() {
+                let field = FieldId(first.0 + i as u32);
+                let value = fields.next();
+                let value = value.ok_or_else(|| Error::NoSuchField(format!("no {field} in {ty}")));
+                values[start + at(o)] = Some(value?);
+            }
+        }
+        Ok(())
+    }
+
     fn column_elements<'s>(
         &'s self,
         ty: TypeId,

@@ -239,6 +239,24 @@ pub trait VersionSource: RecordSource {
         Ok(())
     }
 
+    /// [`column_values`](Self::column_values) of several fields of object type `ty` at
+    /// once, from `first` on: field `first + i`'s values are appended to `out[i]`. A holder
+    /// whose records are read field by field from the start (packed rows) overrides it to
+    /// read each record once for all of them.
+    fn object_values<'s>(
+        &'s self,
+        ty: TypeId,
+        first: FieldId,
+        range: Range<u32>,
+        out: &mut [Vec<Option<FieldValue<'s>>>],
+    ) -> Result<()> {
+        for (i, values) in out.iter_mut().enumerate() {
+            let field = FieldId(first.0 + i as u32);
+            self.column_values(ty, field, range.clone(), values)?;
+        }
+        Ok(())
+    }
+
     /// [`column_values`](Self::column_values) for the elements of a list, set or map type.
     fn column_elements<'s>(
         &'s self,

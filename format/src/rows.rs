@@ -345,12 +345,20 @@ impl<'a> Row<'a> {
 
     /// The values of every field of an object row, in order (none for other rows).
     pub fn fields(self) -> impl Iterator<Item = FieldValue<'a>> {
+        self.fields_from(FieldId(0))
+    }
+
+    /// The values of the fields of an object row from `first` on, in order (none for other
+    /// rows): the fields before it are skipped, not read.
+    pub fn fields_from(self, first: FieldId) -> impl Iterator<Item = FieldValue<'a>> {
         let mut r = Reader(self.0);
         let count = match r.byte() {
             Some(OBJECT) => r.varint().unwrap_or(0),
             _ => 0,
         };
-        (0..count).map_while(move |_| r.value())
+        let skipped = (0..first.0.min(count as u32)).all(|_| r.skip().is_some());
+        let from = if skipped { u64::from(first.0) } else { count };
+        (from..count).map_while(move |_| r.value())
     }
 
     /// The number of fields of an object row; `None` for other rows.

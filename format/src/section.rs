@@ -266,25 +266,69 @@ impl<'a> PageEncoder<'a> {
         cells: &mut impl FnMut(usize, usize, &mut Vec<Cell<'a>>) -> Result<()>,
         out: &mut Vec<u8>,
     ) -> Result<()> {
+        let (start, end) = self.page_range(page);
+        let mut page_cells = std::mem::take(&mut self.cells);
+        page_cells.clear();
+        cells(start, end, &mut page_cells)?;
+        debug_assert_eq!(page_cells.len(), end - start);
+        self.encode_cells(&page_cells, out);
+        self.cells = page_cells;
+        Ok(())
+    }
+
+    /// The ordinals of page `page`.
+    fn page_range(&self, page: usize) -> (usize, usize) {
         let start = page << self.page_shift;
-        let end = (start + (1 << self.page_shift)).min(self.count);
-        self.cells.clear();
-        cells(start, end, &mut self.cells)?;
-        debug_assert_eq!(self.cells.len(), end - start);
+        (start, (start + (1 << self.page_shift)).min(self.count))
+    }
+
+    /// Appends the page of `cells` (a whole page's) to `out`.
+    fn encode_cells(&mut self, cells: &[Cell<'a>], out: &mut Vec<u8>) {
         match self.kind {
             ColumnKind::Fixed(k) => {
                 self.fixed.clear();
-                self.fixed.extend(self.cells.iter().map(fixed_cell));
+                self.fixed.extend(cells.iter().map(fixed_cell));
                 encode_fixed(k, &self.fixed, out);
             }
             ColumnKind::Var(k) => {
                 self.var.clear();
-                self.var.extend(self.cells.iter().map(var_cell));
+                self.var.extend(cells.iter().map(var_cell));
                 encode_var(k, &self.var, self.dictionary, out);
             }
         }
-        Ok(())
     }
+}
+
+/// The bands of pages `pages` of several columns of `count` values each (an object type's),
+/// read a page of every column at once: `cells(start, end, out)` pushes the cells of values
+/// `start..end` of column `c` to `out[c]`. So a record read field by field is read once for
+/// all its columns, not once a column.
+pub(crate) fn encode_bands<'a>(
+    kinds: &[ColumnKind],
+    count: usize,
+    pages: Range<usize>,
+    options: (u8, bool),
+    mut cells: impl FnMut(usize, usize, &mut [Vec<Cell<'a>>]) -> Result<()>,
+) -> Result<Vec<PageBand>> {
+    let mut encoders: Vec<PageEncoder<'a>> = kinds
+        .iter()
+        .map(|&kind| PageEncoder::new(kind, count, options))
+        .collect();
+    let mut bands: Vec<PageBand> = kinds.iter().map(|_| PageBand::default()).collect();
+    let mut columns: Vec<Vec<Cell<'a>>> = kinds.iter().map(|_| Vec::new()).collect();
+    for page in pages {
+        let Some((start, end)) = encoders.first().map(|e| e.page_range(page)) else {
+            break;
+        };
+        columns.iter_mut().for_each(Vec::clear);
+        cells(start, end, &mut columns)?;
+        for ((encoder, band), column) in encoders.iter_mut().zip(&mut bands).zip(&columns) {
+            debug_assert_eq!(column.len(), end - start);
+            band.starts.push(band.bytes.len() as u64);
+            encoder.encode_cells(column, &mut band.bytes);
+        }
+    }
+    Ok(bands)
 }
 
 /// A band of consecutive pages of one column, encoded apart (on another thread) and
