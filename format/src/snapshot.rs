@@ -120,17 +120,73 @@ pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
             write_part(&mut writer, source, of_type, part, options)?;
         }
     } else {
+        let mut types = types;
+        types
+            .iter_mut()
+            .for_each(|t| t.key_aside = key_aside(schema, t, options));
         let jobs = jobs_of(&types, schema, options, true);
         let encode =
             |&(of_type, part): &(&OfType<'_>, Part)| Piece::encode(source, of_type, part, options);
         let ahead = threads * SECTIONS_AHEAD;
-        let mut assembly = Assembly::default();
-        for_each_in_order(&jobs, (threads, ahead), encode, |piece| {
-            piece?.append_to(&mut writer, &mut assembly)
+        std::thread::scope(|scope| {
+            let keys = KeysAside::start(scope, source, &types);
+            let mut assembly = Assembly {
+                offsets: Vec::new(),
+                held: Vec::new(),
+                keys,
+            };
+            for_each_in_order(&jobs, (threads, ahead), encode, |piece| {
+                piece?.append_to(&mut writer, &mut assembly)
+            })
         })?;
     }
     let (_, len) = writer.finish()?;
     Ok(len)
+}
+
+/// True when the key index of a type is computed beside the work queue: a keyed type of
+/// more than [`BAND_PAGES`] pages, whose key index job (reading every key, sorting every
+/// slot) would otherwise start only after its columns and end last, on one thread.
+fn key_aside(schema: &Schema, of_type: &OfType<'_>, options: &WriteOptions) -> bool {
+    let pages = (of_type.slot_count as usize).div_ceil(1 << options.page_shift);
+    options.key_indexes && pages > BAND_PAGES && indexed_key(schema, of_type.ty).is_some()
+}
+
+/// The sorted key index slots of the types whose key index is computed aside, one type
+/// after the other on a thread of its own, from the start of the encode: the appending
+/// thread takes each at its section's place. At most one finished type's slots wait.
+struct KeysAside {
+    rx: std::sync::mpsc::Receiver<(TypeId, Result<Vec<keyindex::Slot>>)>,
+}
+
+impl KeysAside {
+    fn start<'scope, 'env, S: VersionSource + Sync + ?Sized>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        source: &'env S,
+        types: &'env [OfType<'env>],
+    ) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(0);
+        scope.spawn(move || {
+            for of_type in types.iter().filter(|t| t.key_aside) {
+                let fields = indexed_key(source.schema(), of_type.ty).unwrap_or_default();
+                let slots = sorted_key_slots(source, of_type, &fields);
+                if tx.send((of_type.ty, slots)).is_err() {
+                    return; // the encode stopped
+                }
+            }
+        });
+        KeysAside { rx }
+    }
+
+    /// The sorted slots of `ty`, the next type computed aside.
+    fn next(&mut self, ty: TypeId) -> Result<Vec<keyindex::Slot>> {
+        match self.rx.recv().ok() {
+            Some((t, slots)) if t == ty => slots,
+            _ => Err(Error::Schema(format!(
+                "{ty}: its key index was not computed beside the encode"
+            ))),
+        }
+    }
 }
 
 /// How far past the first section not yet written a thread may start one, in sections per
@@ -241,6 +297,8 @@ enum Piece {
         first: bool,
         last: bool,
     },
+    /// The place of the key index section of `ty`, computed beside the work queue.
+    KeyIndexAside(TypeId),
 }
 
 impl Piece {
@@ -290,6 +348,7 @@ impl Piece {
                     last,
                 })
             }
+            Part::KeyIndex if of_type.key_aside => Ok(Piece::KeyIndexAside(ty)),
             part => {
                 let mut sections = BlobWriter::detached();
                 write_part(&mut sections, source, of_type, part, options)?;
@@ -330,6 +389,7 @@ impl Piece {
                 first,
                 last,
             } => assembly.rows(writer, (ty, column), bands, (first, last)),
+            Piece::KeyIndexAside(ty) => write_key_index_of(writer, ty, assembly.keys.next(ty)?),
         }
     }
 }
@@ -337,10 +397,10 @@ impl Piece {
 /// What the appending thread carries from one piece to the next: the page starts of the
 /// column section being appended, and the bands of a group's columns after its first, held
 /// until the first column's section is done (see [`column_groups`]).
-#[derive(Default)]
 struct Assembly {
     offsets: Vec<u64>,
     held: Vec<Vec<PageBand>>,
+    keys: KeysAside,
 }
 
 impl Assembly {
@@ -386,6 +446,8 @@ struct OfType<'a> {
     ty: TypeId,
     populated: Cow<'a, RoaringBitmap>,
     slot_count: u32,
+    /// Its key index is computed beside the work queue (see [`KeysAside`]).
+    key_aside: bool,
 }
 
 impl<'a> OfType<'a> {
@@ -394,6 +456,7 @@ impl<'a> OfType<'a> {
             ty,
             populated: source.populated(ty),
             slot_count: source.slot_count(ty),
+            key_aside: false,
         }
     }
 }
@@ -540,9 +603,27 @@ fn write_key_index<S: VersionSource + ?Sized, W: Write>(
     of_type: &OfType<'_>,
     fields: &[FieldId],
 ) -> Result<()> {
-    let ty = of_type.ty;
+    let slots = sorted_key_slots(source, of_type, fields)?;
+    write_key_index_of(writer, of_type.ty, slots)
+}
+
+/// [`key_slots`], sorted.
+fn sorted_key_slots<S: VersionSource + ?Sized>(
+    source: &S,
+    of_type: &OfType<'_>,
+    fields: &[FieldId],
+) -> Result<Vec<keyindex::Slot>> {
     let mut slots = key_slots(source, of_type, fields)?;
     slots.sort_unstable();
+    Ok(slots)
+}
+
+/// The key index section of `ty` from its records' slots, sorted.
+fn write_key_index_of<W: Write>(
+    writer: &mut BlobWriter<W>,
+    ty: TypeId,
+    slots: Vec<keyindex::Slot>,
+) -> Result<()> {
     let capacity = keyindex::capacity_for(slots.len() as u64);
     let len = keyindex::placed_len(&slots, capacity);
     let header = KeyIndexHeader {
@@ -1177,6 +1258,12 @@ mod tests {
             [0, 1, 2].map(|ty| (count(ty, false), count(ty, true))),
             [(0, 2 * 2), (0, 0), (2, 0)],
             "the movies' two groups of columns in two bands of rows, the lists' elements in two bands"
+        );
+        let aside = types.iter().map(|t| key_aside(state.schema(), t, &options));
+        assert_eq!(
+            aside.collect::<Vec<_>>(),
+            [true, false, false],
+            "the movies' keys"
         );
         let mut one = Vec::new();
         write_snapshot(&state, Version(1), &options, &mut one).unwrap();
