@@ -89,11 +89,14 @@ pub fn write_snapshot<S: VersionSource + Sync + ?Sized, W: Write>(
 }
 
 /// [`write_snapshot`], its sections encoded on up to `threads` threads, each taking the next
-/// section (or band of a large column's pages, see [`BAND_PAGES`]) as it finishes one, and
-/// appended in order: the same bytes. A section encoded while one before it is still being
-/// encoded waits in memory, at most [`SECTIONS_AHEAD`] per thread (with 1 thread none does:
-/// each is written as it is encoded). A section does not depend on where it lands (each starts 8-aligned and is padded to 8), so one encoded
-/// apart is appended as it is.
+/// job as it finishes one, and appended in order: the same bytes. A job is a section, or a
+/// band of a large column's pages (see `BAND_PAGES`), or a band of rows of a large object
+/// type's group of columns (see `column_groups`); a large keyed type's key index is
+/// computed beside them (see `KeysAside`). A job's output encoded while one before it is
+/// still being encoded waits in memory, at most `SECTIONS_AHEAD` per thread (with 1 thread
+/// none does: each section is written as it is encoded). A section does not depend on where
+/// it lands (each starts 8-aligned and is padded to 8), so one encoded apart is appended as
+/// it is.
 pub fn write_snapshot_on<S: VersionSource + Sync + ?Sized, W: Write>(
     source: &S,
     version: Version,
