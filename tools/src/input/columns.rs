@@ -437,6 +437,9 @@ fn records(
     plan: &RecordPlan,
     array: &dyn Array,
 ) -> Result<Vec<Option<Ordinal>>, BadValue> {
+    if let Some(ordinals) = one_strings(sink, ty, plan, array)? {
+        return Ok(ordinals);
+    }
     build(sink, ty, plan, array)?
         .into_iter()
         .enumerate()
@@ -459,15 +462,13 @@ pub fn build(
     plan: &RecordPlan,
     array: &dyn Array,
 ) -> Result<Vec<Built>, BadValue> {
-    if let DataType::Dictionary(_, value) = array.data_type() {
-        if matches!(plan, RecordPlan::Bare(FieldPlan::Scalar(FieldKind::String)))
-            && is_string(value)
-        {
-            return Ok(dictionary_strings(sink, ty, array)?
-                .into_iter()
-                .map(|o| o.map_or(Built::Null, Built::Added))
-                .collect());
-        }
+    if let Some(ordinals) = one_strings(sink, ty, plan, array)? {
+        return Ok(ordinals
+            .into_iter()
+            .map(|o| o.map_or(Built::Null, Built::Added))
+            .collect());
+    }
+    if let DataType::Dictionary(..) = array.data_type() {
         let flat = flatten(array)?;
         return build(sink, ty, plan, flat.as_ref());
     }
@@ -483,10 +484,6 @@ pub fn build(
             check_keys(sink.schema(), ty, key, &objects)?;
             objects.into_iter().map(record).collect()
         }
-        RecordPlan::Bare(FieldPlan::Scalar(FieldKind::String)) => bare_strings(sink, ty, array)?
-            .into_iter()
-            .map(|o| o.map_or(Built::Null, Built::Added))
-            .collect(),
         RecordPlan::Bare(field) => field_values(sink, field, array)?
             .into_iter()
             .map(|v| match v {
@@ -583,6 +580,27 @@ pub fn string_at(array: &dyn Array, i: usize) -> &str {
         DataType::Utf8 => array.as_string::<i32>().value(i),
         DataType::LargeUtf8 => array.as_string::<i64>().value(i),
         _ => array.as_string_view().value(i),
+    }
+}
+
+/// The one-string records (a country code, a tag) of a string column, or of a dictionary
+/// of strings, when `plan` makes such records: added to `sink` at once, with no record
+/// built. `None` for any other plan or column.
+fn one_strings(
+    sink: &mut dyn RecordSink,
+    ty: TypeId,
+    plan: &RecordPlan,
+    array: &dyn Array,
+) -> Result<Option<Vec<Option<Ordinal>>>, BadValue> {
+    if !matches!(plan, RecordPlan::Bare(FieldPlan::Scalar(FieldKind::String))) {
+        return Ok(None);
+    }
+    match array.data_type() {
+        DataType::Dictionary(_, value) if is_string(value) => {
+            dictionary_strings(sink, ty, array).map(Some)
+        }
+        dt if is_string(dt) => bare_strings(sink, ty, array).map(Some),
+        _ => Ok(None),
     }
 }
 
