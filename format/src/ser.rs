@@ -77,6 +77,15 @@ pub trait RecordSink {
         let record = packed_record(self.schema(), ty, packed)?;
         self.add(ty, record)
     }
+
+    /// Stores an object record of `ty` packed by an [`ObjectPacker`](crate::ObjectPacker);
+    /// its ordinal, as [`add`](Self::add). The packer checked each field's kind, so a sink
+    /// need only check that it packed for a type like `ty`
+    /// ([`PackedObject::fits`](crate::PackedObject::fits)). The default checks the bytes
+    /// as [`add_packed`](Self::add_packed) does.
+    fn add_object(&mut self, ty: TypeId, row: crate::PackedObject<'_>) -> Result<Ordinal> {
+        self.add_packed(ty, row.bytes())
+    }
 }
 
 /// An error unless `packed` is a whole record of `ty` ([`Row::fits`](crate::Row::fits)),

@@ -15,7 +15,7 @@
 
 use hashbrown::HashTable;
 use serde::Serialize;
-use shoal_format::{Ordinal, Record, RecordSink, Row, Rows, Schema, TypeId, Value};
+use shoal_format::{Ordinal, PackedObject, Record, RecordSink, Row, Rows, Schema, TypeId, Value};
 
 use crate::cycle::Op;
 use crate::data::Current;
@@ -394,6 +394,23 @@ impl RecordSink for CycleWriter<'_> {
 
     fn add_packed(&mut self, ty: TypeId, packed: &[u8]) -> shoal_format::Result<Ordinal> {
         shoal_format::ser::check_packed(self.schema, ty, packed)?;
+        self.add_fitting(ty, packed)
+    }
+
+    fn add_object(&mut self, ty: TypeId, row: PackedObject<'_>) -> shoal_format::Result<Ordinal> {
+        match self.schema.type_def(ty) {
+            Some(def) if row.fits(def) => self.add_fitting(ty, row.bytes()),
+            def => Err(shoal_format::Error::Schema(format!(
+                "a record packed for another type given as a record of {}",
+                def.map_or_else(|| format!("type #{ty}"), |d| d.name.clone())
+            ))),
+        }
+    }
+}
+
+impl CycleWriter<'_> {
+    /// Matches a packed row known to be a whole record of `ty`.
+    fn add_fitting(&mut self, ty: TypeId, packed: &[u8]) -> shoal_format::Result<Ordinal> {
         if let Some(o) = self.offload.as_mut().filter(|o| o.wants(ty)) {
             return o.push_packed(ty, packed).map_err(format_error);
         }

@@ -6,7 +6,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use shoal_format::{DataState, Ordinal, TypeId, Value, Version};
+use shoal_format::{
+    DataState, FieldKind, FieldValue, ObjectPacker, Ordinal, TypeDef, TypeId, Value, Version,
+};
 use shoal_producer::{Error, Producer};
 use shoal_store::{read_announced, BlobName};
 
@@ -675,20 +677,26 @@ async fn records_added_packed_publish_what_the_same_records_publish_and_a_bent_r
     };
     for threads in [1, 2] {
         let mut states = Vec::new();
-        for packed in [false, true] {
+        for packed in [None, Some(false), Some(true)] {
             let dir = tempfile::tempdir().unwrap();
             let (mut producer, _) = producer_on(dir.path(), threads).await;
             producer
                 .run_cycle(move |w| {
+                    let movies = schema().type_def(TypeId(0)).unwrap().clone();
+                    let mut packer = ObjectPacker::new(&movies).unwrap();
                     for id in 0..300 {
                         let list = add_tag_list(w, id as usize % 7)?;
                         let record = movie(id, list);
-                        if packed {
-                            let mut bytes = Vec::new();
-                            Rows::pack(&record, &mut bytes);
-                            w.add_packed(TypeId(0), &bytes)?;
-                        } else {
-                            RecordSink::add(w, TypeId(0), record)?;
+                        match packed {
+                            None => _ = RecordSink::add(w, TypeId(0), record)?,
+                            Some(false) => {
+                                let mut bytes = Vec::new();
+                                Rows::pack(&record, &mut bytes);
+                                w.add_packed(TypeId(0), &bytes)?;
+                            }
+                            Some(true) => {
+                                _ = w.add_object(TypeId(0), by_packer(&mut packer, &record))?
+                            }
                         }
                     }
                     Ok::<_, Error>(())
@@ -698,6 +706,7 @@ async fn records_added_packed_publish_what_the_same_records_publish_and_a_bent_r
             states.push(producer.state().unwrap());
         }
         assert_eq!(states[0], states[1], "{threads} threads");
+        assert_eq!(states[0], states[2], "{threads} threads");
         assert_eq!(states[0].records(TypeId(0)).count(), 300);
 
         let dir = tempfile::tempdir().unwrap();
@@ -718,5 +727,33 @@ async fn records_added_packed_publish_what_the_same_records_publish_and_a_bent_r
             "{err}"
         );
         assert!(read_announced(&*store).await.unwrap().is_none(), "{err}");
+
+        let err = producer
+            .run_cycle(move |w| {
+                let other = TypeDef::object("Movie").field("id", FieldKind::I64);
+                let mut packer = ObjectPacker::new(&other).unwrap();
+                packer.push(FieldValue::I64(1)).unwrap();
+                w.add_object(TypeId(0), packer.finish().unwrap())?;
+                Ok::<_, Error>(())
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("packed for another type"), "{err}");
+        assert!(read_announced(&*store).await.unwrap().is_none(), "{err}");
     }
+}
+
+/// `record`, an object, packed by `packer`.
+fn by_packer<'a>(
+    packer: &'a mut ObjectPacker,
+    record: &shoal_format::Record,
+) -> shoal_format::PackedObject<'a> {
+    let shoal_format::Record::Object(values) = record else {
+        panic!("an object record");
+    };
+    packer.start();
+    for value in values {
+        packer.push(FieldValue::from(value)).unwrap();
+    }
+    packer.finish().unwrap()
 }

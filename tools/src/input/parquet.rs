@@ -21,7 +21,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::ProjectionMask;
 use shoal_format::{
-    FieldKind, FieldValue, RecordSink, Rows, Schema, TypeDef, TypeId, TypeKind, Value,
+    FieldKind, FieldValue, ObjectPacker, RecordSink, Schema, TypeDef, TypeId, TypeKind, Value,
 };
 
 use super::columns::{self, field_values, plan_field, Built, FieldPlan};
@@ -335,43 +335,50 @@ impl BatchReader {
             })?;
             fields[column.field] = Some(values);
         }
-        let mut packed = Vec::new();
+        let mut packer = ObjectPacker::new(&self.def).expect("the root is an object type");
         for row in 0..batch.num_rows() {
-            self.add_row(sink, &mut fields, row, &mut packed, before + row as u64 + 1)?;
+            self.add_row(sink, &mut fields, row, &mut packer, before + row as u64 + 1)?;
         }
         Ok(())
     }
 
     /// Adds the root record of `row` (the input's row `number`) from each column, packed
-    /// into `packed` field by field (no `Record`, no `String` per value).
+    /// by `packer` field by field (no `Record`, no `String` per value).
     fn add_row(
         &self,
         sink: &mut dyn RecordSink,
         fields: &mut [Option<Values>],
         row: usize,
-        packed: &mut Vec<u8>,
+        packer: &mut ObjectPacker,
         number: u64,
     ) -> Result<(), InputError> {
         let fail = |field: &str, message: String| {
             InputError::at(&self.name, "row", number, message).field(field.to_string())
         };
-        packed.clear();
-        Rows::pack_object_head(fields.len(), packed);
+        packer.start();
         for (k, (field, column)) in self.def.fields().iter().zip(fields.iter_mut()).enumerate() {
             let null = match column {
                 None => {
-                    Rows::pack_field(FieldValue::Null, packed);
+                    packer
+                        .push(FieldValue::Null)
+                        .map_err(|e| fail(&field.name, e.to_string()))?;
                     true
                 }
                 Some(column) => column
-                    .pack(sink, row, packed)
+                    .pack(sink, row, packer)
                     .map_err(|e| fail(&field.name, e.to_string()))?,
             };
             if null && self.key.contains(&k) {
                 return Err(fail(&field.name, columns::missing_key(&self.def, k)));
             }
         }
-        sink.add_packed(self.root, packed)
+        let packed = packer.finish().ok_or_else(|| {
+            fail(
+                &self.def.name,
+                "a record without all its fields".to_string(),
+            )
+        })?;
+        sink.add_object(self.root, packed)
             .map_err(|e| InputError::at(&self.name, "row", number, e.to_string()))?;
         Ok(())
     }
@@ -392,23 +399,20 @@ impl Values {
         &mut self,
         sink: &mut dyn RecordSink,
         row: usize,
-        packed: &mut Vec<u8>,
+        packer: &mut ObjectPacker,
     ) -> shoal_format::Result<bool> {
         let value = match self {
             Values::Scalars(values) => values.next().unwrap_or(Value::Null),
             Values::Strings(array) if array.is_null(row) => Value::Null,
             Values::Strings(array) => {
-                Rows::pack_field(
-                    FieldValue::Str(columns::string_at(array.as_ref(), row)),
-                    packed,
-                );
+                packer.push(FieldValue::Str(columns::string_at(array.as_ref(), row)))?;
                 return Ok(false);
             }
             Values::Records(ty, built) => {
                 built.next().map_or(Ok(Value::Null), |b| b.add(sink, *ty))?
             }
         };
-        Rows::pack_field(FieldValue::from(&value), packed);
+        packer.push(FieldValue::from(&value))?;
         Ok(value.is_null())
     }
 }
