@@ -48,6 +48,18 @@ impl Rows {
         Rows::default()
     }
 
+    /// No rows, with room for `rows` rows (at most a chunk's) of `bytes` bytes in all.
+    pub fn with_capacity(rows: u32, bytes: usize) -> Self {
+        let chunk = Chunk {
+            bytes: Vec::with_capacity(bytes),
+            starts: Vec::with_capacity(rows.min(1 << CHUNK_SHIFT) as usize),
+        };
+        Rows {
+            chunks: vec![chunk],
+            len: 0,
+        }
+    }
+
     /// The number of rows.
     pub fn len(&self) -> u32 {
         self.len
@@ -146,14 +158,16 @@ impl Rows {
         self.len - 1
     }
 
-    /// The chunk the next row goes into (a full chunk is trimmed to its length first).
+    /// The chunk the next row goes into. A full chunk is trimmed to its length, and the
+    /// next one made with room for as many bytes, rows of one type being alike.
     fn open_chunk(&mut self) -> &mut Chunk {
-        if self.len & ((1 << CHUNK_SHIFT) - 1) == 0 {
-            if let Some(full) = self.chunks.last_mut() {
+        if self.chunks.len() <= (self.len >> CHUNK_SHIFT) as usize {
+            let full = self.chunks.last_mut().map_or(0, |full| {
                 full.bytes.shrink_to_fit();
-            }
+                full.bytes.len()
+            });
             self.chunks.push(Chunk {
-                bytes: Vec::new(),
+                bytes: Vec::with_capacity(full),
                 starts: Vec::with_capacity(1 << CHUNK_SHIFT),
             });
         }
@@ -221,6 +235,11 @@ impl Rows {
             moved: shares.iter().flat_map(|s| &s.moved).copied().collect(),
             stayed: shares.iter().flat_map(|s| &s.stayed).copied().collect(),
         }
+    }
+
+    /// The rows' packed bytes, in all.
+    pub fn byte_len(&self) -> usize {
+        self.chunks.iter().map(|c| c.bytes.len()).sum()
     }
 
     /// Bytes held, bookkeeping included.
@@ -651,16 +670,21 @@ mod tests {
 
     #[test]
     fn a_packed_record_unpacks_to_itself_across_chunks() {
-        let mut rows = Rows::new();
         let all: Vec<Record> = records().into_iter().cycle().take(40_000).collect();
-        for r in &all {
-            rows.push(r);
+        for mut rows in [Rows::new(), Rows::with_capacity(100, 1000)] {
+            assert!(rows.is_empty() && rows.row(0).is_none());
+            for r in &all {
+                rows.push(r);
+            }
+            assert_eq!(rows.len(), 40_000);
+            for (i, r) in all.iter().enumerate() {
+                assert_eq!(rows.row(i as u32).unwrap().to_record().as_ref(), Some(r));
+            }
+            assert!(rows.row(40_000).is_none());
+            let mut packed = Vec::new();
+            all.iter().for_each(|r| Rows::pack(r, &mut packed));
+            assert_eq!(rows.byte_len(), packed.len());
         }
-        assert_eq!(rows.len(), 40_000);
-        for (i, r) in all.iter().enumerate() {
-            assert_eq!(rows.row(i as u32).unwrap().to_record().as_ref(), Some(r));
-        }
-        assert!(rows.row(40_000).is_none());
     }
 
     #[test]
