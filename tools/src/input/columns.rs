@@ -23,25 +23,18 @@
 //! A null list element, map key or map value is an error, as it is in JSON lines.
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Date32Type, Date64Type, Decimal128Type, DurationMicrosecondType, DurationMillisecondType,
-    DurationNanosecondType, DurationSecondType, Float16Type, Float32Type, Float64Type, Int16Type,
-    Int32Type, Int64Type, Int8Type, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
-    Time64NanosecondType, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
-};
 use arrow_array::{
-    Array, ArrowPrimitiveType, FixedSizeListArray, GenericListArray, MapArray, OffsetSizeTrait,
-    StructArray,
+    Array, FixedSizeListArray, GenericListArray, MapArray, OffsetSizeTrait, StructArray,
 };
 use std::sync::Arc;
 
-use arrow_buffer::ArrowNativeType;
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::DataType;
 use shoal_format::{
     FieldDef, FieldKind, Ordinal, Record, RecordSink, Rows, Schema, TypeDef, TypeId, TypeKind,
     Value,
 };
+
+use super::scalars::Scalars;
 
 /// How a column becomes the values of one field.
 #[derive(Debug)]
@@ -368,7 +361,8 @@ pub struct BadValue {
 }
 
 impl BadValue {
-    fn new(index: usize, message: String) -> Self {
+    /// An error `message` about the value at `index`.
+    pub fn new(index: usize, message: String) -> Self {
         BadValue {
             index,
             at: String::new(),
@@ -561,9 +555,7 @@ fn check_keys(
 
 /// A dictionary column as the column of its values.
 fn flatten(array: &dyn Array) -> Result<arrow_array::ArrayRef, BadValue> {
-    let dict = array.as_any_dictionary();
-    arrow_select::take::take(dict.values().as_ref(), dict.keys(), None)
-        .map_err(|e| BadValue::new(0, format!("cannot read a dictionary: {e}")))
+    super::scalars::flatten(array).map_err(|m| BadValue::new(0, m))
 }
 
 /// True for the Arrow string types.
@@ -805,156 +797,11 @@ fn maps(
 
 /// The values of a scalar column as values of `kind` (checked by [`plan_field`]).
 fn scalars(kind: &FieldKind, a: &dyn Array) -> Result<Vec<Value>, BadValue> {
-    use DataType as D;
-    match a.data_type() {
-        D::Dictionary(..) => scalars(kind, flatten(a)?.as_ref()),
-        D::Null => Ok(vec![Value::Null; a.len()]),
-        D::Boolean => Ok(a
-            .as_boolean()
-            .iter()
-            .map(|v| v.map_or(Value::Null, Value::Bool))
-            .collect()),
-        D::Utf8 => Ok(texts(kind, a.as_string::<i32>().iter())),
-        D::LargeUtf8 => Ok(texts(kind, a.as_string::<i64>().iter())),
-        D::Utf8View => Ok(texts(kind, a.as_string_view().iter())),
-        D::Binary => Ok(binaries(a.as_binary::<i32>().iter())),
-        D::LargeBinary => Ok(binaries(a.as_binary::<i64>().iter())),
-        D::BinaryView => Ok(binaries(a.as_binary_view().iter())),
-        D::FixedSizeBinary(_) => Ok(binaries(a.as_fixed_size_binary().iter())),
-        D::Float16 => floats(kind, a.as_primitive::<Float16Type>().iter(), |v| v.to_f64()),
-        D::Float32 => floats(kind, a.as_primitive::<Float32Type>().iter(), f64::from),
-        D::Float64 => floats(kind, a.as_primitive::<Float64Type>().iter(), |v| v),
-        D::Decimal128(_, scale) => {
-            let scale = 10f64.powi(i32::from(*scale));
-            let values = a.as_primitive::<Decimal128Type>().iter();
-            floats(kind, values, |v| v as f64 / scale)
-        }
-        _ => integers(kind, a),
-    }
-}
-
-fn texts<'a>(kind: &FieldKind, values: impl Iterator<Item = Option<&'a str>>) -> Vec<Value> {
-    let bytes = *kind == FieldKind::Bytes;
-    values
-        .map(|v| match v {
-            None => Value::Null,
-            Some(s) if bytes => Value::Bytes(s.as_bytes().into()),
-            Some(s) => Value::String(s.into()),
+    let column = Scalars::new(kind, a).map_err(|m| BadValue::new(0, m))?;
+    (0..a.len())
+        .map(|i| {
+            let value = column.at(i).map_err(|m| BadValue::new(i, m))?;
+            Ok(value.to_value())
         })
-        .collect()
-}
-
-fn binaries<'a>(values: impl Iterator<Item = Option<&'a [u8]>>) -> Vec<Value> {
-    values
-        .map(|v| v.map_or(Value::Null, |b| Value::Bytes(b.into())))
-        .collect()
-}
-
-fn floats<T>(
-    kind: &FieldKind,
-    values: impl Iterator<Item = Option<T>>,
-    to_f64: impl Fn(T) -> f64,
-) -> Result<Vec<Value>, BadValue> {
-    values
-        .enumerate()
-        .map(|(i, v)| {
-            let Some(v) = v else {
-                return Ok(Value::Null);
-            };
-            let x = to_f64(v);
-            if !x.is_finite() {
-                return Err(BadValue::new(i, format!("{x} is not a finite number")));
-            }
-            Ok(match kind {
-                FieldKind::F32 => Value::F32(x as f32),
-                _ => Value::F64(x),
-            })
-        })
-        .collect()
-}
-
-/// An integer-like column (integers, dates, times, timestamps, durations) as `kind`.
-fn integers(kind: &FieldKind, a: &dyn Array) -> Result<Vec<Value>, BadValue> {
-    let values = ints(a).ok_or_else(|| {
-        BadValue::new(
-            0,
-            format!(
-                "{} is not the type the column was checked as",
-                a.data_type()
-            ),
-        )
-    })?;
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let Some(v) = v else {
-                return Ok(Value::Null);
-            };
-            let n = v.map_err(|text| {
-                BadValue::new(
-                    i,
-                    format!("expected an integer that fits an i64, found {text}"),
-                )
-            })?;
-            integer(kind, n).map_err(|m| BadValue::new(i, m))
-        })
-        .collect()
-}
-
-/// `n` as a value of the numeric `kind`.
-fn integer(kind: &FieldKind, n: i64) -> Result<Value, String> {
-    Ok(match kind {
-        FieldKind::I32 => {
-            Value::I32(i32::try_from(n).map_err(|_| {
-                format!("expected an integer that fits an i32, found the number {n}")
-            })?)
-        }
-        FieldKind::F32 => Value::F32(n as f32),
-        FieldKind::F64 => Value::F64(n as f64),
-        _ => Value::I64(n),
-    })
-}
-
-/// An integer-like column's values as i64 (an unsigned value too large for one: its text);
-/// `None` for a column of another type.
-type Ints = Vec<Option<Result<i64, String>>>;
-
-fn ints(a: &dyn Array) -> Option<Ints> {
-    use DataType as D;
-    Some(match a.data_type() {
-        D::Int8 => native::<Int8Type>(a),
-        D::Int16 => native::<Int16Type>(a),
-        D::Int32 => native::<Int32Type>(a),
-        D::Int64 => native::<Int64Type>(a),
-        D::UInt8 => native::<UInt8Type>(a),
-        D::UInt16 => native::<UInt16Type>(a),
-        D::UInt32 => native::<UInt32Type>(a),
-        D::UInt64 => native::<UInt64Type>(a),
-        D::Date32 => native::<Date32Type>(a),
-        D::Date64 => native::<Date64Type>(a),
-        D::Timestamp(TimeUnit::Second, _) => native::<TimestampSecondType>(a),
-        D::Timestamp(TimeUnit::Millisecond, _) => native::<TimestampMillisecondType>(a),
-        D::Timestamp(TimeUnit::Microsecond, _) => native::<TimestampMicrosecondType>(a),
-        D::Timestamp(TimeUnit::Nanosecond, _) => native::<TimestampNanosecondType>(a),
-        D::Time32(TimeUnit::Second) => native::<Time32SecondType>(a),
-        D::Time32(_) => native::<Time32MillisecondType>(a),
-        D::Time64(TimeUnit::Microsecond) => native::<Time64MicrosecondType>(a),
-        D::Time64(_) => native::<Time64NanosecondType>(a),
-        D::Duration(TimeUnit::Second) => native::<DurationSecondType>(a),
-        D::Duration(TimeUnit::Millisecond) => native::<DurationMillisecondType>(a),
-        D::Duration(TimeUnit::Microsecond) => native::<DurationMicrosecondType>(a),
-        D::Duration(TimeUnit::Nanosecond) => native::<DurationNanosecondType>(a),
-        _ => return None,
-    })
-}
-
-fn native<T: ArrowPrimitiveType>(a: &dyn Array) -> Ints
-where
-    T::Native: std::fmt::Display,
-{
-    a.as_primitive::<T>()
-        .iter()
-        .map(|v| v.map(|v| v.to_i64().ok_or_else(|| format!("the number {v}"))))
         .collect()
 }

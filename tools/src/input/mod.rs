@@ -21,6 +21,7 @@ pub mod iceberg;
 pub mod infer;
 pub mod jsonl;
 pub mod parquet;
+pub mod scalars;
 pub mod source;
 
 use std::fmt;

@@ -24,7 +24,8 @@ use shoal_format::{
     FieldKind, FieldValue, ObjectPacker, RecordSink, Schema, TypeDef, TypeId, TypeKind, Value,
 };
 
-use super::columns::{self, field_values, plan_field, Built, FieldPlan};
+use super::columns::{self, plan_field, Built, FieldPlan};
+use super::scalars::Scalars;
 use super::{InputError, Problem};
 
 /// Reads the Parquet file at `path` as records of `root` into `sink`. Returns how many rows
@@ -366,7 +367,7 @@ impl BatchReader {
                 }
                 Some(column) => column
                     .pack(sink, row, packer)
-                    .map_err(|e| fail(&field.name, e.to_string()))?,
+                    .map_err(|e| fail(&field.name, e))?,
             };
             if null && self.key.contains(&k) {
                 return Err(fail(&field.name, columns::missing_key(&self.def, k)));
@@ -384,36 +385,36 @@ impl BatchReader {
     }
 }
 
-/// One column's values for a batch: scalars, strings read in place, or records of a type
-/// that are added one by one just before the root record that refers to them.
+/// One column's values for a batch: scalars read in place, or records of a type that are
+/// added one by one just before the root record that refers to them.
 enum Values {
-    Scalars(std::vec::IntoIter<Value>),
-    Strings(ArrayRef),
+    Nulls,
+    Scalars(Scalars),
     Records(TypeId, std::vec::IntoIter<Built>),
 }
 
 impl Values {
     /// Packs the value of `row` (the next one: rows come in order), adding its record for a
-    /// reference; true when it is null.
+    /// reference; true when it is null. An error says what is wrong with the value.
     fn pack(
         &mut self,
         sink: &mut dyn RecordSink,
         row: usize,
         packer: &mut ObjectPacker,
-    ) -> shoal_format::Result<bool> {
+    ) -> Result<bool, String> {
         let value = match self {
-            Values::Scalars(values) => values.next().unwrap_or(Value::Null),
-            Values::Strings(array) if array.is_null(row) => Value::Null,
-            Values::Strings(array) => {
-                packer.push(FieldValue::Str(columns::string_at(array.as_ref(), row)))?;
-                return Ok(false);
-            }
+            Values::Nulls => FieldValue::Null,
+            Values::Scalars(column) => column.at(row)?,
             Values::Records(ty, built) => {
-                built.next().map_or(Ok(Value::Null), |b| b.add(sink, *ty))?
+                let value = built.next().map_or(Ok(Value::Null), |b| b.add(sink, *ty));
+                match value.map_err(|e| e.to_string())? {
+                    Value::Ref(o) => FieldValue::Ref(o),
+                    _ => FieldValue::Null,
+                }
             }
         };
-        packer.push(FieldValue::from(&value))?;
-        Ok(value.is_null())
+        packer.push(value).map_err(|e| e.to_string())?;
+        Ok(matches!(value, FieldValue::Null))
     }
 }
 
@@ -428,10 +429,10 @@ fn column_values(
             *ty,
             columns::build(sink, *ty, plan, array.as_ref())?.into_iter(),
         ),
-        FieldPlan::Scalar(FieldKind::String) if columns::is_string(array.data_type()) => {
-            Values::Strings(array)
-        }
-        plan => Values::Scalars(field_values(sink, plan, array.as_ref())?.into_iter()),
+        FieldPlan::Scalar(kind) => Values::Scalars(
+            Scalars::new(kind, array.as_ref()).map_err(|m| columns::BadValue::new(0, m))?,
+        ),
+        FieldPlan::Null => Values::Nulls,
     })
 }
 
