@@ -68,6 +68,7 @@ mod index;
 mod infer;
 mod lease;
 mod offload;
+mod pending;
 mod place;
 mod producer;
 mod records;

@@ -13,7 +13,6 @@
 //! A provisional ordinal never equals a real one (ordinals stay below 2^31), so a record that
 //! points at a pending record is itself pending: "unchanged" means unchanged all the way down.
 
-use hashbrown::HashTable;
 use serde::Serialize;
 use shoal_format::{Ordinal, PackedObject, Record, RecordSink, Row, Rows, Schema, TypeId, Value};
 
@@ -21,6 +20,7 @@ use crate::cycle::Op;
 use crate::data::Current;
 use crate::error::{Error, Result};
 use crate::index::{repeats, Guess, KeyIndex, Recent, RecordIndex};
+use crate::pending::PendingIndex;
 
 /// Ordinals at or above this are provisional (pending records of the current cycle).
 pub(crate) const PROVISIONAL: u32 = 1 << 31;
@@ -40,7 +40,7 @@ pub(crate) struct Changes {
     /// Per type: the hash of each pending record (reused by the indexes of the next version).
     pub(crate) pending_hashes: Vec<Vec<u64>>,
     /// Per type: dedup of `pending`.
-    pending_index: Vec<HashTable<u32>>,
+    pending_index: Vec<PendingIndex>,
     /// Records added by the caller (before dedup).
     pub(crate) offered: u64,
     /// Per type: ordinals of one-string records seen this cycle, found without building a
@@ -64,7 +64,7 @@ impl Changes {
             seen: (0..types).map(|_| Bitset::default()).collect(),
             pending: vec![Rows::new(); types],
             pending_hashes: vec![Vec::new(); types],
-            pending_index: (0..types).map(|_| HashTable::new()).collect(),
+            pending_index: vec![PendingIndex::default(); types],
             offered: 0,
             strings: (0..types).map(|_| hashbrown::HashMap::new()).collect(),
             scratch: Vec::new(),
@@ -123,21 +123,16 @@ impl Changes {
     /// its index among the type's pending records, or `None` past [`MAX_PENDING`].
     fn adopt_packed(&mut self, ty: TypeId, packed: &[u8], hash: u64) -> Option<u32> {
         let t = ty.index();
-        let (pending, hashes) = (&mut self.pending[t], &mut self.pending_hashes[t]);
+        let pending = &mut self.pending[t];
         // One probe of the table for both the lookup and the insert.
-        let entry = self.pending_index[t].entry(
-            hash,
-            |&i| pending.packed(i) == Some(packed),
-            |&j| hashes[j as usize],
-        );
-        let vacant = match entry {
-            hashbrown::hash_table::Entry::Occupied(seen) => return Some(*seen.get()),
-            hashbrown::hash_table::Entry::Vacant(_) if pending.len() >= MAX_PENDING => return None,
-            hashbrown::hash_table::Entry::Vacant(vacant) => vacant,
+        let vacant = match self.pending_index[t].find(hash, |i| pending.packed(i) == Some(packed)) {
+            Ok(seen) => return Some(seen),
+            Err(_) if pending.len() >= MAX_PENDING => return None,
+            Err(vacant) => vacant,
         };
         let i = pending.push_packed(packed);
-        hashes.push(hash);
-        vacant.insert(i);
+        self.pending_hashes[t].push(hash);
+        self.pending_index[t].insert(vacant, i);
         Some(i)
     }
 
