@@ -95,7 +95,7 @@ mod tests {
         let mut rows: Vec<u64> = Vec::new();
         // Rows 0..5000 of 1000 distinct values; a tenth share the high half of one hash.
         let half_of = |v: u64| {
-            if v % 10 == 0 {
+            if v.is_multiple_of(10) {
                 7
             } else {
                 (v as u32).wrapping_mul(2_654_435_761)
