@@ -431,7 +431,7 @@ fn records(
     plan: &RecordPlan,
     array: &dyn Array,
 ) -> Result<Vec<Option<Ordinal>>, BadValue> {
-    if let Some(ordinals) = one_strings(sink, ty, plan, array)? {
+    if let Some(ordinals) = added(sink, ty, plan, array)? {
         return Ok(ordinals);
     }
     build(sink, ty, plan, array)?
@@ -456,7 +456,7 @@ pub fn build(
     plan: &RecordPlan,
     array: &dyn Array,
 ) -> Result<Vec<Built>, BadValue> {
-    if let Some(ordinals) = one_strings(sink, ty, plan, array)? {
+    if let Some(ordinals) = added(sink, ty, plan, array)? {
         return Ok(ordinals
             .into_iter()
             .map(|o| o.map_or(Built::Null, Built::Added))
@@ -485,18 +485,14 @@ pub fn build(
                 v => Built::Record(Record::Object(vec![v])),
             })
             .collect(),
-        RecordPlan::List { element, plan, set } => {
-            let lists = match array.data_type() {
-                DataType::List(_) => lists(sink, array.as_list::<i32>(), *element, plan)?,
-                DataType::LargeList(_) => lists(sink, array.as_list::<i64>(), *element, plan)?,
-                _ => fixed_lists(sink, array.as_fixed_size_list(), *element, plan)?,
-            };
-            packed_lists(sink, ty, *set, lists)?
-        }
         RecordPlan::Map { key, value } => maps(sink, array.as_map(), key, value)?
             .into_iter()
             .map(|m| record(m.map(Record::Map)))
             .collect(),
+        RecordPlan::List { .. } => {
+            let message = format!("{} is not a list column", array.data_type());
+            return Err(BadValue::new(0, message));
+        }
     })
 }
 
@@ -507,7 +503,7 @@ fn packed_lists(
     ty: TypeId,
     set: bool,
     flat: Flat,
-) -> Result<Vec<Built>, BadValue> {
+) -> Result<Vec<Option<Ordinal>>, BadValue> {
     let mut packed = Vec::new();
     let mut elements = Vec::new();
     let mut add = |i: usize, items: &[Ordinal]| {
@@ -522,14 +518,14 @@ fn packed_lists(
             Rows::pack_list(false, items, &mut packed);
         }
         sink.add_packed(ty, &packed)
-            .map(Built::Added)
+            .map(Some)
             .map_err(|e| BadValue::new(i, e.to_string()))
     };
     let Flat { items, lists } = flat;
     lists
         .into_iter()
         .enumerate()
-        .map(|(i, list)| list.map_or(Ok(Built::Null), |range| add(i, &items[range])))
+        .map(|(i, list)| list.map_or(Ok(None), |range| add(i, &items[range])))
         .collect()
 }
 
@@ -573,6 +569,32 @@ pub fn string_at(array: &dyn Array, i: usize) -> &str {
         DataType::LargeUtf8 => array.as_string::<i64>().value(i),
         _ => array.as_string_view().value(i),
     }
+}
+
+/// The records of `array` that are added to `sink` for the whole column at once, when
+/// `plan` makes such records: one-string records (a country code, a tag) and lists (or
+/// sets). `None` for objects and maps, which are built to be added row by row.
+pub fn added(
+    sink: &mut dyn RecordSink,
+    ty: TypeId,
+    plan: &RecordPlan,
+    array: &dyn Array,
+) -> Result<Option<Vec<Option<Ordinal>>>, BadValue> {
+    let RecordPlan::List { element, plan, set } = plan else {
+        return one_strings(sink, ty, plan, array);
+    };
+    if let DataType::Dictionary(..) = array.data_type() {
+        return Ok(None);
+    }
+    let lists = match array.data_type() {
+        DataType::List(_) => lists(sink, array.as_list::<i32>(), *element, plan)?,
+        DataType::LargeList(_) => lists(sink, array.as_list::<i64>(), *element, plan)?,
+        DataType::FixedSizeList(..) => {
+            fixed_lists(sink, array.as_fixed_size_list(), *element, plan)?
+        }
+        _ => return Ok(None),
+    };
+    packed_lists(sink, ty, *set, lists).map(Some)
 }
 
 /// The one-string records (a country code, a tag) of a string column, or of a dictionary

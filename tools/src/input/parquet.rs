@@ -21,7 +21,8 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::ProjectionMask;
 use shoal_format::{
-    FieldKind, FieldValue, ObjectPacker, RecordSink, Schema, TypeDef, TypeId, TypeKind, Value,
+    FieldKind, FieldValue, ObjectPacker, Ordinal, RecordSink, Schema, TypeDef, TypeId, TypeKind,
+    Value,
 };
 
 use super::columns::{self, plan_field, Built, FieldPlan};
@@ -390,6 +391,8 @@ impl BatchReader {
 enum Values {
     Nulls,
     Scalars(Scalars),
+    /// Records the sink holds already (lists, one-string records).
+    Added(std::vec::IntoIter<Option<Ordinal>>),
     Records(TypeId, std::vec::IntoIter<Built>),
 }
 
@@ -405,6 +408,10 @@ impl Values {
         let value = match self {
             Values::Nulls => FieldValue::Null,
             Values::Scalars(column) => column.at(row)?,
+            Values::Added(ordinals) => ordinals
+                .next()
+                .flatten()
+                .map_or(FieldValue::Null, FieldValue::Ref),
             Values::Records(ty, built) => {
                 let value = built.next().map_or(Ok(Value::Null), |b| b.add(sink, *ty));
                 match value.map_err(|e| e.to_string())? {
@@ -425,10 +432,13 @@ fn column_values(
     array: ArrayRef,
 ) -> Result<Values, columns::BadValue> {
     Ok(match plan {
-        FieldPlan::Ref(ty, plan) => Values::Records(
-            *ty,
-            columns::build(sink, *ty, plan, array.as_ref())?.into_iter(),
-        ),
+        FieldPlan::Ref(ty, plan) => match columns::added(sink, *ty, plan, array.as_ref())? {
+            Some(ordinals) => Values::Added(ordinals.into_iter()),
+            None => Values::Records(
+                *ty,
+                columns::build(sink, *ty, plan, array.as_ref())?.into_iter(),
+            ),
+        },
         FieldPlan::Scalar(kind) => Values::Scalars(
             Scalars::new(kind, array.as_ref()).map_err(|m| columns::BadValue::new(0, m))?,
         ),
