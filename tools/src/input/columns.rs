@@ -583,16 +583,13 @@ pub fn added(
     let RecordPlan::List { element, plan, set } = plan else {
         return one_strings(sink, ty, plan, array);
     };
-    if let DataType::Dictionary(..) = array.data_type() {
-        return Ok(None);
-    }
     let lists = match array.data_type() {
         DataType::List(_) => lists(sink, array.as_list::<i32>(), *element, plan)?,
         DataType::LargeList(_) => lists(sink, array.as_list::<i64>(), *element, plan)?,
         DataType::FixedSizeList(..) => {
             fixed_lists(sink, array.as_fixed_size_list(), *element, plan)?
         }
-        _ => return Ok(None),
+        _ => return Ok(None), // a dictionary, flattened by `build` first
     };
     packed_lists(sink, ty, *set, lists).map(Some)
 }
